@@ -1,0 +1,63 @@
+import { readFileSync } from "node:fs";
+import { ConfigError, loadConfig, parseSetArgument, type ConfigOverride, type LoadedConfig } from "../config/load.js";
+import type { GitCredentials } from "../dataset/source.js";
+import { createLogger, defaultLogFormat, type Logger } from "../log.js";
+import { StoreLayout } from "../store/layout.js";
+
+/**
+ * What every command needs, built once from argv, the environment and faceops.yaml. This is the
+ * one place (with main.ts) that reads process.env; everything below receives values.
+ */
+
+export interface GlobalOptions {
+  config?: string;
+  store?: string;
+  set?: string[];
+  logLevel?: string;
+  logFormat?: string;
+}
+
+export interface CommandContext {
+  loaded: LoadedConfig;
+  log: Logger;
+  store: StoreLayout;
+  env: NodeJS.ProcessEnv;
+}
+
+export async function createContext(options: GlobalOptions, extraOverrides: ConfigOverride[] = []): Promise<CommandContext> {
+  const env = process.env;
+  const overrides: ConfigOverride[] = (options.set ?? []).map(parseSetArgument);
+  if (options.store) overrides.push({ key: "store", value: options.store, origin: "--store" });
+  if (options.logLevel) overrides.push({ key: "log.level", value: options.logLevel, origin: "--log-level" });
+  if (options.logFormat) overrides.push({ key: "log.format", value: options.logFormat, origin: "--log-format" });
+  overrides.push(...extraOverrides);
+  const loaded = await loadConfig({ file: options.config ?? env.FACEOPS_CONFIG, defaultFile: "faceops.yaml", env, overrides });
+  const { level, format } = loaded.config.log;
+  const log = createLogger({ level, format: format === "auto" ? defaultLogFormat(process.stderr) : format });
+  for (const warning of loaded.warnings) log.warn(warning);
+  return { loaded, log, store: new StoreLayout(loaded.config.store), env };
+}
+
+/**
+ * Git credentials from the environment (FACEOPS_GIT_USERNAME, FACEOPS_GIT_PASSWORD,
+ * FACEOPS_GIT_PASSWORD_FILE, FACEOPS_GIT_SSH_KEY_FILE) or the source section of the config.
+ * A password file is read here so that the secret travels only in memory.
+ */
+export function gitCredentials(context: CommandContext): GitCredentials {
+  const { source } = context.loaded.config;
+  const env = context.env;
+  const passwordFile = env.FACEOPS_GIT_PASSWORD_FILE || source.passwordFile;
+  let password = env.FACEOPS_GIT_PASSWORD || undefined;
+  if (!password && passwordFile) {
+    try {
+      password = readFileSync(passwordFile, "utf8").trim();
+    } catch (error) {
+      throw new ConfigError(`cannot read the git password file ${passwordFile}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  return {
+    username: env.FACEOPS_GIT_USERNAME || source.username || (password ? "git" : undefined),
+    password,
+    sshKeyFile: env.FACEOPS_GIT_SSH_KEY_FILE || source.sshKeyFile || undefined,
+  };
+}

@@ -1,0 +1,181 @@
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import type { z } from "zod";
+import { configSchema, type FaceopsConfig } from "./schema.js";
+
+/**
+ * Builds the effective configuration from, in rising precedence: defaults, faceops.yaml,
+ * FACEOPS_* environment variables, and command-line overrides. Every value remembers where it
+ * came from, so a validation error can say "dataset.testFraction = "abc" (from FACEOPS_...)".
+ */
+
+export interface ConfigOverride {
+  /** Dotted key, e.g. "dataset.testFraction". */
+  key: string;
+  value: unknown;
+  /** Where the value came from, for error messages, e.g. "--set" or "--store". */
+  origin: string;
+}
+
+export interface ConfigInput {
+  /** Path of faceops.yaml; when absent, `defaultFile` is read if it exists. */
+  file?: string;
+  defaultFile?: string;
+  env?: Readonly<Record<string, string | undefined>>;
+  overrides?: readonly ConfigOverride[];
+}
+
+export interface LoadedConfig {
+  config: FaceopsConfig;
+  /** Where each leaf key was set, when not by default: "faceops.yaml", "env FACEOPS_STORE", "--set". */
+  origins: ReadonlyMap<string, string>;
+  /** Things worth telling the user that do not stop the program, e.g. an unknown FACEOPS_ variable. */
+  warnings: string[];
+  file: string | null;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Environment variables that are not configuration keys but are read elsewhere by the CLI. */
+export const nonConfigEnvironment = new Set([
+  "FACEOPS_CONFIG",
+  "FACEOPS_GIT_PASSWORD",
+  "FACEOPS_GIT_PASSWORD_FILE",
+  "FACEOPS_GIT_USERNAME",
+  "FACEOPS_GIT_SSH_KEY_FILE",
+]);
+
+type Tree = Record<string, unknown>;
+
+function isTree(value: unknown): value is Tree {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Every leaf key of the configuration, dotted, derived from the defaults (every key has one). */
+export function configKeys(): string[] {
+  const keys: string[] = [];
+  const walk = (node: Tree, prefix: string) => {
+    for (const [name, value] of Object.entries(node)) {
+      const key = prefix + name;
+      if (isTree(value)) walk(value, `${key}.`);
+      else keys.push(key);
+    }
+  };
+  walk(configSchema.parse({}), "");
+  return keys;
+}
+
+/** dataset.minImagesPerLabel -> FACEOPS_DATASET_MIN_IMAGES_PER_LABEL */
+export function envNameForKey(key: string): string {
+  return `FACEOPS_${key.replace(/\./g, "_").replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()}`;
+}
+
+function setPath(tree: Tree, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!isTree(next)) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function getPath(tree: unknown, path: readonly PropertyKey[]): unknown {
+  let node = tree;
+  for (const part of path) {
+    if (!isTree(node)) return undefined;
+    node = node[part as string];
+  }
+  return node;
+}
+
+function recordOrigins(node: unknown, prefix: string, origin: string, origins: Map<string, string>): void {
+  if (!isTree(node)) {
+    origins.set(prefix, origin);
+    return;
+  }
+  for (const [name, value] of Object.entries(node)) recordOrigins(value, prefix ? `${prefix}.${name}` : name, origin, origins);
+}
+
+async function readConfigFile(path: string, required: boolean): Promise<Tree | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`, { cause: error });
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isTree(parsed)) throw new ConfigError(`config file ${path} must hold a mapping of keys, received ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: Tree, origins: ReadonlyMap<string, string>): string {
+  const key = issue.path.join(".");
+  if (issue.code === "unrecognized_keys") {
+    const parent = key ? `${key}.` : "";
+    return issue.keys
+      .map((name) => `unknown key "${parent}${name}" (from ${origins.get(parent + name) ?? "config"})`)
+      .join("\n  ");
+  }
+  const received = getPath(raw, issue.path);
+  const origin = origins.get(key) ?? "config";
+  return `${key} = ${JSON.stringify(received)} (from ${origin}): ${issue.message}`;
+}
+
+export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig> {
+  const raw: Tree = {};
+  const origins = new Map<string, string>();
+  const warnings: string[] = [];
+
+  const filePath = input.file ?? input.defaultFile ?? null;
+  const fromFile = filePath ? await readConfigFile(filePath, input.file !== undefined) : null;
+  if (fromFile) {
+    Object.assign(raw, structuredClone(fromFile));
+    recordOrigins(fromFile, "", filePath as string, origins);
+  }
+
+  const keys = configKeys();
+  const envNames = new Map(keys.map((key) => [envNameForKey(key), key]));
+  for (const [name, value] of Object.entries(input.env ?? {})) {
+    if (!name.startsWith("FACEOPS_") || value === undefined) continue;
+    const key = envNames.get(name);
+    if (key) {
+      setPath(raw, key, value);
+      origins.set(key, `env ${name}`);
+    } else if (!nonConfigEnvironment.has(name)) {
+      warnings.push(`environment variable ${name} is not a faceops setting and was ignored`);
+    }
+  }
+
+  for (const override of input.overrides ?? []) {
+    if (!keys.includes(override.key)) {
+      throw new ConfigError(`unknown key "${override.key}" (from ${override.origin}); known keys: ${keys.join(", ")}`);
+    }
+    setPath(raw, override.key, override.value);
+    origins.set(override.key, override.origin);
+  }
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => describeIssue(issue, raw, origins));
+    throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
+  }
+  return { config: result.data, origins, warnings, file: fromFile ? filePath : null };
+}
+
+/** Parses a `--set key=value` argument. */
+export function parseSetArgument(argument: string): ConfigOverride {
+  const equals = argument.indexOf("=");
+  if (equals <= 0) throw new ConfigError(`--set expects key=value, received "${argument}"`);
+  return { key: argument.slice(0, equals).trim(), value: argument.slice(equals + 1), origin: `--set ${argument.slice(0, equals).trim()}` };
+}

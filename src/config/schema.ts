@@ -1,0 +1,107 @@
+import { z } from "zod";
+import { parseByteSize, parseDuration } from "./units.js";
+
+/*
+ * The whole of faceops.yaml. Every key has a default, so an empty file (or none) is a valid
+ * configuration, and the set of keys (and therefore of FACEOPS_* variables) can be derived from
+ * the defaults alone. Values arriving from the environment or `--set` are strings; the number,
+ * boolean, duration and size helpers below accept both forms.
+ */
+
+function fromNumericString(value: unknown): unknown {
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value))) return Number(value);
+  return value;
+}
+
+function fromBooleanString(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  const lowered = value.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(lowered)) return true;
+  if (["false", "0", "no", "off"].includes(lowered)) return false;
+  return value;
+}
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(fromNumericString, z.number().int().min(min).max(max));
+const fraction = () => z.preprocess(fromNumericString, z.number().gt(0).lt(1));
+export const booleanValue = () => z.preprocess(fromBooleanString, z.boolean());
+
+/** A duration: milliseconds as a number, or text such as "30s". Parsed to milliseconds. */
+const duration = () =>
+  z.union([z.number().nonnegative(), z.string()]).transform((value, context) => {
+    if (typeof value === "number") return value;
+    try {
+      return parseDuration(value);
+    } catch (error) {
+      context.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** A size: bytes as a number, or text such as "20MB". Parsed to bytes. */
+const byteSize = () =>
+  z.union([z.number().int().positive(), z.string()]).transform((value, context) => {
+    if (typeof value === "number") return value;
+    try {
+      return parseByteSize(value);
+    } catch (error) {
+      context.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const logSchema = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** auto: readable lines on a terminal, JSON lines otherwise. */
+  format: z.enum(["auto", "json", "pretty"]).default("auto"),
+});
+
+const sourceSchema = z.strictObject({
+  /** A local git repository, a plain folder, or a URL to clone (https, ssh, git, file). */
+  repo: z.string().min(1).default("./faces"),
+  branch: z.string().min(1).default("main"),
+  /** User name for HTTPS remotes; the password or token comes from FACEOPS_GIT_PASSWORD or passwordFile. */
+  username: z.string().default(""),
+  /** A file holding the HTTPS password or token (a mounted Secret, for example). */
+  passwordFile: z.string().default(""),
+  /** A private key file for SSH remotes. */
+  sshKeyFile: z.string().default(""),
+});
+
+const datasetSchema = z.strictObject({
+  /** A label with fewer valid photos than this is excluded from the dataset. */
+  minImagesPerLabel: integer(1).default(5),
+  /** Target share of each label's photos held out for testing. */
+  testFraction: fraction().default(0.2),
+  /** Photos smaller than this on either side are rejected. */
+  minSide: integer(1).default(32),
+  /** Photos with more pixels than this are refused from their header, before any decoding. */
+  maxPixels: integer(1).default(40_000_000),
+  /** Files larger than this are refused before they are read. */
+  maxBytes: byteSize().default(20_000_000),
+  /** Photos decoded at once while checking a dataset. */
+  concurrency: integer(1, 64).default(4),
+});
+
+const visionSchema = z.strictObject({
+  /** Side of the square the backbone sees. */
+  size: integer(8, 4096).default(224),
+  /** crop: centred square; pad: letterbox the whole photo. */
+  fit: z.enum(["crop", "pad"]).default("crop"),
+});
+
+export const configSchema = z.strictObject({
+  /** Where faceops keeps its state: caches, runs, model versions. */
+  store: z.string().min(1).default(".faceops"),
+  log: logSchema.default(logSchema.parse({})),
+  source: sourceSchema.default(sourceSchema.parse({})),
+  dataset: datasetSchema.default(datasetSchema.parse({})),
+  vision: visionSchema.default(visionSchema.parse({})),
+});
+
+export type FaceopsConfig = z.output<typeof configSchema>;
+export type DatasetConfig = FaceopsConfig["dataset"];
+export type SourceConfig = FaceopsConfig["source"];
+
+/** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
+export { duration };

@@ -1,0 +1,322 @@
+import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile, realpath } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { simpleGit, type SimpleGit } from "simple-git";
+import { redactUrl, type Logger } from "../log.js";
+import type { StoreLayout } from "../store/layout.js";
+import { BlobReader } from "./blob-reader.js";
+
+/**
+ * The git side of a dataset: open a local repository in place or keep a bare clone of a remote one
+ * in the store, fetch, resolve commits and read trees and blobs. Nothing here ever checks out files
+ * or touches a user's working tree: trees are listed with `ls-tree` and files read from the object
+ * database, so the repository a user is editing stays exactly as it was.
+ */
+
+export interface GitCredentials {
+  username?: string;
+  /** HTTPS password or token. Handed to git through GIT_ASKPASS, never on a command line or in a log. */
+  password?: string;
+  /** Private key for SSH remotes. */
+  sshKeyFile?: string;
+}
+
+export interface CommitInfo {
+  sha: string;
+  author: string;
+  date: string;
+  subject: string;
+}
+
+export type GitTreeEntryKind = "file" | "symlink" | "submodule";
+
+export interface GitTreeEntry {
+  path: string;
+  kind: GitTreeEntryKind;
+  blobId: string;
+  size: number;
+}
+
+export class SourceError extends Error {
+  override readonly name = "SourceError";
+}
+
+export interface GitSourceOptions {
+  store: StoreLayout;
+  log: Logger;
+  credentials?: GitCredentials;
+  /** The environment git runs with (PATH, HOME, proxies). Only the CLI reads process.env. */
+  env: NodeJS.ProcessEnv;
+  /** Kill a git command that shows no sign of life for this long. */
+  timeoutMs?: number;
+}
+
+/**
+ * Refuses locations git would read as something other than a repository address: a leading "-"
+ * is an option (`--upload-pack=...` runs a program), and the `<transport>::<address>` form runs a
+ * remote helper (`ext::sh -c ...` runs anything).
+ */
+export function validateRepoLocation(location: string): void {
+  if (location.trim() === "") throw new SourceError("the repository location is empty");
+  if (location.startsWith("-")) {
+    throw new SourceError(`refusing repository "${location}": it starts with "-" and git would read it as an option`);
+  }
+  if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(location)) {
+    throw new SourceError(
+      `refusing repository "${redactUrl(location)}": the "<transport>::" form runs a git remote helper (${location.split("::")[0]}::); use an https, ssh, git or file URL`,
+    );
+  }
+  if (/[\0\n\r]/.test(location)) throw new SourceError("refusing a repository location that contains control characters");
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(location)?.[1]?.toLowerCase();
+  if (scheme && !["http", "https", "ssh", "git", "file"].includes(scheme)) {
+    throw new SourceError(`refusing repository "${redactUrl(location)}": the ${scheme}:// scheme is not supported; use https, ssh, git or file`);
+  }
+}
+
+/** A URL or scp-like `user@host:path` address, as opposed to a folder on this machine. */
+export function isRemoteLocation(location: string): boolean {
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(location)) return true;
+  // scp-like syntax: no slash before the first colon, and not a Windows drive letter.
+  const colon = location.indexOf(":");
+  return colon > 1 && !location.slice(0, colon).includes("/");
+}
+
+/** Moves a password embedded in an https URL into the credentials, so git never stores it. */
+export function splitUrlCredentials(location: string, credentials: GitCredentials): { url: string; credentials: GitCredentials } {
+  if (!/^https?:\/\//i.test(location)) return { url: location, credentials };
+  let parsed: URL;
+  try {
+    parsed = new URL(location);
+  } catch (error) {
+    throw new SourceError(`"${redactUrl(location)}" is not a valid URL: ${(error as Error).message}`, { cause: error });
+  }
+  if (!parsed.username && !parsed.password) return { url: location, credentials };
+  const merged: GitCredentials = {
+    ...credentials,
+    username: credentials.username || decodeURIComponent(parsed.username),
+    password: credentials.password || decodeURIComponent(parsed.password) || undefined,
+  };
+  parsed.username = "";
+  parsed.password = "";
+  return { url: parsed.toString(), credentials: merged };
+}
+
+/** Quotes a value for the POSIX shell that git runs GIT_SSH_COMMAND with. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+const askPassScript = `#!/bin/sh
+# Written by faceops: answers git's credential prompts from the environment of this one git process.
+case "$1" in
+  Username*) printf '%s\\n' "$FACEOPS_ASKPASS_USERNAME" ;;
+  *) printf '%s\\n' "$FACEOPS_ASKPASS_PASSWORD" ;;
+esac
+`;
+
+export class GitSource {
+  private blobReaders = new Set<BlobReader>();
+
+  private constructor(
+    /** The location as the user gave it, with any password removed: safe to log and record. */
+    readonly location: string,
+    /** The repository's git directory (a bare clone in the store, or the local repository's .git). */
+    readonly gitDir: string,
+    /** The working tree of a local, non-bare repository; null for clones in the store. */
+    readonly workTree: string | null,
+    readonly remoteUrl: string | null,
+    private readonly git: SimpleGit,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly privateDir: string | null,
+    private readonly log: Logger,
+  ) {}
+
+  /** Opens a local repository in place, or clones (then reuses) a bare copy of a remote one. */
+  static async open(location: string, options: GitSourceOptions): Promise<GitSource> {
+    validateRepoLocation(location);
+    if (isRemoteLocation(location)) return GitSource.openRemote(location, options);
+    return GitSource.openLocal(location, options);
+  }
+
+  /** True when `path` is the top of a git working tree or a bare repository (not merely inside one). */
+  static async isRepository(path: string, env: NodeJS.ProcessEnv): Promise<boolean> {
+    const absolute = resolve(path);
+    try {
+      if (!(await stat(absolute)).isDirectory()) return false;
+      const git = simpleGit({ baseDir: absolute }).env(env);
+      const [bare, gitDir, topLevel] = await Promise.all([
+        git.raw(["rev-parse", "--is-bare-repository"]).then((text) => text.trim() === "true"),
+        git.raw(["rev-parse", "--git-dir"]).then((text) => text.trim()),
+        git.raw(["rev-parse", "--show-toplevel"]).then((text) => text.trim(), () => ""),
+      ]);
+      // A bare repository answers "." for its own git directory; a work tree names its top folder.
+      if (bare) return gitDir === ".";
+      return topLevel !== "" && (await realpath(topLevel)) === (await realpath(absolute));
+    } catch {
+      return false;
+    }
+  }
+
+  private static async openLocal(path: string, options: GitSourceOptions): Promise<GitSource> {
+    const absolute = resolve(path);
+    if (!(await GitSource.isRepository(absolute, options.env))) {
+      throw new SourceError(`${absolute} is not the top folder of a git repository`);
+    }
+    const git = simpleGit({ baseDir: absolute, timeout: { block: options.timeoutMs ?? 120_000 } }).env(options.env);
+    const gitDir = resolve(absolute, (await git.raw(["rev-parse", "--git-dir"])).trim());
+    const bare = (await git.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
+    return new GitSource(absolute, gitDir, bare ? null : absolute, null, git, options.env, null, options.log);
+  }
+
+  private static async openRemote(location: string, options: GitSourceOptions): Promise<GitSource> {
+    const { url, credentials } = splitUrlCredentials(location, options.credentials ?? {});
+    const safeUrl = redactUrl(url);
+    const privateDir = await mkdtemp(join(tmpdir(), "faceops-git-"));
+    await chmod(privateDir, 0o700);
+    const env = await GitSource.credentialEnvironment(options.env, credentials, privateDir);
+    const cloneDir = options.store.sourceClone(url);
+    const timeout = { block: options.timeoutMs ?? 120_000 };
+    const unsafe = { allowUnsafeAskPass: true, allowUnsafeSshCommand: true };
+    const open = () => simpleGit({ baseDir: cloneDir, timeout, unsafe }).env(env);
+    try {
+      if (await GitSource.exists(join(cloneDir, "HEAD"))) {
+        const source = new GitSource(safeUrl, cloneDir, null, url, open(), env, privateDir, options.log);
+        await source.fetch();
+        return source;
+      }
+      options.log.info({ repo: safeUrl }, "cloning the face repository");
+      // Clone next to the final place and rename, so an interrupted clone is never mistaken for one.
+      await mkdir(dirname(cloneDir), { recursive: true });
+      const partial = `${cloneDir}.partial-${process.pid}`;
+      await rm(partial, { recursive: true, force: true });
+      const cloner = simpleGit({ baseDir: dirname(cloneDir), timeout, unsafe }).env(env);
+      try {
+        await cloner.raw(["clone", "--bare", "--quiet", "--", url, partial]);
+        await simpleGit({ baseDir: partial, unsafe }).env(env).raw(["config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"]);
+        await rename(partial, cloneDir);
+      } catch (error) {
+        await rm(partial, { recursive: true, force: true });
+        throw new SourceError(`cannot clone ${safeUrl}: ${gitMessage(error)}`, { cause: error });
+      }
+      return new GitSource(safeUrl, cloneDir, null, url, open(), env, privateDir, options.log);
+    } catch (error) {
+      await rm(privateDir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private static async credentialEnvironment(base: NodeJS.ProcessEnv, credentials: GitCredentials, privateDir: string): Promise<NodeJS.ProcessEnv> {
+    const env: NodeJS.ProcessEnv = { ...base, GIT_TERMINAL_PROMPT: "0" };
+    // Secrets meant for faceops itself are not passed on to git and the programs it runs.
+    delete env.FACEOPS_GIT_PASSWORD;
+    if (credentials.password || credentials.username) {
+      const script = join(privateDir, "askpass.sh");
+      await writeFile(script, askPassScript, { mode: 0o700 });
+      env.GIT_ASKPASS = script;
+      env.FACEOPS_ASKPASS_USERNAME = credentials.username ?? "";
+      env.FACEOPS_ASKPASS_PASSWORD = credentials.password ?? "";
+    }
+    if (credentials.sshKeyFile) {
+      env.GIT_SSH_COMMAND = `ssh -i ${shellQuote(resolve(credentials.sshKeyFile))} -o IdentitiesOnly=yes -o BatchMode=yes`;
+    }
+    return env;
+  }
+
+  private static async exists(path: string): Promise<boolean> {
+    try {
+      await stat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  get isRemote(): boolean {
+    return this.remoteUrl !== null;
+  }
+
+  /** Brings a remote clone up to date. A local repository is already up to date by definition. */
+  async fetch(): Promise<void> {
+    if (!this.isRemote) return;
+    try {
+      await this.git.raw(["fetch", "--prune", "--quiet", "origin"]);
+    } catch (error) {
+      throw new SourceError(`cannot fetch ${this.location}: ${gitMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** Resolves a revision (a sha, a branch, a tag, HEAD) to a full commit id. */
+  async resolveCommit(revision: string): Promise<string> {
+    if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new SourceError(`"${revision}" is not a valid git revision`);
+    try {
+      return (await this.git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`])).trim();
+    } catch (error) {
+      throw new SourceError(`${this.location} has no commit "${revision}"`, { cause: error });
+    }
+  }
+
+  /** The commit at the tip of a branch, with the branches that do exist when it does not. */
+  async resolveBranch(branch: string): Promise<string> {
+    const heads = (await this.git.raw(["for-each-ref", "--format=%(refname:short)", "refs/heads/"])).split("\n").filter(Boolean);
+    if (!heads.includes(branch)) {
+      const known = heads.length ? `its branches are: ${heads.join(", ")}` : "it has no commits yet";
+      throw new SourceError(`${this.location} has no branch "${branch}"; ${known}`);
+    }
+    return this.resolveCommit(`refs/heads/${branch}`);
+  }
+
+  /** Commits reachable from `until` but not from `since` (all of them when since is null), oldest first. */
+  async commitsSince(since: string | null, until: string): Promise<CommitInfo[]> {
+    const range = since ? `${await this.resolveCommit(since)}..${await this.resolveCommit(until)}` : await this.resolveCommit(until);
+    const output = await this.git.raw(["log", "--reverse", "--format=%H%x00%an%x00%aI%x00%s%x1e", range, "--"]);
+    return output
+      .split("\x1e")
+      .map((record) => record.trim())
+      .filter(Boolean)
+      .map((record) => {
+        const [sha = "", author = "", date = "", subject = ""] = record.split("\0");
+        return { sha, author, date, subject };
+      });
+  }
+
+  /** Every file in the commit's tree, with blob ids and sizes, read from the object database. */
+  async listTree(commit: string): Promise<GitTreeEntry[]> {
+    const sha = await this.resolveCommit(commit);
+    const output = await this.git.raw(["ls-tree", "-r", "-z", "--long", "--full-tree", sha]);
+    const entries: GitTreeEntry[] = [];
+    for (const record of output.split("\0")) {
+      if (!record) continue;
+      const tab = record.indexOf("\t");
+      const [mode = "", type = "", blobId = "", sizeText = ""] = record.slice(0, tab).split(/ +/);
+      const path = record.slice(tab + 1);
+      const kind: GitTreeEntryKind = mode === "120000" ? "symlink" : type === "commit" ? "submodule" : "file";
+      entries.push({ path, kind, blobId, size: sizeText === "-" ? 0 : Number(sizeText) });
+    }
+    return entries;
+  }
+
+  /** Local uncommitted changes are invisible to faceops, which reads commits; worth a warning. */
+  async hasUncommittedChanges(): Promise<boolean> {
+    if (!this.workTree) return false;
+    return (await this.git.raw(["status", "--porcelain", "--untracked-files=normal"])).trim() !== "";
+  }
+
+  openBlobReader(): BlobReader {
+    const reader = new BlobReader(this.gitDir, this.env);
+    this.blobReaders.add(reader);
+    return reader;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.blobReaders].map((reader) => reader.close()));
+    this.blobReaders.clear();
+    if (this.privateDir) await rm(this.privateDir, { recursive: true, force: true });
+    this.log.debug({ repo: this.location }, "git source closed");
+  }
+}
+
+/** git's own explanation from a simple-git error, without the command line. */
+function gitMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return redactUrl(message.trim().split("\n").filter(Boolean).slice(-3).join(" "));
+}
