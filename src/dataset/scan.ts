@@ -72,9 +72,10 @@ const lfsPointerPrefix = Buffer.from("version https://git-lfs.github.com/spec/v1
 export async function scanDataset(tree: DatasetTree, cache: ValidationCache, options: ScanOptions): Promise<ScanResult> {
   const entries = await tree.list();
   const stats: ScanStats = { entries: entries.length, ignored: 0, read: 0, decoded: 0, cached: 0 };
+  const examining = new Map<string, Promise<PhotoFacts>>();
   let done = 0;
   const verdicts = await mapConcurrent(entries, options.concurrency, async (entry) => {
-    const verdict = await judgeEntry(entry, tree, cache, options, stats);
+    const verdict = await judgeEntry(entry, tree, { cache, examining }, options, stats);
     options.onProgress?.(++done, entries.length);
     return verdict;
   });
@@ -93,7 +94,13 @@ export async function scanDataset(tree: DatasetTree, cache: ValidationCache, opt
   return { photos: kept, rejected, excludedLabels, stats };
 }
 
-async function judgeEntry(entry: TreeEntry, tree: DatasetTree, cache: ValidationCache, limits: ScanLimits, stats: ScanStats): Promise<FileVerdict> {
+/** Known facts, and facts being established right now (two copies of one photo are decoded once). */
+interface FactSources {
+  cache: ValidationCache;
+  examining: Map<string, Promise<PhotoFacts>>;
+}
+
+async function judgeEntry(entry: TreeEntry, tree: DatasetTree, facts: FactSources, limits: ScanLimits, stats: ScanStats): Promise<FileVerdict> {
   const place = classifyPath(entry.path);
   if (place.kind === "ignored") return place;
   const reject = (reason: RejectReason, message: string): FileVerdict => ({ kind: "rejected", rejected: { path: entry.path, reason, message } });
@@ -107,17 +114,17 @@ async function judgeEntry(entry: TreeEntry, tree: DatasetTree, cache: Validation
     return reject("too_large", `the file is ${formatBytes(entry.size)}, over the limit of ${formatBytes(limits.maxBytes)}; it was not read`);
   }
 
-  const facts = await factsFor(entry, tree, cache, limits, stats);
-  switch (facts.kind) {
+  const found = await factsFor(entry, tree, facts, limits, stats);
+  switch (found.kind) {
     case "lfs_pointer":
       return reject("lfs_pointer", "this is a Git LFS pointer, not the photo itself; run `git lfs pull` in the repository and push again");
     case "failed":
-      return reject(facts.code, facts.message);
+      return reject(found.code, found.message);
     case "header_only":
     case "image": {
-      const verdict = judgeSize(facts.width, facts.height, limits);
+      const verdict = judgeSize(found.width, found.height, limits);
       if (verdict) return reject(verdict.reason, verdict.message);
-      const { sha256, width, height, format, size } = facts;
+      const { sha256, width, height, format, size } = found;
       return { kind: "accepted", photo: { path: entry.path, label: place.label, sha256, width, height, format, size } };
     }
   }
@@ -140,7 +147,8 @@ function judgeSize(width: number, height: number, limits: ScanLimits): { reason:
  * Facts about the file's content, from the cache when possible. A git blob id is known without
  * reading the file; a plain folder's file must be read and hashed first.
  */
-async function factsFor(entry: TreeEntry, tree: DatasetTree, cache: ValidationCache, limits: ScanLimits, stats: ScanStats): Promise<PhotoFacts> {
+async function factsFor(entry: TreeEntry, tree: DatasetTree, sources: FactSources, limits: ScanLimits, stats: ScanStats): Promise<PhotoFacts> {
+  const { cache, examining } = sources;
   const fromKey = entry.contentKey ? cache.get(entry.contentKey) : undefined;
   if (fromKey && !needsDecoding(fromKey, limits)) {
     stats.cached++;
@@ -150,11 +158,20 @@ async function factsFor(entry: TreeEntry, tree: DatasetTree, cache: ValidationCa
   stats.read++;
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const hashKey = `sha256:${sha256}`;
-  let facts = cache.get(hashKey);
-  if (facts && !needsDecoding(facts, limits)) {
+  const known = cache.get(hashKey);
+  let facts: PhotoFacts;
+  if (known && !needsDecoding(known, limits)) {
     stats.cached++;
+    facts = known;
   } else {
-    facts = await examine(bytes, sha256, limits, stats);
+    let pending = examining.get(hashKey);
+    if (pending) {
+      stats.cached++;
+    } else {
+      pending = examine(bytes, sha256, limits, stats);
+      examining.set(hashKey, pending);
+    }
+    facts = await pending;
     cache.set(hashKey, facts);
   }
   if (entry.contentKey) cache.set(entry.contentKey, facts);

@@ -101,6 +101,32 @@ export function splitUrlCredentials(location: string, credentials: GitCredential
   return { url: parsed.toString(), credentials: merged };
 }
 
+/**
+ * The environment git runs with: what it needs to find programs, home, locale, proxies and CA
+ * certificates, and nothing else. An inherited EDITOR, PAGER or GIT_* variable could make git run
+ * other programs, so the rest of the parent's environment is not passed on.
+ */
+const passedToGit = /^(PATH|HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|XDG_CONFIG_HOME|SSH_AUTH_SOCK|SSL_CERT_FILE|SSL_CERT_DIR|GIT_SSL_CAINFO|GIT_SSL_NO_VERIFY|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
+
+export function gitEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { GIT_TERMINAL_PROMPT: "0" };
+  for (const [name, value] of Object.entries(base)) if (passedToGit.test(name) && value !== undefined) env[name] = value;
+  return env;
+}
+
+/** Git variables we set on purpose, which simple-git's environment guard must let through. */
+const allowEnvironment = ["GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY"];
+
+/** One simple-git instance, with our environment and a watchdog for a git command that hangs. */
+function openGit(baseDir: string, env: NodeJS.ProcessEnv, timeoutMs = 120_000): SimpleGit {
+  return simpleGit({
+    baseDir,
+    timeout: { block: timeoutMs },
+    allowEnvironment,
+    unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true },
+  }).env(env);
+}
+
 /** Quotes a value for the POSIX shell that git runs GIT_SSH_COMMAND with. */
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
@@ -141,20 +167,19 @@ export class GitSource {
   /** True when `path` is the top of a git working tree or a bare repository (not merely inside one). */
   static async isRepository(path: string, env: NodeJS.ProcessEnv): Promise<boolean> {
     const absolute = resolve(path);
+    if (!(await stat(absolute).catch(() => null))?.isDirectory()) return false;
+    const git = openGit(absolute, gitEnvironment(env));
+    let bare: boolean;
     try {
-      if (!(await stat(absolute)).isDirectory()) return false;
-      const git = simpleGit({ baseDir: absolute }).env(env);
-      const [bare, gitDir, topLevel] = await Promise.all([
-        git.raw(["rev-parse", "--is-bare-repository"]).then((text) => text.trim() === "true"),
-        git.raw(["rev-parse", "--git-dir"]).then((text) => text.trim()),
-        git.raw(["rev-parse", "--show-toplevel"]).then((text) => text.trim(), () => ""),
-      ]);
-      // A bare repository answers "." for its own git directory; a work tree names its top folder.
-      if (bare) return gitDir === ".";
-      return topLevel !== "" && (await realpath(topLevel)) === (await realpath(absolute));
-    } catch {
-      return false;
+      bare = (await git.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
+    } catch (error) {
+      if (/not a git repository/i.test((error as Error).message)) return false;
+      throw new SourceError(`cannot tell whether ${absolute} is a git repository: ${gitMessage(error)}`, { cause: error });
     }
+    // A bare repository answers "." for its own git directory; a work tree names its top folder.
+    if (bare) return (await git.raw(["rev-parse", "--git-dir"])).trim() === ".";
+    const topLevel = (await git.raw(["rev-parse", "--show-toplevel"])).trim();
+    return (await realpath(topLevel)) === (await realpath(absolute));
   }
 
   private static async openLocal(path: string, options: GitSourceOptions): Promise<GitSource> {
@@ -162,10 +187,11 @@ export class GitSource {
     if (!(await GitSource.isRepository(absolute, options.env))) {
       throw new SourceError(`${absolute} is not the top folder of a git repository`);
     }
-    const git = simpleGit({ baseDir: absolute, timeout: { block: options.timeoutMs ?? 120_000 } }).env(options.env);
+    const env = gitEnvironment(options.env);
+    const git = openGit(absolute, env, options.timeoutMs);
     const gitDir = resolve(absolute, (await git.raw(["rev-parse", "--git-dir"])).trim());
     const bare = (await git.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
-    return new GitSource(absolute, gitDir, bare ? null : absolute, null, git, options.env, null, options.log);
+    return new GitSource(absolute, gitDir, bare ? null : absolute, null, git, env, null, options.log);
   }
 
   private static async openRemote(location: string, options: GitSourceOptions): Promise<GitSource> {
@@ -175,9 +201,7 @@ export class GitSource {
     await chmod(privateDir, 0o700);
     const env = await GitSource.credentialEnvironment(options.env, credentials, privateDir);
     const cloneDir = options.store.sourceClone(url);
-    const timeout = { block: options.timeoutMs ?? 120_000 };
-    const unsafe = { allowUnsafeAskPass: true, allowUnsafeSshCommand: true };
-    const open = () => simpleGit({ baseDir: cloneDir, timeout, unsafe }).env(env);
+    const open = () => openGit(cloneDir, env, options.timeoutMs);
     try {
       if (await GitSource.exists(join(cloneDir, "HEAD"))) {
         const source = new GitSource(safeUrl, cloneDir, null, url, open(), env, privateDir, options.log);
@@ -189,10 +213,10 @@ export class GitSource {
       await mkdir(dirname(cloneDir), { recursive: true });
       const partial = `${cloneDir}.partial-${process.pid}`;
       await rm(partial, { recursive: true, force: true });
-      const cloner = simpleGit({ baseDir: dirname(cloneDir), timeout, unsafe }).env(env);
+      const cloner = openGit(dirname(cloneDir), env, options.timeoutMs);
       try {
         await cloner.raw(["clone", "--bare", "--quiet", "--", url, partial]);
-        await simpleGit({ baseDir: partial, unsafe }).env(env).raw(["config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"]);
+        await openGit(partial, env).raw(["config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"]);
         await rename(partial, cloneDir);
       } catch (error) {
         await rm(partial, { recursive: true, force: true });
@@ -206,9 +230,7 @@ export class GitSource {
   }
 
   private static async credentialEnvironment(base: NodeJS.ProcessEnv, credentials: GitCredentials, privateDir: string): Promise<NodeJS.ProcessEnv> {
-    const env: NodeJS.ProcessEnv = { ...base, GIT_TERMINAL_PROMPT: "0" };
-    // Secrets meant for faceops itself are not passed on to git and the programs it runs.
-    delete env.FACEOPS_GIT_PASSWORD;
+    const env = gitEnvironment(base);
     if (credentials.password || credentials.username) {
       const script = join(privateDir, "askpass.sh");
       await writeFile(script, askPassScript, { mode: 0o700 });

@@ -9,9 +9,9 @@ import { compareText } from "./scan.js";
  * Two guarantees need more than the draw: every label with enough photos has at least one test
  * photo, and every label keeps at least one training photo. Where the draw breaks one, a photo is
  * moved, preferring a photo seen for the first time, and the outcome is remembered in a ledger
- * (`previous`), so a photo assigned once keeps its split in every later commit. The only move the
- * ledger cannot prevent is the one removal forces: when a label's last test photo is deleted,
- * another photo must become its test photo.
+ * (`previous`), so a photo assigned once keeps its split in every later commit. The only moves the
+ * ledger cannot prevent are the ones a removal forces: when a label's last test photo (or last
+ * training photo) is deleted, another photo must take its place.
  */
 
 export type Split = "train" | "test";

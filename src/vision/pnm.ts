@@ -94,10 +94,11 @@ export function readPnmHeader(bytes: Uint8Array): PnmHeader {
 export function decodePnm(bytes: Uint8Array, header: PnmHeader = readPnmHeader(bytes)): Uint8Array {
   const sampleCount = header.width * header.height * header.channels;
   const samples = new Uint8Array(sampleCount);
-  const scale = 255 / header.maxValue;
   const check = (value: number, index: number) => {
     if (value > header.maxValue) throw new PnmError(`sample ${index} is ${value}, above the maximum ${header.maxValue}`);
-    return Math.round(value * scale);
+    // Multiply before dividing: value * (255 / maxValue) is inexact, and misses half-way values
+    // (50 of 100 gave 127.49999999999999, rounded to 127 instead of 128).
+    return Math.round((value * 255) / header.maxValue);
   };
   if (header.encoding === "binary") {
     const bytesPerSample = header.maxValue < 256 ? 1 : 2;
