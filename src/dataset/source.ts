@@ -270,11 +270,11 @@ export class GitSource {
   /** Resolves a revision (a sha, a branch, a tag, HEAD) to a full commit id. */
   async resolveCommit(revision: string): Promise<string> {
     if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new SourceError(`"${revision}" is not a valid git revision`);
-    try {
-      return (await this.git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`])).trim();
-    } catch (error) {
-      throw new SourceError(`${this.location} has no commit "${revision}"`, { cause: error });
-    }
+    // `rev-parse --verify --quiet` answers nothing (and no error text) for an unknown revision.
+    const answer = await this.git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`]).catch(() => "");
+    const sha = answer.trim();
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) throw new SourceError(`${this.location} has no commit "${revision}"`);
+    return sha;
   }
 
   /** The commit at the tip of a branch, with the branches that do exist when it does not. */

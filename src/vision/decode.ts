@@ -17,7 +17,7 @@ export interface ImageHeader {
   height: number;
 }
 
-export type DecodeFailure = "not_an_image" | "unsupported_format" | "corrupt";
+export type DecodeFailure = "not_an_image" | "unsupported_format" | "corrupt" | "too_large";
 
 export class ImageDecodeError extends Error {
   override readonly name = "ImageDecodeError";
@@ -98,6 +98,12 @@ export interface DecodeOptions {
 
 /** Decodes any accepted format to 8-bit RGB, EXIF orientation applied, alpha flattened onto black. */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<RgbImage> {
+  // The header first: it refuses what is not a photo (SVG, PDF, text) with the same codes the
+  // dataset check uses, before sharp would render or decode any of it.
+  const header = await readImageHeader(bytes);
+  if (header.width * header.height > options.maxPixels) {
+    throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the pixel limit of ${options.maxPixels}`);
+  }
   if (looksLikePnm(bytes)) return decodePnmToRgb(bytes, options);
   try {
     const { data, info } = await sharp(bytes, { failOn: "error", limitInputPixels: options.maxPixels, autoOrient: true })
@@ -117,7 +123,7 @@ function decodePnmToRgb(bytes: Uint8Array, options: DecodeOptions): RgbImage {
   try {
     const header = readPnmHeader(bytes);
     if (header.width * header.height > options.maxPixels) {
-      throw new ImageDecodeError("corrupt", `the image has ${header.width}x${header.height} pixels, over the limit of ${options.maxPixels}`);
+      throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the pixel limit of ${options.maxPixels}`);
     }
     return toRgb(decodePnm(bytes, header), header.width, header.height, header.channels);
   } catch (error) {

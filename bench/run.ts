@@ -1,0 +1,38 @@
+/**
+ * `npm run bench [-- <name>...]`: runs the benchmarks, each beside its peer in the same invocation,
+ * prints a table and writes bench/results/<name>.json. Performance is measured here, never in tests.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { benchDatasetCheck } from "./dataset-check.js";
+
+export interface BenchResult {
+  name: string;
+  /** Rows of the table printed and written: metric, value, unit, and a note. */
+  rows: Array<{ metric: string; value: number; unit: string; note?: string }>;
+  environment?: Record<string, unknown>;
+}
+
+const benchmarks: Record<string, () => Promise<BenchResult>> = {
+  dataset: benchDatasetCheck,
+};
+
+const selected = process.argv.slice(2).filter((name) => !name.startsWith("-"));
+const unknown = selected.filter((name) => !(name in benchmarks));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(", ")}; known: ${Object.keys(benchmarks).join(", ")}`);
+  process.exit(1);
+}
+const outputDir = join(import.meta.dirname, "results");
+await mkdir(outputDir, { recursive: true });
+for (const name of selected.length > 0 ? selected : Object.keys(benchmarks)) {
+  const result = await (benchmarks[name] as () => Promise<BenchResult>)();
+  console.log(`\n## ${result.name}\n`);
+  const width = Math.max(...result.rows.map((row) => row.metric.length));
+  for (const row of result.rows) {
+    const value = Number.isInteger(row.value) ? String(row.value) : row.value.toFixed(row.value < 10 ? 3 : 1);
+    console.log(`${row.metric.padEnd(width)}  ${value.padStart(10)} ${row.unit}${row.note ? `  (${row.note})` : ""}`);
+  }
+  const stamped = { ...result, measuredAt: new Date().toISOString(), node: process.version };
+  await writeFile(join(outputDir, `${name}.json`), `${JSON.stringify(stamped, null, 2)}\n`);
+}
