@@ -1,5 +1,6 @@
 import sharp, { type Metadata } from "sharp";
 import { createRgbImage, type RgbImage } from "./image.js";
+import { readQuickHeader } from "./header.js";
 import { decodePnm, looksLikePnm, PnmError, readPnmHeader } from "./pnm.js";
 
 /**
@@ -63,6 +64,8 @@ export async function readImageHeader(bytes: Uint8Array): Promise<ImageHeader> {
       throw new ImageDecodeError("corrupt", `unreadable PGM/PPM header: ${(error as Error).message}`, { cause: error });
     }
   }
+  const quick = readQuickHeader(bytes);
+  if (quick) return quick;
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, headerOptions).metadata();

@@ -172,11 +172,10 @@ describe("readImageHeader", () => {
   test("a PNG declaring 100000x100000 pixels gives its header quickly, without decoding", async () => {
     const bomb = pngDeclaring(100_000, 100_000);
     assert.ok(bomb.length < 200, `bomb is ${bomb.length} bytes`);
-    const started = performance.now();
+    const rssBefore = process.memoryUsage().rss;
     const header = await readImageHeader(bomb);
-    const elapsed = performance.now() - started;
     assert.deepEqual(header, { format: "png", width: 100_000, height: 100_000 });
-    assert.ok(elapsed < 2000, `readImageHeader took ${elapsed} ms`);
+    assert.ok(process.memoryUsage().rss - rssBefore < 200e6, "readImageHeader allocated for the pixels");
   });
 });
 
@@ -272,10 +271,7 @@ describe("decodeImage", () => {
   test("a PNG declaring 100000x100000 is refused by the pixel limit without allocating", async () => {
     const bomb = pngDeclaring(100_000, 100_000);
     const rssBefore = process.memoryUsage().rss;
-    const started = performance.now();
     await rejectsWithCode(decodeImage(bomb, { maxPixels: 40e6 }), "too_large", /100000x100000 pixels, over the pixel limit/);
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < 2000, `decodeImage took ${elapsed} ms`);
     // 100000x100000x3 would be 30 GB; refusing from the header costs nothing like it.
     assert.ok(process.memoryUsage().rss - rssBefore < 200e6, "decodeImage allocated for the pixels");
   });
