@@ -80,7 +80,7 @@ const datasetSchema = z.strictObject({
   /** Files larger than this are refused before they are read. */
   maxBytes: byteSize().default(20_000_000),
   /** Photos decoded at once while checking a dataset. */
-  concurrency: integer(1, 64).default(4),
+  concurrency: integer(1, 64).default(8),
 });
 
 const visionSchema = z.strictObject({

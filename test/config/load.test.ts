@@ -51,7 +51,7 @@ const defaults = {
   store: ".faceops",
   log: { level: "info", format: "auto" },
   source: { repo: "./faces", branch: "main", username: "", passwordFile: "", sshKeyFile: "" },
-  dataset: { minImagesPerLabel: 5, testFraction: 0.2, minSide: 32, maxPixels: 40_000_000, maxBytes: 20_000_000, concurrency: 4 },
+  dataset: { minImagesPerLabel: 5, testFraction: 0.2, minSide: 32, maxPixels: 40_000_000, maxBytes: 20_000_000, concurrency: 8 },
   vision: { size: 224, fit: "crop" },
 };
 
