@@ -2,11 +2,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import sharp from "sharp";
 import { cpus, tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { checkDataset } from "../src/dataset/check.js";
 import { configSchema } from "../src/config/schema.js";
 import { silentLogger } from "../src/log.js";
 import { StoreLayout } from "../src/store/layout.js";
+import { lfwRoot } from "../test/helpers/lfw.js";
 import type { BenchResult } from "./run.js";
 
 /**
@@ -15,7 +16,7 @@ import type { BenchResult } from "./run.js";
  * repository. The peer is what a user would write without faceops: Pillow opening and fully
  * decoding every file, in as many processes as there are cores (bench/peers/pil_verify.py).
  */
-const lfw = resolve(import.meta.dirname, "../../shared/datasets/lfw-min10");
+const lfw = lfwRoot;
 
 export async function benchDatasetCheck(): Promise<BenchResult> {
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-dataset-"));

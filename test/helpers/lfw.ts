@@ -1,8 +1,21 @@
-import { readdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 
-/** The LFW subset shared by every workspace (see its SOURCE.md): 158 people, >= 10 photos each. */
-export const lfwRoot = resolve(import.meta.dirname, "../../../shared/datasets/lfw-min10");
+/**
+ * The LFW subset shared by every workspace (see its SOURCE.md): 158 people, >= 10 photos each.
+ * Found through FACEOPS_LFW_DIR, else as ../shared/datasets/lfw-min10 beside this repository or
+ * one of its parents (a CI clone may sit elsewhere), else at the workspace's absolute path.
+ */
+function findLfw(): string {
+  if (process.env.FACEOPS_LFW_DIR) return resolve(process.env.FACEOPS_LFW_DIR);
+  for (let folder = resolve(import.meta.dirname, "../.."); folder !== dirname(folder); folder = dirname(folder)) {
+    const candidate = join(dirname(folder), "shared", "datasets", "lfw-min10");
+    if (existsSync(candidate)) return candidate;
+  }
+  return "/work/shared/datasets/lfw-min10";
+}
+
+export const lfwRoot = findLfw();
 
 export function lfwPhotos(person: string): string[] {
   return readdirSync(join(lfwRoot, person))
