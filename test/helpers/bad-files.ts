@@ -3,13 +3,14 @@ import sharp from "sharp";
 
 /** Files that must be rejected, built byte by byte so each one is exactly the defect it names. */
 
+// CRC-32 (ISO 3309, as PNG uses), so hand-built chunks are valid.
 const crcTable = Array.from({ length: 256 }, (_, n) => {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
   return c >>> 0;
 });
 
-function crc32(bytes: Uint8Array): number {
+export function crc32(bytes: Uint8Array): number {
   let crc = 0xffffffff;
   for (const byte of bytes) crc = (crcTable[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
@@ -18,25 +19,30 @@ function crc32(bytes: Uint8Array): number {
 function pngChunk(type: string, data: Uint8Array): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
-  const typed = Buffer.concat([Buffer.from(type, "ascii"), data]);
+  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
   const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typed));
-  return Buffer.concat([length, typed, crc]);
+  crc.writeUInt32BE(crc32(body));
+  return Buffer.concat([length, body, crc]);
 }
 
-/** A valid PNG header declaring width x height RGB pixels, followed by one tiny IDAT: a decompression bomb's shape. */
-export function pngDeclaring(width: number, height: number): Buffer {
+/** A PNG of width x height 8-bit RGB whose IDAT holds `scanlines` (filter byte + samples per row), deflated. */
+export function handBuiltPng(width: number, height: number, scanlines: Uint8Array): Buffer {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 8; // bit depth
-  header[9] = 2; // colour type RGB
+  header[9] = 2; // colour type RGB; compression, filter and interlace stay 0
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     pngChunk("IHDR", header),
-    pngChunk("IDAT", deflateSync(Buffer.alloc(64))),
-    pngChunk("IEND", Buffer.alloc(0)),
+    pngChunk("IDAT", deflateSync(scanlines)),
+    pngChunk("IEND", new Uint8Array(0)),
   ]);
+}
+
+/** A valid PNG header declaring width x height RGB pixels with one tiny IDAT: a decompression bomb's shape. */
+export function pngDeclaring(width: number, height: number): Buffer {
+  return handBuiltPng(width, height, new Uint8Array(64));
 }
 
 export function tinyPng(): Promise<Buffer> {

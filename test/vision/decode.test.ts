@@ -2,8 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readFile } from "node:fs/promises";
-import { deflateSync } from "node:zlib";
 import sharp, { type Sharp } from "sharp";
+import { crc32, handBuiltPng, pngDeclaring } from "../helpers/bad-files.js";
 import { lfwRoot } from "../helpers/lfw.js";
 import { decodeImage, ImageDecodeError, readImageHeader, verifyDecodes, type DecodeFailure, type ImageFormat } from "../../src/vision/decode.js";
 
@@ -57,46 +57,6 @@ async function rejectsWithCode(promise: Promise<unknown>, code: DecodeFailure, m
   return caught;
 }
 
-// CRC-32 (ISO 3309, as PNG uses), so hand-built chunks are valid.
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = (crcTable[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A PNG of width x height 8-bit RGB whose IDAT holds `scanlines` (filter byte + samples per row), deflated. */
-function handBuiltPng(width: number, height: number, scanlines: Uint8Array): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // colour type: RGB
-  // compression, filter, interlace: 0
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", deflateSync(scanlines)),
-    pngChunk("IEND", new Uint8Array(0)),
-  ]);
-}
-
-/** A PNG whose IHDR declares width x height with a tiny IDAT: a decompression bomb's shape. */
-const pngDeclaring = (width: number, height: number) => handBuiltPng(width, height, new Uint8Array(64));
 
 function pixel(image: { width: number; data: Uint8Array }, x: number, y: number): [number, number, number] {
   const at = (y * image.width + x) * 3;
