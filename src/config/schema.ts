@@ -90,18 +90,72 @@ const visionSchema = z.strictObject({
   fit: z.enum(["crop", "pad"]).default("crop"),
 });
 
+const modelSchema = z.strictObject({
+  /**
+   * vgg16: ImageNet VGG16 conv base (needs its weights); face-embedding: face-api's 128-d face
+   * recognition network, shipped in the npm package; auto: vgg16 when its weights are cached or
+   * downloadable, else face-embedding, remembered per store so results do not flip with the network.
+   */
+  backbone: z.enum(["auto", "vgg16", "face-embedding"]).default("auto"),
+  /** A path or http(s) URL of the Keras notop weights file, or "random" (tests and benchmarks only). */
+  vgg16Weights: z.string().default(""),
+  /** How VGG16's 7x7x512 feature map becomes a vector: avg (512) or flatten (25,088). */
+  pooling: z.enum(["avg", "flatten"]).default("avg"),
+  /** face: crop around the detected face; center: centred square; none: the whole photo. */
+  crop: z.enum(["face", "center", "none"]).default("face"),
+  /** Photos sent through the backbone per call. */
+  batchSize: integer(1, 256).default(8),
+});
+
+const trainSchema = z.strictObject({
+  epochs: integer(1, 10_000).default(5),
+  learningRate: z.preprocess(fromNumericString, z.number().gt(0).lte(10)).default(0.001),
+  batchSize: integer(1, 65_536).default(32),
+  /** Width of the head's hidden dense layer. */
+  units: integer(1, 65_536).default(256),
+  dropout: z.preprocess(fromNumericString, z.number().min(0).lt(1)).default(0.5),
+  /** balanced: weight each class by n / (classes x n_class), so a person with 530 photos does not drown one with 10. */
+  classWeights: z.enum(["balanced", "none"]).default("balanced"),
+  /** Stop when the validation loss has not improved for this many epochs; 0 turns early stopping off. */
+  earlyStoppingPatience: integer(0, 10_000).default(0),
+  /** Augmented copies precomputed per training photo (K); test photos are never augmented. */
+  augmentVariants: integer(0, 64).default(4),
+  /** Seeds weight initialisation, dropout, shuffling and augmentation. */
+  seed: integer(0, 2 ** 31 - 1).default(42),
+});
+
+const augmentSchema = z.strictObject({
+  rotationRange: z.preprocess(fromNumericString, z.number().min(0).max(180)).default(15),
+  widthShiftRange: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.1),
+  heightShiftRange: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.1),
+  zoomRange: z.preprocess(fromNumericString, z.number().min(0).lt(1)).default(0.1),
+  horizontalFlip: booleanValue().default(true),
+  brightnessMin: z.preprocess(fromNumericString, z.number().gt(0)).default(0.8),
+  brightnessMax: z.preprocess(fromNumericString, z.number().gt(0)).default(1.2),
+});
+
 export const configSchema = z.strictObject({
   /** Where faceops keeps its state: caches, runs, model versions. */
   store: z.string().min(1).default(".faceops"),
+  /** Where downloaded model weights are kept, shared by every store of this user. */
+  cache: z.string().min(1).default("~/.cache/faceops"),
+  /** auto, onnxruntime, or a TensorFlow.js engine: tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu. */
+  engine: z.enum(["auto", "onnxruntime", "tfjs-node-gpu", "tfjs-node", "tfjs-wasm", "tfjs-cpu"]).default("auto"),
   log: logSchema.default(logSchema.parse({})),
   source: sourceSchema.default(sourceSchema.parse({})),
   dataset: datasetSchema.default(datasetSchema.parse({})),
   vision: visionSchema.default(visionSchema.parse({})),
+  model: modelSchema.default(modelSchema.parse({})),
+  train: trainSchema.default(trainSchema.parse({})),
+  augment: augmentSchema.default(augmentSchema.parse({})),
 });
 
 export type FaceopsConfig = z.output<typeof configSchema>;
 export type DatasetConfig = FaceopsConfig["dataset"];
 export type SourceConfig = FaceopsConfig["source"];
+export type ModelConfig = FaceopsConfig["model"];
+export type TrainConfig = FaceopsConfig["train"];
+export type AugmentConfig = FaceopsConfig["augment"];
 
 /** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
 export { duration };

@@ -49,14 +49,39 @@ async function configErrorOf(input: ConfigInput): Promise<string> {
 
 const defaults = {
   store: ".faceops",
+  cache: "~/.cache/faceops",
+  engine: "auto",
   log: { level: "info", format: "auto" },
   source: { repo: "./faces", branch: "main", username: "", passwordFile: "", sshKeyFile: "" },
   dataset: { minImagesPerLabel: 5, testFraction: 0.2, minSide: 32, maxPixels: 40_000_000, maxBytes: 20_000_000, concurrency: 8 },
   vision: { size: 224, fit: "crop" },
+  model: { backbone: "auto", vgg16Weights: "", pooling: "avg", crop: "face", batchSize: 8 },
+  train: {
+    epochs: 5,
+    learningRate: 0.001,
+    batchSize: 32,
+    units: 256,
+    dropout: 0.5,
+    classWeights: "balanced",
+    earlyStoppingPatience: 0,
+    augmentVariants: 4,
+    seed: 42,
+  },
+  augment: {
+    rotationRange: 15,
+    widthShiftRange: 0.1,
+    heightShiftRange: 0.1,
+    zoomRange: 0.1,
+    horizontalFlip: true,
+    brightnessMin: 0.8,
+    brightnessMax: 1.2,
+  },
 };
 
 const allKeys = [
   "store",
+  "cache",
+  "engine",
   "log.level",
   "log.format",
   "source.repo",
@@ -72,6 +97,9 @@ const allKeys = [
   "dataset.concurrency",
   "vision.size",
   "vision.fit",
+  ...Object.keys(defaults.model).map((key) => `model.${key}`),
+  ...Object.keys(defaults.train).map((key) => `train.${key}`),
+  ...Object.keys(defaults.augment).map((key) => `augment.${key}`),
 ];
 
 describe("loadConfig defaults", () => {
@@ -535,6 +563,29 @@ describe("keys and environment names", () => {
       "dataset.concurrency": "3",
       "vision.size": "96",
       "vision.fit": "pad",
+      cache: "/c",
+      engine: "tfjs-wasm",
+      "model.backbone": "vgg16",
+      "model.vgg16Weights": "/w.h5",
+      "model.pooling": "flatten",
+      "model.crop": "center",
+      "model.batchSize": "4",
+      "train.epochs": "7",
+      "train.learningRate": "0.01",
+      "train.batchSize": "16",
+      "train.units": "128",
+      "train.dropout": "0.25",
+      "train.classWeights": "none",
+      "train.earlyStoppingPatience": "3",
+      "train.augmentVariants": "2",
+      "train.seed": "9",
+      "augment.rotationRange": "5",
+      "augment.widthShiftRange": "0.05",
+      "augment.heightShiftRange": "0.06",
+      "augment.zoomRange": "0.2",
+      "augment.horizontalFlip": "no",
+      "augment.brightnessMin": "0.9",
+      "augment.brightnessMax": "1.1",
     };
     assert.deepEqual(Object.keys(sample).sort(), [...allKeys].sort());
     const env = Object.fromEntries(Object.entries(sample).map(([key, value]) => [envNameForKey(key), value]));
@@ -546,6 +597,29 @@ describe("keys and environment names", () => {
       source: { repo: "https://example.com/faces.git", branch: "dev", username: "u", passwordFile: "/p", sshKeyFile: "/k" },
       dataset: { minImagesPerLabel: 2, testFraction: 0.5, minSide: 16, maxPixels: 123, maxBytes: 2000, concurrency: 3 },
       vision: { size: 96, fit: "pad" },
+      cache: "/c",
+      engine: "tfjs-wasm",
+      model: { backbone: "vgg16", vgg16Weights: "/w.h5", pooling: "flatten", crop: "center", batchSize: 4 },
+      train: {
+        epochs: 7,
+        learningRate: 0.01,
+        batchSize: 16,
+        units: 128,
+        dropout: 0.25,
+        classWeights: "none",
+        earlyStoppingPatience: 3,
+        augmentVariants: 2,
+        seed: 9,
+      },
+      augment: {
+        rotationRange: 5,
+        widthShiftRange: 0.05,
+        heightShiftRange: 0.06,
+        zoomRange: 0.2,
+        horizontalFlip: false,
+        brightnessMin: 0.9,
+        brightnessMax: 1.1,
+      },
     });
     for (const key of allKeys) assert.equal(loaded.origins.get(key), `env ${envNameForKey(key)}`, key);
   });
