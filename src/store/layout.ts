@@ -27,6 +27,30 @@ export class StoreLayout {
     return join(this.root, "sources", createHash("sha256").update(url).digest("hex").slice(0, 16));
   }
 
+  /** Backbone features per photo (see model/feature-cache.ts). */
+  get features(): string {
+    return join(this.root, "features");
+  }
+
+  /** The face box found in each photo, per detector, so detection runs once per photo. */
+  get faceBoxes(): string {
+    return join(this.root, "cache", "face-boxes.json");
+  }
+
+  /** Every dataset manifest trained on, by fingerprint; the feature cache keeps what these reference. */
+  get manifests(): string {
+    return join(this.root, "datasets");
+  }
+
+  manifest(fingerprint: string): string {
+    return join(this.manifests, `${fingerprint}.json`);
+  }
+
+  /** The backbone `auto` chose for this store, kept so results do not flip with the network. */
+  get backboneChoice(): string {
+    return join(this.root, "backbone.json");
+  }
+
   get temporary(): string {
     return join(this.root, "tmp");
   }

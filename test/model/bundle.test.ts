@@ -1,0 +1,89 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { BundleError, loadBundle, saveBundle, type BundleMetadata } from "../../src/model/bundle.js";
+import { createHead, predictHead } from "../../src/model/head.js";
+import { loadTf } from "../../src/model/runtime.js";
+import { temporaryFolder } from "../helpers/git-repo.js";
+
+function metadata(): Omit<BundleMetadata, "files"> {
+  const evaluation = { accuracy: 0.9, balancedAccuracy: 0.85, top3Accuracy: 1, loss: 0.3, samples: 10, perLabel: [], confusion: [] };
+  return {
+    schemaVersion: 1,
+    name: "faces",
+    createdAt: "2026-11-28T00:00:00.000Z",
+    labels: ["ann", "bob", "cat"],
+    backbone: {
+      id: "vgg16",
+      fingerprint: "vgg16-test",
+      weightsSha256: "random:1",
+      randomWeights: true,
+      weightsSource: "random:1",
+      engine: "onnxruntime-cpu",
+      inputSize: 224,
+      featureLength: 8,
+      preprocessing: "caffe",
+      pooling: "avg",
+    },
+    crop: { mode: "center", detector: null, medianBox: null, counts: { center: 10 } },
+    head: { inputLength: 8, units: 4, dropout: 0.5, classes: 3, engine: "tfjs-wasm" },
+    hyperparameters: { epochs: 5, learningRate: 0.001 },
+    metrics: { ...evaluation, nearestClassMeanAccuracy: 0.8, curves: [], keptEpoch: 5, stoppedEarly: false },
+    dataset: { source: "/faces", commit: null, fingerprint: "f".repeat(64), photos: 50, train: 40, test: 10 },
+  };
+}
+
+describe("model bundle", () => {
+  const folder = temporaryFolder();
+  after(() => folder.dispose());
+
+  test("round trip: the loaded head predicts exactly what the saved one did", async () => {
+    const { tf } = await loadTf();
+    const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 3 });
+    const directory = join(folder.path, "bundle");
+    const saved = await saveBundle(directory, { metadata: metadata(), head, tf });
+    assert.deepEqual(Object.keys(saved.files).sort(), ["head/model.json", "head/weights.bin"]);
+    const loaded = await loadBundle(directory);
+    assert.deepEqual(loaded.metadata, saved);
+    const restored = await loaded.loadHead(tf);
+    const inputs = [Float32Array.from({ length: 8 }, (_, index) => index / 8), new Float32Array(8).fill(-1)];
+    assert.deepEqual(predictHead(tf, restored, inputs), predictHead(tf, head, inputs));
+    assert.deepEqual(readdirSync(folder.path), ["bundle"], "no temporary folder is left behind");
+  });
+
+  test("a tampered weight file makes the load fail, naming the file", async () => {
+    const directory = join(folder.path, "bundle");
+    const weights = join(directory, "head", "weights.bin");
+    const original = readFileSync(weights);
+    const altered = Buffer.from(original);
+    altered[0] = (altered[0] as number) ^ 0xff;
+    writeFileSync(weights, altered);
+    await assert.rejects(loadBundle(directory), (error: Error) => error instanceof BundleError && /head\/weights\.bin does not match its checksum/.test(error.message));
+    writeFileSync(weights, original);
+    await loadBundle(directory);
+  });
+
+  test("a missing file, an unlisted file or foreign metadata is refused", async () => {
+    const directory = join(folder.path, "bundle");
+    writeFileSync(join(directory, "head", "extra.bin"), "x");
+    await assert.rejects(loadBundle(directory), /holds head\/extra\.bin, which its metadata does not list/);
+    const { rmSync } = await import("node:fs");
+    rmSync(join(directory, "head", "extra.bin"));
+    const model = readFileSync(join(directory, "head", "model.json"));
+    rmSync(join(directory, "head", "model.json"));
+    await assert.rejects(loadBundle(directory), /is missing head\/model\.json/);
+    writeFileSync(join(directory, "head", "model.json"), model);
+    await assert.rejects(loadBundle(folder.path), /cannot be read as a bundle's metadata/);
+  });
+
+  test("saving over an existing bundle replaces it whole", async () => {
+    const { tf } = await loadTf();
+    const directory = join(folder.path, "bundle");
+    const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 99 });
+    await saveBundle(directory, { metadata: { ...metadata(), name: "second" }, head, tf });
+    assert.equal((await loadBundle(directory)).metadata.name, "second");
+    assert.ok(existsSync(join(directory, "metadata.json")));
+    assert.deepEqual(readdirSync(folder.path), ["bundle"]);
+  });
+});
