@@ -3,12 +3,12 @@ import { resolve } from "node:path";
 import type { DatasetConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
-import { buildManifest, type DatasetManifest } from "./manifest.js";
+import { buildManifest, type DatasetManifest, type ManifestImage } from "./manifest.js";
 import { scanDataset } from "./scan.js";
 import { GitSource, isRemoteLocation, SourceError, validateRepoLocation, type GitCredentials } from "./source.js";
 import { assignSplits, defaultMinPhotosForTest } from "./split.js";
 import { SplitLedger } from "./split-ledger.js";
-import { FolderTree, GitCommitTree, type DatasetTree } from "./tree.js";
+import { FolderTree, GitCommitTree, type DatasetTree, type TreeEntry } from "./tree.js";
 import { ValidationCache } from "./validation-cache.js";
 
 /**
@@ -30,6 +30,17 @@ export interface CheckRequest {
 }
 
 export async function checkDataset(request: CheckRequest): Promise<DatasetManifest> {
+  return withDataset(request, async (manifest) => manifest);
+}
+
+/** Reads the bytes of a photo of the snapshot just checked (training decodes what it needs). */
+export type PhotoReader = (image: Pick<ManifestImage, "path">) => Promise<Buffer>;
+
+/**
+ * Checks the dataset, then hands the manifest and a reader for its photos to `use` while the
+ * source is still open; closes everything afterwards, whatever `use` does.
+ */
+export async function withDataset<T>(request: CheckRequest, use: (manifest: DatasetManifest, readPhoto: PhotoReader) => Promise<T>): Promise<T> {
   const { tree, source } = await openTree(request);
   try {
     const [cache, ledger] = await Promise.all([ValidationCache.load(request.store.validationCache), SplitLedger.load(request.store.splitLedger)]);
@@ -39,7 +50,7 @@ export async function checkDataset(request: CheckRequest): Promise<DatasetManife
     const splits = assignSplits(scan.photos, { testFraction: request.dataset.testFraction, minPhotosForTest: defaultMinPhotosForTest }, ledger.splits);
     await ledger.record(splits);
     const { testFraction, minImagesPerLabel, minSide, maxPixels, maxBytes } = request.dataset;
-    return buildManifest({
+    const manifest = buildManifest({
       source: source?.location ?? resolve(request.location),
       commit: tree.commit,
       photos: scan.photos,
@@ -49,6 +60,14 @@ export async function checkDataset(request: CheckRequest): Promise<DatasetManife
       stats: scan.stats,
       settings: { testFraction, minImagesPerLabel, minSide, maxPixels, maxBytes },
     });
+    const entries = new Map<string, TreeEntry>();
+    const readPhoto: PhotoReader = async (image) => {
+      if (entries.size === 0) for (const entry of await tree.list()) entries.set(entry.path, entry);
+      const entry = entries.get(image.path);
+      if (!entry) throw new Error(`${image.path} is not in ${tree.description}`);
+      return tree.read(entry);
+    };
+    return await use(manifest, readPhoto);
   } finally {
     await tree.close();
     await source?.close();

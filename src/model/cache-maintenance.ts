@@ -1,0 +1,39 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { DatasetManifest } from "../dataset/manifest.js";
+import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import type { StoreLayout } from "../store/layout.js";
+import { FeatureCache, type FeatureCacheStats } from "./feature-cache.js";
+
+/**
+ * The store keeps every manifest a model was trained on (store/datasets/<fingerprint>.json). They
+ * say which photos' features are still worth keeping: `faceops cache gc` removes the rest.
+ */
+
+export async function recordManifest(store: StoreLayout, manifest: DatasetManifest): Promise<void> {
+  await writeJsonAtomic(store.manifest(manifest.fingerprint), manifest, { compact: true });
+}
+
+export async function referencedPhotos(store: StoreLayout): Promise<{ photos: Set<string>; manifests: number }> {
+  const photos = new Set<string>();
+  const names = await readdir(store.manifests).catch(() => [] as string[]);
+  let manifests = 0;
+  for (const name of names.filter((entry) => entry.endsWith(".json"))) {
+    const manifest = await readJsonOr<Pick<DatasetManifest, "images"> | null>(join(store.manifests, name), null);
+    if (!manifest?.images) continue;
+    manifests++;
+    for (const image of manifest.images) photos.add(image.sha256);
+  }
+  return { photos, manifests };
+}
+
+export async function featureCacheStats(store: StoreLayout): Promise<FeatureCacheStats & { referencedPhotos: number; manifests: number }> {
+  const stats = await new FeatureCache(store.features).stats();
+  const referenced = await referencedPhotos(store);
+  return { ...stats, referencedPhotos: referenced.photos.size, manifests: referenced.manifests };
+}
+
+export async function collectFeatureGarbage(store: StoreLayout): Promise<FeatureCacheStats> {
+  const { photos } = await referencedPhotos(store);
+  return new FeatureCache(store.features).gc(photos);
+}

@@ -1,0 +1,165 @@
+import { createHash } from "node:crypto";
+import type { Logger } from "../log.js";
+import { augment, type AugmentOptions } from "../vision/augment.js";
+import { decodeImage } from "../vision/decode.js";
+import type { RgbImage } from "../vision/image.js";
+import { fitSquare } from "../vision/preprocess.js";
+import type { Backbone } from "./backbones/types.js";
+import { FeatureCache, featureKey } from "./feature-cache.js";
+
+/**
+ * Features for every photo of a dataset, computed once in their life. For each photo and variant
+ * (0 = the photo, 1..K = augmented copies, training photos only) the cache is asked first; only
+ * what is missing is decoded, cropped, augmented and sent through the backbone, in batches, with
+ * the next batch prepared while the backbone works on the current one.
+ */
+
+export interface FeaturePhoto {
+  sha256: string;
+  path: string;
+}
+
+export type CropOutcome = "detected" | "median" | "center" | "none";
+
+/** How one photo becomes the backbone's square input. */
+export interface CropPlan {
+  /** Names the crop exactly (e.g. the face box in pixels); part of the feature key. */
+  key: string;
+  outcome: CropOutcome;
+  apply(image: RgbImage, size: number): Promise<RgbImage>;
+}
+
+/** Decides every photo's crop; may decode and detect faces, but only for photos it has not seen. */
+export interface CropPlanner {
+  /** Describes the policy for bundles and logs, e.g. "face (tiny detector, margin 0.3)". */
+  readonly description: string;
+  plan(photos: readonly FeaturePhoto[], decode: (photo: FeaturePhoto) => Promise<RgbImage>): Promise<Map<string, CropPlan>>;
+}
+
+export interface FeatureExtraction {
+  photos: readonly FeaturePhoto[];
+  readPhoto: (photo: FeaturePhoto) => Promise<Buffer>;
+  backbone: Backbone;
+  planner: CropPlanner;
+  /** Augmented copies to compute for a photo (K for training photos, 0 for test photos). */
+  variantsFor: (photo: FeaturePhoto) => number;
+  augment: AugmentOptions;
+  seed: number;
+  cache: FeatureCache;
+  batchSize: number;
+  maxPixels: number;
+  log: Logger;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface ExtractedFeatures {
+  /** Per photo sha256: the vectors of variant 0..K. */
+  features: Map<string, Float32Array[]>;
+  cropCounts: Record<CropOutcome, number>;
+  /** Vectors read from the cache, and computed by a forward pass, in this extraction. */
+  cached: number;
+  computed: number;
+}
+
+interface Pending {
+  photo: FeaturePhoto;
+  variant: number;
+  key: string;
+}
+
+/** A per-photo augmentation seed: the same photo gets the same copies in every run and attempt. */
+export function photoSeed(sha256: string, seed: number): number {
+  return createHash("sha256").update(`${seed}:${sha256}`).digest().readUInt32BE(0);
+}
+
+export async function extractFeatures(request: FeatureExtraction): Promise<ExtractedFeatures> {
+  const { backbone, cache } = request;
+  const decode = async (photo: FeaturePhoto) => decodeImage(await request.readPhoto(photo), { maxPixels: request.maxPixels });
+  const plans = await request.planner.plan(request.photos, decode);
+  const augmentation = JSON.stringify({ ...request.augment, seed: request.seed });
+
+  const features = new Map<string, Float32Array[]>();
+  const cropCounts: Record<CropOutcome, number> = { detected: 0, median: 0, center: 0, none: 0 };
+  const pending: Pending[] = [];
+  let cached = 0;
+  for (const photo of request.photos) {
+    const plan = plans.get(photo.sha256);
+    if (!plan) throw new Error(`no crop was planned for ${photo.path}`);
+    cropCounts[plan.outcome]++;
+    const vectors: Float32Array[] = [];
+    features.set(photo.sha256, vectors);
+    for (let variant = 0; variant <= request.variantsFor(photo); variant++) {
+      const key = featureKey({ backbone: backbone.fingerprint, crop: plan.key, variant, augmentation });
+      const hit = await cache.get(photo.sha256, key, backbone.featureLength);
+      if (hit) {
+        vectors[variant] = hit;
+        cached++;
+      } else {
+        pending.push({ photo, variant, key });
+      }
+    }
+  }
+  if (pending.length > 0) {
+    request.log.info({ vectors: pending.length, cached, backbone: backbone.id, engine: backbone.engine }, "computing backbone features");
+  }
+  await computePending(request, pending, plans, features, decode);
+  return { features, cropCounts, cached, computed: pending.length };
+}
+
+async function computePending(
+  request: FeatureExtraction,
+  pending: readonly Pending[],
+  plans: Map<string, CropPlan>,
+  features: Map<string, Float32Array[]>,
+  decode: (photo: FeaturePhoto) => Promise<RgbImage>,
+): Promise<void> {
+  const { backbone } = request;
+  // Group a photo's variants together so it is decoded and cropped once.
+  let cropped: { sha256: string; image: RgbImage } | null = null;
+  const prepare = async (items: readonly Pending[]): Promise<RgbImage[]> => {
+    const images: RgbImage[] = [];
+    for (const item of items) {
+      if (cropped?.sha256 !== item.photo.sha256) {
+        const plan = plans.get(item.photo.sha256) as CropPlan;
+        cropped = { sha256: item.photo.sha256, image: await plan.apply(await decode(item.photo), backbone.inputSize) };
+      }
+      images.push(augment(cropped.image, request.augment, photoSeed(item.photo.sha256, request.seed), item.variant));
+    }
+    return images;
+  };
+  const batches: Pending[][] = [];
+  for (let start = 0; start < pending.length; start += request.batchSize) batches.push(pending.slice(start, start + request.batchSize));
+
+  let done = 0;
+  let next = batches.length > 0 ? prepare(batches[0] as Pending[]) : null;
+  for (let index = 0; index < batches.length; index++) {
+    const batch = batches[index] as Pending[];
+    const images = await (next as Promise<RgbImage[]>);
+    const embedding = backbone.embed(images);
+    // Decode and crop the next batch while the backbone runs on this one.
+    next = index + 1 < batches.length ? prepare(batches[index + 1] as Pending[]) : null;
+    const vectors = await embedding;
+    await Promise.all(
+      batch.map(async (item, position) => {
+        const vector = vectors[position] as Float32Array;
+        (features.get(item.photo.sha256) as Float32Array[])[item.variant] = vector;
+        await request.cache.put(item.photo.sha256, item.key, vector);
+      }),
+    );
+    done += batch.length;
+    request.onProgress?.(done, pending.length);
+  }
+}
+
+/**
+ * No detection: "center" takes the centred square; "none" keeps the whole photo, letterboxed into
+ * the square so that nothing is cut and nothing is stretched.
+ */
+export function simpleCropPlanner(mode: "center" | "none"): CropPlanner {
+  const fit = mode === "center" ? "crop" : "pad";
+  const plan: CropPlan = { key: mode, outcome: mode, apply: (image, size) => fitSquare(image, size, fit) };
+  return {
+    description: mode === "center" ? "center (centred square)" : "none (whole photo, letterboxed)",
+    plan: (photos) => Promise.resolve(new Map(photos.map((photo) => [photo.sha256, plan]))),
+  };
+}

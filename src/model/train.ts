@@ -1,0 +1,161 @@
+import type * as tfjs from "@tensorflow/tfjs";
+import type { AugmentConfig, TrainConfig } from "../config/schema.js";
+import type { DatasetManifest, ManifestImage } from "../dataset/manifest.js";
+import { splitDraw } from "../dataset/split.js";
+import type { Logger } from "../log.js";
+import type { AugmentOptions } from "../vision/augment.js";
+import type { Backbone } from "./backbones/types.js";
+import type { BackboneReference, BundleMetadata, CropReference } from "./bundle.js";
+import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
+import type { FeatureCache } from "./feature-cache.js";
+import { extractFeatures, type CropOutcome, type CropPlanner } from "./features.js";
+import { createHead, predictHead, trainHead, type EpochCurve, type LabelledFeatures } from "./head.js";
+
+type Tf = typeof tfjs;
+
+/**
+ * One training run on one dataset snapshot: features (cached), the head, its evaluation on the
+ * held-out split, and everything a bundle records. The caller saves the bundle.
+ */
+
+export interface TrainRequest {
+  manifest: DatasetManifest;
+  readPhoto: (image: Pick<ManifestImage, "path">) => Promise<Buffer>;
+  backbone: Backbone;
+  backboneReference: Omit<BackboneReference, "engine" | "fingerprint" | "weightsSha256" | "randomWeights" | "inputSize" | "featureLength" | "preprocessing">;
+  planner: CropPlanner;
+  cropReference: Omit<CropReference, "counts">;
+  train: TrainConfig;
+  augment: AugmentConfig;
+  cache: FeatureCache;
+  batchSize: number;
+  maxPixels: number;
+  tf: Tf;
+  tfEngine: string;
+  log: Logger;
+  name?: string;
+  onFeatureProgress?: (done: number, total: number) => void;
+  onEpoch?: (curve: EpochCurve) => void;
+}
+
+export interface TrainOutcome {
+  metadata: Omit<BundleMetadata, "files">;
+  head: tfjs.LayersModel;
+  /** Vectors read from the feature cache and computed by the backbone in this run. */
+  featureStats: { cached: number; computed: number };
+}
+
+/** Share of training photos kept aside to watch the loss when early stopping is on. */
+const validationFraction = 0.1;
+
+export function augmentOptions(config: AugmentConfig): AugmentOptions {
+  return {
+    rotationRange: config.rotationRange,
+    widthShiftRange: config.widthShiftRange,
+    heightShiftRange: config.heightShiftRange,
+    zoomRange: config.zoomRange,
+    horizontalFlip: config.horizontalFlip,
+    brightnessRange: [config.brightnessMin, config.brightnessMax],
+  };
+}
+
+export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
+  const { manifest, train } = request;
+  if (!manifest.usable) throw new Error(`the dataset has ${manifest.labels.length} usable label(s); training needs at least 2`);
+  const labelIndex = new Map(manifest.labels.map((label, index) => [label, index]));
+  // Early stopping watches photos the head never trains on: a stable share of the training split.
+  const validation = new Set(
+    train.earlyStoppingPatience > 0
+      ? manifest.images.filter((image) => image.split === "train" && splitDraw(`validation:${image.sha256}`) < validationFraction).map((image) => image.sha256)
+      : [],
+  );
+  const trainingShas = new Set(manifest.images.filter((image) => image.split === "train" && !validation.has(image.sha256)).map((image) => image.sha256));
+
+  const extracted = await extractFeatures({
+    photos: manifest.images,
+    readPhoto: request.readPhoto,
+    backbone: request.backbone,
+    planner: request.planner,
+    variantsFor: (photo) => (trainingShas.has(photo.sha256) ? train.augmentVariants : 0),
+    augment: augmentOptions(request.augment),
+    seed: train.seed,
+    cache: request.cache,
+    batchSize: request.batchSize,
+    maxPixels: request.maxPixels,
+    log: request.log,
+    onProgress: request.onFeatureProgress,
+  });
+
+  const sets = { train: emptySet(), test: emptySet(), validation: emptySet() };
+  for (const image of manifest.images) {
+    const vectors = extracted.features.get(image.sha256) as Float32Array[];
+    const label = labelIndex.get(image.label) as number;
+    const set = image.split === "test" ? sets.test : validation.has(image.sha256) ? sets.validation : sets.train;
+    const used = set === sets.train ? vectors : vectors.slice(0, 1);
+    for (const vector of used) {
+      set.features.push(vector);
+      set.labels.push(label);
+    }
+  }
+
+  const { tf } = request;
+  const head = createHead(tf, {
+    inputLength: request.backbone.featureLength,
+    classes: manifest.labels.length,
+    units: train.units,
+    dropout: train.dropout,
+    seed: train.seed,
+  });
+  request.log.info(
+    { labels: manifest.labels.length, trainVectors: sets.train.labels.length, testPhotos: sets.test.labels.length, epochs: train.epochs, learningRate: train.learningRate },
+    "training the head",
+  );
+  const training = await trainHead(
+    tf,
+    head,
+    { train: sets.train, test: sets.test, validation: validation.size > 0 ? sets.validation : undefined },
+    { ...train, onEpoch: request.onEpoch },
+  );
+  const evaluation = evaluate(manifest.labels, sets.test.labels, predictHead(tf, head, sets.test.features));
+  const ncm = nearestClassMeanAccuracy(
+    sets.train.labels.map((label, index) => ({ label, features: sets.train.features[index] as Float32Array })),
+    sets.test.labels.map((label, index) => ({ label, features: sets.test.features[index] as Float32Array })),
+    manifest.labels.length,
+  );
+
+  const backbone = request.backbone;
+  const metadata: Omit<BundleMetadata, "files"> = {
+    schemaVersion: 1,
+    name: request.name ?? "faces",
+    createdAt: new Date().toISOString(),
+    labels: manifest.labels,
+    backbone: {
+      ...request.backboneReference,
+      id: backbone.id,
+      fingerprint: backbone.fingerprint,
+      weightsSha256: backbone.weightsSha256,
+      randomWeights: backbone.randomWeights,
+      engine: backbone.engine,
+      inputSize: backbone.inputSize,
+      featureLength: backbone.featureLength,
+      preprocessing: backbone.preprocessing,
+    },
+    crop: { ...request.cropReference, counts: extracted.cropCounts as Record<CropOutcome, number> },
+    head: { inputLength: backbone.featureLength, units: train.units, dropout: train.dropout, classes: manifest.labels.length, engine: request.tfEngine },
+    hyperparameters: { ...train, augment: request.augment },
+    metrics: { ...evaluation, nearestClassMeanAccuracy: ncm, curves: training.curves, keptEpoch: training.keptEpoch, stoppedEarly: training.stoppedEarly },
+    dataset: {
+      source: manifest.source,
+      commit: manifest.commit,
+      fingerprint: manifest.fingerprint,
+      photos: manifest.stats.photos,
+      train: manifest.stats.train,
+      test: manifest.stats.test,
+    },
+  };
+  return { metadata, head, featureStats: { cached: extracted.cached, computed: extracted.computed } };
+}
+
+function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {
+  return { features: [], labels: [] };
+}
