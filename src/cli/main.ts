@@ -5,6 +5,9 @@ import { SourceError } from "../dataset/source.js";
 import { createContext, type GlobalOptions } from "./context.js";
 import { renderConfig } from "./commands/config-print.js";
 import { datasetCheckCommand, type DatasetCheckOptions } from "./commands/dataset-check.js";
+import { cacheGcCommand, cacheStatsCommand } from "./commands/cache.js";
+import { trainCommand, trainOverrides, type TrainOptions } from "./commands/train.js";
+import { BundleError } from "../model/bundle.js";
 
 /**
  * The `faceops` binary: every process of the system (controller, training attempt, server) is this
@@ -50,13 +53,44 @@ function buildProgram(): Command {
       process.exitCode = await datasetCheckCommand(location, options, context);
     });
 
+  program
+    .command("train")
+    .description("train a face classifier on a dataset and write a model bundle")
+    .argument("<path|git-url>", "the dataset to train on")
+    .requiredOption("--out <bundle-dir>", "where to write the model bundle (replaced atomically)")
+    .option("--commit <sha>", "train on this commit instead of HEAD (git repositories only)")
+    .option("--backbone <name>", "vgg16, face-embedding or auto (config key model.backbone)")
+    .option("--epochs <n>", "epochs of head training (config key train.epochs)")
+    .option("--lr <rate>", "Adam's learning rate (config key train.learningRate)")
+    .option("--json", "print the bundle's metadata as JSON instead of a summary")
+    .action(async (location: string, options: TrainOptions, command: Command) => {
+      const context = await createContext(command.optsWithGlobals<GlobalOptions>(), trainOverrides(options));
+      process.exitCode = await trainCommand(location, options, context);
+    });
+
+  const cache = program.command("cache").description("the feature cache in the store");
+  cache
+    .command("stats")
+    .description("how many photos and vectors the feature cache holds, and how many manifests reference")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await cacheStatsCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+  cache
+    .command("gc")
+    .description("delete the features of photos that no recorded dataset manifest references")
+    .option("--json", "print JSON")
+    .action(async (options: { json?: boolean }, command: Command) => {
+      await cacheGcCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+
   return program;
 }
 
 /** Errors the user can fix get one clear line; anything else also gets its stack for a bug report. */
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : exitError;
-  if (error instanceof ConfigError || error instanceof SourceError) {
+  if (error instanceof ConfigError || error instanceof SourceError || error instanceof BundleError) {
     process.stderr.write(`faceops: ${error.message}\n`);
     return exitError;
   }

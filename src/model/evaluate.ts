@@ -3,6 +3,9 @@
  * tensors, no I/O, so every number here can be checked by hand in a table test.
  */
 
+/** Probabilities are clipped here before the log, as Keras does (its epsilon), so one confident miss cannot make the loss infinite. */
+export const probabilityFloor = 1e-7;
+
 export interface LabelMetrics {
   label: string;
   precision: number;
@@ -53,7 +56,7 @@ export function evaluate(labels: readonly string[], actual: readonly number[], p
     cell[predicted] = (cell[predicted] as number) + 1;
     if (predicted === truth) correct++;
     if (ranked.slice(0, 3).includes(truth)) top3++;
-    loss -= Math.log(Math.max(row[truth] as number, 1e-12));
+    loss -= Math.log(Math.max(row[truth] as number, probabilityFloor));
   });
 
   const perLabel = labels.map((label, index) => labelMetrics(label, index, confusion));

@@ -5,6 +5,7 @@ import { decodeImage } from "../vision/decode.js";
 import type { RgbImage } from "../vision/image.js";
 import { fitSquare } from "../vision/preprocess.js";
 import type { Backbone } from "./backbones/types.js";
+import type { CropReference } from "./bundle.js";
 import { FeatureCache, featureKey } from "./feature-cache.js";
 
 /**
@@ -17,6 +18,9 @@ import { FeatureCache, featureKey } from "./feature-cache.js";
 export interface FeaturePhoto {
   sha256: string;
   path: string;
+  /** Size after EXIF orientation (from the manifest), so crops can be planned without decoding. */
+  width: number;
+  height: number;
 }
 
 export type CropOutcome = "detected" | "median" | "center" | "none";
@@ -31,9 +35,9 @@ export interface CropPlan {
 
 /** Decides every photo's crop; may decode and detect faces, but only for photos it has not seen. */
 export interface CropPlanner {
-  /** Describes the policy for bundles and logs, e.g. "face (tiny detector, margin 0.3)". */
-  readonly description: string;
   plan(photos: readonly FeaturePhoto[], decode: (photo: FeaturePhoto) => Promise<RgbImage>): Promise<Map<string, CropPlan>>;
+  /** What a bundle records so serving crops the same way (valid after `plan`). */
+  reference(): Omit<CropReference, "counts">;
 }
 
 export interface FeatureExtraction {
@@ -159,7 +163,7 @@ export function simpleCropPlanner(mode: "center" | "none"): CropPlanner {
   const fit = mode === "center" ? "crop" : "pad";
   const plan: CropPlan = { key: mode, outcome: mode, apply: (image, size) => fitSquare(image, size, fit) };
   return {
-    description: mode === "center" ? "center (centred square)" : "none (whole photo, letterboxed)",
     plan: (photos) => Promise.resolve(new Map(photos.map((photo) => [photo.sha256, plan]))),
+    reference: () => ({ mode, detector: null, medianBox: null }),
   };
 }

@@ -1,5 +1,6 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { seededPermutation } from "../util/random.js";
+import { probabilityFloor } from "./evaluate.js";
 
 type Tf = typeof tfjs;
 
@@ -159,7 +160,7 @@ function toTensors(tf: Tf, data: LabelledFeatures, classes: number): { x: tfjs.T
 
 /** Mean over the batch of weight x cross-entropy, as Keras applies class_weight. */
 function weightedCrossEntropy(tf: Tf, probabilities: tfjs.Tensor, truth: tfjs.Tensor, weights: tfjs.Tensor): tfjs.Scalar {
-  const clipped = tf.clipByValue(probabilities, 1e-7, 1 - 1e-7);
+  const clipped = tf.clipByValue(probabilities, probabilityFloor, 1 - probabilityFloor);
   const perSample = tf.neg(tf.sum(tf.mul(truth, tf.log(clipped)), -1));
   return tf.mean(tf.mul(perSample, weights));
 }
@@ -171,7 +172,7 @@ function score(tf: Tf, model: tfjs.LayersModel, data: LabelledFeatures, classes:
   let correct = 0;
   probabilities.forEach((row, index) => {
     const truth = data.labels[index] as number;
-    loss -= Math.log(Math.max(row[truth] as number, 1e-7));
+    loss -= Math.log(Math.max(row[truth] as number, probabilityFloor));
     let best = 0;
     for (let label = 1; label < classes; label++) if ((row[label] as number) > (row[best] as number)) best = label;
     if (best === truth) correct++;

@@ -5,7 +5,7 @@ import { splitDraw } from "../dataset/split.js";
 import type { Logger } from "../log.js";
 import type { AugmentOptions } from "../vision/augment.js";
 import type { Backbone } from "./backbones/types.js";
-import type { BackboneReference, BundleMetadata, CropReference } from "./bundle.js";
+import type { BackboneReference, BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropOutcome, type CropPlanner } from "./features.js";
@@ -24,7 +24,6 @@ export interface TrainRequest {
   backbone: Backbone;
   backboneReference: Omit<BackboneReference, "engine" | "fingerprint" | "weightsSha256" | "randomWeights" | "inputSize" | "featureLength" | "preprocessing">;
   planner: CropPlanner;
-  cropReference: Omit<CropReference, "counts">;
   train: TrainConfig;
   augment: AugmentConfig;
   cache: FeatureCache;
@@ -140,7 +139,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       featureLength: backbone.featureLength,
       preprocessing: backbone.preprocessing,
     },
-    crop: { ...request.cropReference, counts: extracted.cropCounts as Record<CropOutcome, number> },
+    crop: { ...request.planner.reference(), counts: extracted.cropCounts as Record<CropOutcome, number> },
     head: { inputLength: backbone.featureLength, units: train.units, dropout: train.dropout, classes: manifest.labels.length, engine: request.tfEngine },
     hyperparameters: { ...train, augment: request.augment },
     metrics: { ...evaluation, nearestClassMeanAccuracy: ncm, curves: training.curves, keptEpoch: training.keptEpoch, stoppedEarly: training.stoppedEarly },
