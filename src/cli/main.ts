@@ -7,6 +7,7 @@ import { renderConfig } from "./commands/config-print.js";
 import { datasetCheckCommand, type DatasetCheckOptions } from "./commands/dataset-check.js";
 import { cacheGcCommand, cacheStatsCommand } from "./commands/cache.js";
 import { trainCommand, trainOverrides, type TrainOptions } from "./commands/train.js";
+import { predictCommand, type PredictOptions } from "./commands/predict.js";
 import { BundleError } from "../model/bundle.js";
 
 /**
@@ -66,6 +67,17 @@ function buildProgram(): Command {
     .action(async (location: string, options: TrainOptions, command: Command) => {
       const context = await createContext(command.optsWithGlobals<GlobalOptions>(), trainOverrides(options));
       process.exitCode = await trainCommand(location, options, context);
+    });
+
+  program
+    .command("predict")
+    .description("name the people in photos with a trained model bundle")
+    .argument("<image...>", "photos to classify")
+    .option("--model <bundle-dir>", "a model bundle written by faceops train")
+    .option("--topk <k>", "how many labels to show per photo", "3")
+    .option("--json", "print JSON")
+    .action(async (images: string[], options: PredictOptions, command: Command) => {
+      process.exitCode = await predictCommand(images, options, await createContext(command.optsWithGlobals<GlobalOptions>()));
     });
 
   const cache = program.command("cache").description("the feature cache in the store");

@@ -95,6 +95,34 @@ async function createBackbone(config: FaceopsConfig, choice: BackboneChoice, log
   return { backbone: await createVgg16Backbone({ ...common, weights: await readVgg16H5(file.path) }), weightsSource: file.url ?? file.path };
 }
 
+/**
+ * Rebuilds the backbone a bundle was trained with and proves it is the same one: a different
+ * fingerprint would mean different features, and a head trained on other features predicts noise.
+ */
+export async function backboneForBundle(reference: BackboneReference, config: FaceopsConfig, log: Logger): Promise<Backbone> {
+  const common = { inputSize: reference.inputSize, engine: vgg16Engine(config), log, batchSize: config.model.batchSize };
+  let backbone: Backbone;
+  if (reference.id === "face-embedding") {
+    backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize });
+  } else {
+    const pooling = reference.pooling === "flatten" ? "flatten" : "avg";
+    const seed = /^random:(\d+)$/.exec(reference.weightsSource)?.[1];
+    if (seed !== undefined) {
+      backbone = await createVgg16Backbone({ ...common, pooling, weights: randomVgg16Weights(Number(seed)) });
+    } else {
+      // The configured source wins (the file may have moved), then the recorded one, then the cache.
+      const source = config.model.vgg16Weights || reference.weightsSource || undefined;
+      const file = await resolveVgg16WeightsFile({ source, cacheDir: expandHome(config.cache), log });
+      backbone = await createVgg16Backbone({ ...common, pooling, weights: await readVgg16H5(file.path) });
+    }
+  }
+  if (backbone.fingerprint !== reference.fingerprint) {
+    await backbone.dispose();
+    throw new Error(`the bundle was trained on backbone ${reference.fingerprint}, but this machine builds ${backbone.fingerprint}; its features would not match`);
+  }
+  return backbone;
+}
+
 export async function openModelRuntime(options: { config: FaceopsConfig; store: StoreLayout; log: Logger }): Promise<ModelRuntime> {
   const { config, store, log } = options;
   const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as TfEngine) : undefined;

@@ -1,0 +1,107 @@
+import type * as tfjs from "@tensorflow/tfjs";
+import type { FaceopsConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { decodeImage } from "../vision/decode.js";
+import type { RgbImage } from "../vision/image.js";
+import { fitSquare } from "../vision/preprocess.js";
+import type { Backbone } from "./backbones/types.js";
+import { loadBundle, type BundleMetadata } from "./bundle.js";
+import { rankLabels } from "./evaluate.js";
+import { cropImage, defaultCropPolicy, planCrop } from "./face/crop.js";
+import { createFaceDetector, type FaceDetector } from "./face/detector.js";
+import { predictHead } from "./head.js";
+import { backboneForBundle } from "./model-runtime.js";
+import { loadTf } from "./runtime.js";
+
+/**
+ * A loaded model bundle that answers "who is this?": the same decode, crop and backbone as in
+ * training, then the head. Used by `faceops predict` and by the inference service.
+ */
+
+export interface LabelScore {
+  label: string;
+  score: number;
+}
+
+export interface Prediction extends LabelScore {
+  topk: LabelScore[];
+  /** How the photo was cropped: detected, median, center or none. */
+  crop: string;
+}
+
+export class Predictor {
+  private constructor(
+    readonly directory: string,
+    readonly metadata: BundleMetadata,
+    private readonly tf: typeof tfjs,
+    private readonly head: tfjs.LayersModel,
+    private readonly backbone: Backbone,
+    private readonly detector: FaceDetector | null,
+    private readonly maxPixels: number,
+  ) {}
+
+  /** Loads and verifies the bundle, rebuilds its backbone and checks it is the same one. */
+  static async load(directory: string, options: { config: FaceopsConfig; log: Logger }): Promise<Predictor> {
+    const bundle = await loadBundle(directory);
+    const { config, log } = options;
+    const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as Parameters<typeof loadTf>[0]) : undefined;
+    const { tf } = await loadTf(tfEngine);
+    const backbone = await backboneForBundle(bundle.metadata.backbone, config, log);
+    let detector: FaceDetector | null = null;
+    try {
+      const head = await bundle.loadHead(tf);
+      if (bundle.metadata.crop.mode === "face") {
+        detector = await createFaceDetector({ log });
+        if (bundle.metadata.crop.detector && detector.fingerprint !== bundle.metadata.crop.detector) {
+          log.warn({ trained: bundle.metadata.crop.detector, now: detector.fingerprint }, "the face detector differs from the one used in training");
+        }
+      }
+      log.info({ bundle: bundle.directory, labels: bundle.metadata.labels.length, backbone: backbone.id, engine: backbone.engine }, "model loaded");
+      return new Predictor(bundle.directory, bundle.metadata, tf, head, backbone, detector, config.dataset.maxPixels);
+    } catch (error) {
+      await detector?.dispose();
+      await backbone.dispose();
+      throw error;
+    }
+  }
+
+  get labels(): string[] {
+    return this.metadata.labels;
+  }
+
+  /** Decodes and crops one photo the way training did. Throws ImageDecodeError on bad input. */
+  async prepare(bytes: Uint8Array): Promise<{ image: RgbImage; crop: string }> {
+    const image = await decodeImage(bytes, { maxPixels: this.maxPixels });
+    const { crop } = this.metadata;
+    const size = this.backbone.inputSize;
+    if (crop.mode !== "face") return { image: await fitSquare(image, size, crop.mode === "center" ? "crop" : "pad"), crop: crop.mode };
+    const box = this.detector ? await this.detector.detect(image) : null;
+    const plan = planCrop(image, box, crop.medianBox, defaultCropPolicy);
+    return { image: cropImage(image, plan, size), crop: plan.outcome };
+  }
+
+  /** Probabilities per label for prepared photos: one backbone call for the whole batch. */
+  async scores(images: readonly RgbImage[]): Promise<Float32Array[]> {
+    const features = await this.backbone.embed(images);
+    return predictHead(this.tf, this.head, features);
+  }
+
+  async predict(photos: readonly Uint8Array[], topk = 3): Promise<Prediction[]> {
+    const prepared: Array<{ image: RgbImage; crop: string }> = [];
+    for (const bytes of photos) prepared.push(await this.prepare(bytes));
+    const scores = await this.scores(prepared.map((entry) => entry.image));
+    return scores.map((row, index) => this.describe(row, topk, prepared[index]?.crop ?? "none"));
+  }
+
+  describe(row: Float32Array, topk: number, crop: string): Prediction {
+    const ranked = rankLabels(row).slice(0, Math.max(1, topk));
+    const top = ranked.map((index) => ({ label: this.metadata.labels[index] as string, score: row[index] as number }));
+    return { ...(top[0] as LabelScore), topk: top, crop };
+  }
+
+  async dispose(): Promise<void> {
+    this.head.dispose();
+    await this.detector?.dispose();
+    await this.backbone.dispose();
+  }
+}
