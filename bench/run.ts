@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { benchDatasetCheck } from "./dataset-check.js";
+import { benchTrain } from "./train.js";
 
 export interface BenchResult {
   name: string;
@@ -15,6 +16,7 @@ export interface BenchResult {
 
 const benchmarks: Record<string, () => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,
+  train: benchTrain,
 };
 
 const selected = process.argv.slice(2).filter((name) => !name.startsWith("-"));
