@@ -106,7 +106,7 @@ export async function benchTrain(): Promise<BenchResult> {
             },
           }),
         );
-        await saveBundle(join(scratch, "bundle"), { metadata: outcome.metadata, head: outcome.head, tf: runtime.tf });
+        await saveBundle(join(scratch, "bundle"), { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
         outcome.head.dispose();
         const seconds = (performance.now() - started) / 1000;
         return { seconds, forwardPasses: runtime.backbone.forwardPasses, photos: outcome.metadata.dataset.photos, engine: runtime.backbone.engine, msPerImage: last.done > first.done ? (last.at - first.at) / (last.done - first.done) : NaN };

@@ -3,7 +3,7 @@ import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/p
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Evaluation } from "./evaluate.js";
-import type { EpochCurve } from "./head.js";
+import type { EpochCurve, FeatureScaling } from "./head.js";
 
 type Tf = typeof tfjs;
 
@@ -19,6 +19,8 @@ type Tf = typeof tfjs;
 export const metadataFile = "metadata.json";
 const headTopologyFile = "head/model.json";
 const headWeightsFile = "head/weights.bin";
+/** The feature standardisation: featureLength float32 means, then featureLength float32 scales. */
+const scalingFile = "head/scaling.bin";
 
 export interface BackboneReference {
   id: "vgg16" | "face-embedding";
@@ -103,7 +105,7 @@ async function serializeHead(model: tfjs.LayersModel, tf: Tf): Promise<{ topolog
  */
 export async function saveBundle(
   directory: string,
-  input: { metadata: Omit<BundleMetadata, "files">; head: tfjs.LayersModel; tf: Tf },
+  input: { metadata: Omit<BundleMetadata, "files">; head: tfjs.LayersModel; scaling: FeatureScaling; tf: Tf },
 ): Promise<BundleMetadata> {
   const target = resolve(directory);
   const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -113,6 +115,7 @@ export async function saveBundle(
     const contents: Record<string, Uint8Array> = {
       [headTopologyFile]: Buffer.from(head.topology),
       [headWeightsFile]: head.weights,
+      [scalingFile]: new Uint8Array(Buffer.concat([Buffer.from(input.scaling.mean.buffer.slice(0)), Buffer.from(input.scaling.scale.buffer.slice(0))])),
     };
     const files: Record<string, string> = {};
     for (const [path, bytes] of Object.entries(contents)) {
@@ -150,6 +153,7 @@ export interface LoadedBundle {
   metadata: BundleMetadata;
   /** Builds the head in the given TensorFlow.js instance. */
   loadHead(tf: Tf): Promise<tfjs.LayersModel>;
+  scaling: FeatureScaling;
 }
 
 /** Reads and verifies a bundle. Throws BundleError naming the first file that is missing or altered. */
@@ -177,13 +181,14 @@ export async function loadBundle(directory: string): Promise<LoadedBundle> {
     }
     contents.set(path, bytes);
   }
-  for (const required of [headTopologyFile, headWeightsFile]) {
+  for (const required of [headTopologyFile, headWeightsFile, scalingFile]) {
     if (!contents.has(required)) throw new BundleError(`bundle ${root} does not list ${required} in its metadata`);
   }
   await refuseUnlistedFiles(root, metadata);
   return {
     directory: root,
     metadata,
+    scaling: readScaling(contents.get(scalingFile) as Buffer, metadata.head.inputLength, root),
     loadHead: async (tf) => {
       const topology = JSON.parse((contents.get(headTopologyFile) as Buffer).toString("utf8")) as {
         modelTopology: object;
@@ -196,6 +201,13 @@ export async function loadBundle(directory: string): Promise<LoadedBundle> {
       );
     },
   };
+}
+
+function readScaling(bytes: Buffer, length: number, root: string): FeatureScaling {
+  if (bytes.length !== length * 8) throw new BundleError(`bundle ${root}: ${scalingFile} holds ${bytes.length} bytes, expected ${length * 8} for ${length} features`);
+  const values = new Float32Array(length * 2);
+  new Uint8Array(values.buffer).set(bytes);
+  return { mean: values.slice(0, length), scale: values.slice(length) };
 }
 
 /** A file nobody listed could be anything, including something the next loader version would read. */

@@ -43,6 +43,48 @@ export function createHead(tf: Tf, shape: HeadShape): tfjs.LayersModel {
   return model;
 }
 
+/**
+ * Per-feature standardisation learnt from the training vectors: (x - mean) * scale, scale = 1/std.
+ * Backbone features come in very different ranges (a unit-length 128-d face descriptor has values
+ * around +-0.09, VGG16's averaged ReLU maps run into the tens); standardised inputs let the same
+ * Adam learning rate work for both. Kept in the bundle and applied before the head at serving time.
+ */
+export interface FeatureScaling {
+  mean: Float32Array;
+  scale: Float32Array;
+}
+
+export function fitScaling(features: readonly Float32Array[]): FeatureScaling {
+  const length = features[0]?.length ?? 0;
+  const mean = new Float64Array(length);
+  const squares = new Float64Array(length);
+  for (const vector of features) {
+    for (let index = 0; index < length; index++) {
+      const value = vector[index] as number;
+      mean[index] = (mean[index] as number) + value;
+      squares[index] = (squares[index] as number) + value * value;
+    }
+  }
+  const count = Math.max(1, features.length);
+  const scaling = { mean: new Float32Array(length), scale: new Float32Array(length) };
+  for (let index = 0; index < length; index++) {
+    const average = (mean[index] as number) / count;
+    const variance = Math.max(0, (squares[index] as number) / count - average * average);
+    scaling.mean[index] = average;
+    // A feature that never varies carries no information; leave it unscaled rather than divide by ~0.
+    scaling.scale[index] = variance > 1e-12 ? 1 / Math.sqrt(variance) : 1;
+  }
+  return scaling;
+}
+
+export function applyScaling(vector: Float32Array, scaling: FeatureScaling): Float32Array {
+  const result = new Float32Array(vector.length);
+  for (let index = 0; index < vector.length; index++) {
+    result[index] = ((vector[index] as number) - (scaling.mean[index] as number)) * (scaling.scale[index] as number);
+  }
+  return result;
+}
+
 export interface LabelledFeatures {
   features: readonly Float32Array[];
   labels: readonly number[];

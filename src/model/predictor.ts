@@ -9,7 +9,7 @@ import { loadBundle, type BundleMetadata } from "./bundle.js";
 import { rankLabels } from "./evaluate.js";
 import { cropImage, defaultCropPolicy, planCrop } from "./face/crop.js";
 import { createFaceDetector, type FaceDetector } from "./face/detector.js";
-import { predictHead } from "./head.js";
+import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { backboneForBundle } from "./model-runtime.js";
 import { loadTf } from "./runtime.js";
 
@@ -35,6 +35,7 @@ export class Predictor {
     readonly metadata: BundleMetadata,
     private readonly tf: typeof tfjs,
     private readonly head: tfjs.LayersModel,
+    private readonly scaling: FeatureScaling,
     private readonly backbone: Backbone,
     private readonly detector: FaceDetector | null,
     private readonly maxPixels: number,
@@ -57,7 +58,7 @@ export class Predictor {
         }
       }
       log.info({ bundle: bundle.directory, labels: bundle.metadata.labels.length, backbone: backbone.id, engine: backbone.engine }, "model loaded");
-      return new Predictor(bundle.directory, bundle.metadata, tf, head, backbone, detector, config.dataset.maxPixels);
+      return new Predictor(bundle.directory, bundle.metadata, tf, head, bundle.scaling, backbone, detector, config.dataset.maxPixels);
     } catch (error) {
       await detector?.dispose();
       await backbone.dispose();
@@ -83,7 +84,7 @@ export class Predictor {
   /** Probabilities per label for prepared photos: one backbone call for the whole batch. */
   async scores(images: readonly RgbImage[]): Promise<Float32Array[]> {
     const features = await this.backbone.embed(images);
-    return predictHead(this.tf, this.head, features);
+    return predictHead(this.tf, this.head, features.map((vector) => applyScaling(vector, this.scaling)));
   }
 
   async predict(photos: readonly Uint8Array[], topk = 3): Promise<Prediction[]> {

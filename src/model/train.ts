@@ -9,7 +9,7 @@ import type { BackboneReference, BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropOutcome, type CropPlanner } from "./features.js";
-import { createHead, predictHead, trainHead, type EpochCurve, type LabelledFeatures } from "./head.js";
+import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
 
 type Tf = typeof tfjs;
 
@@ -40,6 +40,7 @@ export interface TrainRequest {
 export interface TrainOutcome {
   metadata: Omit<BundleMetadata, "files">;
   head: tfjs.LayersModel;
+  scaling: FeatureScaling;
   /** Vectors read from the feature cache and computed by the backbone in this run. */
   featureStats: { cached: number; computed: number };
 }
@@ -97,6 +98,10 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
     }
   }
 
+  // Standardise with statistics of the training vectors only, so nothing leaks from the test split.
+  const scaling = fitScaling(sets.train.features);
+  for (const set of [sets.train, sets.test, sets.validation]) set.features = set.features.map((vector) => applyScaling(vector, scaling));
+
   const { tf } = request;
   const head = createHead(tf, {
     inputLength: request.backbone.featureLength,
@@ -152,7 +157,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, featureStats: { cached: extracted.cached, computed: extracted.computed } };
+  return { metadata, head, scaling, featureStats: { cached: extracted.cached, computed: extracted.computed } };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {

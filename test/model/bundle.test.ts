@@ -7,6 +7,8 @@ import { createHead, predictHead } from "../../src/model/head.js";
 import { loadTf } from "../../src/model/runtime.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 
+const scaling = { mean: Float32Array.from({ length: 8 }, (_, index) => index), scale: new Float32Array(8).fill(0.5) };
+
 function metadata(): Omit<BundleMetadata, "files"> {
   const evaluation = { accuracy: 0.9, balancedAccuracy: 0.85, top3Accuracy: 1, loss: 0.3, samples: 10, perLabel: [], confusion: [] };
   return {
@@ -42,10 +44,11 @@ describe("model bundle", () => {
     const { tf } = await loadTf();
     const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 3 });
     const directory = join(folder.path, "bundle");
-    const saved = await saveBundle(directory, { metadata: metadata(), head, tf });
-    assert.deepEqual(Object.keys(saved.files).sort(), ["head/model.json", "head/weights.bin"]);
+    const saved = await saveBundle(directory, { metadata: metadata(), head, scaling, tf });
+    assert.deepEqual(Object.keys(saved.files).sort(), ["head/model.json", "head/scaling.bin", "head/weights.bin"]);
     const loaded = await loadBundle(directory);
     assert.deepEqual(loaded.metadata, saved);
+    assert.deepEqual(loaded.scaling, scaling);
     const restored = await loaded.loadHead(tf);
     const inputs = [Float32Array.from({ length: 8 }, (_, index) => index / 8), new Float32Array(8).fill(-1)];
     assert.deepEqual(predictHead(tf, restored, inputs), predictHead(tf, head, inputs));
@@ -81,7 +84,7 @@ describe("model bundle", () => {
     const { tf } = await loadTf();
     const directory = join(folder.path, "bundle");
     const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 99 });
-    await saveBundle(directory, { metadata: { ...metadata(), name: "second" }, head, tf });
+    await saveBundle(directory, { metadata: { ...metadata(), name: "second" }, head, scaling, tf });
     assert.equal((await loadBundle(directory)).metadata.name, "second");
     assert.ok(existsSync(join(directory, "metadata.json")));
     assert.deepEqual(readdirSync(folder.path), ["bundle"]);

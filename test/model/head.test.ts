@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { balancedClassWeights, createHead, predictHead, trainHead, type LabelledFeatures } from "../../src/model/head.js";
+import { applyScaling, balancedClassWeights, createHead, fitScaling, predictHead, trainHead, type LabelledFeatures } from "../../src/model/head.js";
 import { loadTf } from "../../src/model/runtime.js";
 import { seededRandom } from "../../src/util/random.js";
 
@@ -72,4 +72,11 @@ test("early stopping keeps the best epoch's weights", async () => {
 test("balanced class weights follow Keras' formula", () => {
   assert.deepEqual(balancedClassWeights([0, 0, 0, 1], 2), [4 / 6, 2]);
   assert.deepEqual(balancedClassWeights([0, 1], 3), [2 / 3, 2 / 3, 0]);
+});
+
+test("feature scaling standardises each feature with the training statistics", () => {
+  const scaling = fitScaling([Float32Array.from([1, 10, 5]), Float32Array.from([3, 30, 5])]);
+  assert.deepEqual(Array.from(scaling.mean), [2, 20, 5]);
+  assert.deepEqual(Array.from(scaling.scale), [1, 0.10000000149011612, 1], "std 1 and 10; a constant feature is left unscaled");
+  assert.deepEqual(Array.from(applyScaling(Float32Array.from([3, 0, 6]), scaling)), [1, -2, 1]);
 });

@@ -70,7 +70,7 @@ export async function trainCommand(location: string, options: TrainOptions, cont
         return trained;
       },
     );
-    const metadata = await saveBundle(options.out, { metadata: outcome.metadata, head: outcome.head, tf: runtime.tf });
+    const metadata = await saveBundle(options.out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
     outcome.head.dispose();
     context.log.info(
       {
