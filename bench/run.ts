@@ -6,6 +6,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { benchDatasetCheck } from "./dataset-check.js";
 import { benchTrain } from "./train.js";
+import { benchVgg16Forward } from "./vgg16-forward.js";
 
 export interface BenchResult {
   name: string;
@@ -16,6 +17,7 @@ export interface BenchResult {
 
 const benchmarks: Record<string, () => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,
+  vgg16: benchVgg16Forward,
   train: benchTrain,
 };
 

@@ -1,0 +1,381 @@
+import { availableParallelism } from "node:os";
+import protobuf from "protobufjs";
+import type { InferenceSession } from "onnxruntime-node";
+import type { Pooling } from "../types.js";
+import type { Logger } from "../../../log.js";
+import { writeFileAtomic } from "../../../store/files.js";
+import {
+  kernelLength,
+  validateVgg16InputSize,
+  vgg16FeatureLength,
+  vgg16KernelSize,
+  vgg16Layers,
+  vgg16PoolSize,
+  type Vgg16ConvLayer,
+  type Vgg16Engine,
+} from "./architecture.js";
+import { convWeights, type Vgg16Weights } from "./weights.js";
+
+/**
+ * VGG16 as an ONNX model built in code from the weights, run by onnxruntime on the CPU. Building
+ * the graph here rather than shipping an .onnx file means the one architecture definition and the
+ * one weights file are all there is; onnxruntime then fuses Conv+ReLU and picks its own blocked
+ * convolution layout, which makes it several times faster than tfjs-wasm on a CPU (about 140 vs
+ * 1,200+ ms/image at 224 on 2 cores; bench/vgg16-forward.ts).
+ */
+
+/*
+ * The part of onnx/onnx.proto this file writes, with the field numbers of the real schema (read
+ * from onnx/onnx.proto; IR version 7 is the one that introduced opset 13). Unused fields are left
+ * out: protobuf readers skip nothing they need, since absent optional fields take their defaults.
+ */
+const onnxSchema = `
+syntax = "proto2";
+package onnx;
+
+message AttributeProto {
+  enum AttributeType { UNDEFINED = 0; FLOAT = 1; INT = 2; STRING = 3; TENSOR = 4; GRAPH = 5; FLOATS = 6; INTS = 7; STRINGS = 8; }
+  optional string name = 1;
+  optional AttributeType type = 20;
+  optional float f = 2;
+  optional int64 i = 3;
+  optional bytes s = 4;
+  repeated int64 ints = 8;
+}
+
+message ValueInfoProto {
+  optional string name = 1;
+  optional TypeProto type = 2;
+}
+
+message NodeProto {
+  repeated string input = 1;
+  repeated string output = 2;
+  optional string name = 3;
+  optional string op_type = 4;
+  optional string domain = 7;
+  repeated AttributeProto attribute = 5;
+}
+
+message ModelProto {
+  optional int64 ir_version = 1;
+  repeated OperatorSetIdProto opset_import = 8;
+  optional string producer_name = 2;
+  optional string producer_version = 3;
+  optional string doc_string = 6;
+  optional GraphProto graph = 7;
+}
+
+message GraphProto {
+  repeated NodeProto node = 1;
+  optional string name = 2;
+  repeated TensorProto initializer = 5;
+  repeated ValueInfoProto input = 11;
+  repeated ValueInfoProto output = 12;
+}
+
+message TensorProto {
+  enum DataType { UNDEFINED = 0; FLOAT = 1; INT64 = 7; }
+  repeated int64 dims = 1;
+  optional int32 data_type = 2;
+  optional string name = 8;
+  optional bytes raw_data = 9;
+}
+
+message TensorShapeProto {
+  message Dimension {
+    oneof value {
+      int64 dim_value = 1;
+      string dim_param = 2;
+    }
+  }
+  repeated Dimension dim = 1;
+}
+
+message TypeProto {
+  message Tensor {
+    optional int32 elem_type = 1;
+    optional TensorShapeProto shape = 2;
+  }
+  oneof value {
+    Tensor tensor_type = 1;
+  }
+}
+
+message OperatorSetIdProto {
+  optional string domain = 1;
+  optional int64 version = 2;
+}
+`;
+
+const irVersion = 7;
+const opsetVersion = 13;
+const floatType = 1;
+const attributeType = { int: 2, ints: 7 } as const;
+
+/** keepCase keeps the schema's snake_case field names, so plain objects below can use them. */
+let modelProtoType: protobuf.Type | null = null;
+function modelProto(): protobuf.Type {
+  modelProtoType ??= protobuf.parse(onnxSchema, { keepCase: true }).root.lookupType("onnx.ModelProto");
+  return modelProtoType;
+}
+
+/**
+ * How the graph takes its input. "nhwc" takes the backbone's NHWC buffer as it is and transposes
+ * inside the graph; "nchw" expects the caller to transpose in JS. Measured at 224 on 2 cores, the
+ * two are within noise of each other (best 136 vs 138 ms/image at batch 4): onnxruntime reorders
+ * the input into its blocked layout either way. "nhwc" is the default because it keeps the JS side
+ * free of a copy.
+ */
+export type OnnxInputLayout = "nhwc" | "nchw";
+
+export interface Vgg16GraphOptions {
+  inputSize: number;
+  pooling: Pooling;
+  inputLayout?: OnnxInputLayout;
+}
+
+const inputName = "input";
+const outputName = "features";
+
+interface NodeSpec {
+  op_type: string;
+  name: string;
+  input: string[];
+  output: string[];
+  attribute: Array<{ name: string; type: number; i?: number; ints?: number[] }>;
+}
+
+function intsAttribute(name: string, ints: number[]) {
+  return { name, type: attributeType.ints, ints };
+}
+
+function intAttribute(name: string, i: number) {
+  return { name, type: attributeType.int, i };
+}
+
+/** Keras' kernels are [h, w, in, out]; ONNX Conv wants [out, in, h, w]. */
+export function hwioToOihw(kernel: Float32Array, inChannels: number, outChannels: number): Float32Array {
+  const k = vgg16KernelSize;
+  const out = new Float32Array(kernel.length);
+  for (let h = 0; h < k; h++) {
+    for (let w = 0; w < k; w++) {
+      for (let i = 0; i < inChannels; i++) {
+        const from = ((h * k + w) * inChannels + i) * outChannels;
+        for (let o = 0; o < outChannels; o++) {
+          out[((o * inChannels + i) * k + h) * k + w] = kernel[from + o] as number;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function floatInitializer(name: string, dims: number[], values: Float32Array) {
+  // raw_data must be little-endian; every platform Node and onnxruntime ship for is.
+  return { name, dims, data_type: floatType, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+function convNodes(layer: Vgg16ConvLayer, input: string, weights: Vgg16Weights) {
+  const { kernel, bias } = convWeights(weights, layer);
+  const k = vgg16KernelSize;
+  const initializers = [
+    floatInitializer(`${layer.name}_kernel`, [layer.outChannels, layer.inChannels, k, k], hwioToOihw(kernel, layer.inChannels, layer.outChannels)),
+    floatInitializer(`${layer.name}_bias`, [layer.outChannels], bias),
+  ];
+  // "same" padding for a 3x3 kernel of stride 1 is one pixel on every side, as in Keras.
+  const conv: NodeSpec = {
+    op_type: "Conv",
+    name: `${layer.name}_conv`,
+    input: [input, `${layer.name}_kernel`, `${layer.name}_bias`],
+    output: [`${layer.name}_preact`],
+    attribute: [intsAttribute("kernel_shape", [k, k]), intsAttribute("pads", [1, 1, 1, 1]), intsAttribute("strides", [1, 1])],
+  };
+  const relu: NodeSpec = { op_type: "Relu", name: `${layer.name}_relu`, input: [`${layer.name}_preact`], output: [layer.name], attribute: [] };
+  return { nodes: [conv, relu], initializers };
+}
+
+function poolNode(name: string, input: string): NodeSpec {
+  return {
+    op_type: "MaxPool",
+    name,
+    input: [input],
+    output: [name],
+    attribute: [intsAttribute("kernel_shape", [vgg16PoolSize, vgg16PoolSize]), intsAttribute("strides", [vgg16PoolSize, vgg16PoolSize])],
+  };
+}
+
+/*
+ * "avg" is Keras' GlobalAveragePooling2D. "flatten" must match Keras' Flatten on channels_last
+ * maps, whose order is row, column, channel: the NCHW map is transposed back to NHWC first.
+ */
+function headNodes(pooling: Pooling, input: string): NodeSpec[] {
+  if (pooling === "avg") {
+    return [
+      { op_type: "GlobalAveragePool", name: "avg_pool", input: [input], output: ["avg_pool"], attribute: [] },
+      { op_type: "Flatten", name: "flatten", input: ["avg_pool"], output: [outputName], attribute: [intAttribute("axis", 1)] },
+    ];
+  }
+  return [
+    { op_type: "Transpose", name: "to_nhwc", input: [input], output: ["block5_pool_nhwc"], attribute: [intsAttribute("perm", [0, 2, 3, 1])] },
+    { op_type: "Flatten", name: "flatten", input: ["block5_pool_nhwc"], output: [outputName], attribute: [intAttribute("axis", 1)] },
+  ];
+}
+
+function tensorValueInfo(name: string, dims: Array<number | string>) {
+  const dim = dims.map((size) => (typeof size === "string" ? { dim_param: size } : { dim_value: size }));
+  return { name, type: { tensor_type: { elem_type: floatType, shape: { dim } } } };
+}
+
+/** The serialised ModelProto for these weights, input size, pooling and input layout. */
+export function buildVgg16Onnx(weights: Vgg16Weights, options: Vgg16GraphOptions): Uint8Array {
+  const size = validateVgg16InputSize(options.inputSize);
+  const layout = options.inputLayout ?? "nhwc";
+  const nodes: NodeSpec[] = [];
+  const initializers: Array<ReturnType<typeof floatInitializer>> = [];
+  let current = inputName;
+  if (layout === "nhwc") {
+    nodes.push({ op_type: "Transpose", name: "to_nchw", input: [current], output: ["input_nchw"], attribute: [intsAttribute("perm", [0, 3, 1, 2])] });
+    current = "input_nchw";
+  }
+  for (const layer of vgg16Layers) {
+    if (layer.kind === "conv") {
+      const built = convNodes(layer, current, weights);
+      nodes.push(...built.nodes);
+      initializers.push(...built.initializers);
+    } else {
+      nodes.push(poolNode(layer.name, current));
+    }
+    current = layer.name;
+  }
+  nodes.push(...headNodes(options.pooling, current));
+  // The batch is symbolic so one session serves every batch size; the spatial size is fixed,
+  // which lets onnxruntime plan its buffers once.
+  const inputDims = layout === "nhwc" ? ["N", size, size, 3] : ["N", 3, size, size];
+  const model = {
+    ir_version: irVersion,
+    opset_import: [{ domain: "", version: opsetVersion }],
+    producer_name: "faceops",
+    doc_string: `VGG16 conv base (Keras include_top=False), ${size}x${size}, pooling ${options.pooling}, weights ${weights.sha256}`,
+    graph: {
+      name: "vgg16",
+      node: nodes,
+      initializer: initializers,
+      input: [tensorValueInfo(inputName, inputDims)],
+      output: [tensorValueInfo(outputName, ["N", vgg16FeatureLength(size, options.pooling)])],
+    },
+  };
+  return modelProto().encode(model).finish();
+}
+
+/*
+ * The serialised graph is kept per weights object (and dropped with it), so a second engine for
+ * the same weights does not transpose and encode 58 MB again.
+ */
+const graphCache = new WeakMap<Vgg16Weights, Map<string, Uint8Array>>();
+
+export function vgg16OnnxBytes(weights: Vgg16Weights, options: Vgg16GraphOptions): Uint8Array {
+  const key = `${options.inputSize}/${options.pooling}/${options.inputLayout ?? "nhwc"}`;
+  let perWeights = graphCache.get(weights);
+  if (!perWeights) {
+    perWeights = new Map();
+    graphCache.set(weights, perWeights);
+  }
+  let bytes = perWeights.get(key);
+  if (!bytes) {
+    bytes = buildVgg16Onnx(weights, options);
+    perWeights.set(key, bytes);
+  }
+  return bytes;
+}
+
+/** Writes the graph as an .onnx file, e.g. to inspect it with Netron or run it elsewhere. */
+export async function exportOnnx(path: string, weights: Vgg16Weights, options: Vgg16GraphOptions): Promise<void> {
+  await writeFileAtomic(path, vgg16OnnxBytes(weights, options));
+}
+
+export interface OnnxEngineOptions extends Vgg16GraphOptions {
+  weights: Vgg16Weights;
+  log: Logger;
+  /** Runs larger batches in pieces of this size. Default: the fastest measured (see onnxDefaultBatchSize). */
+  batchSize?: number;
+  /** Intra-op threads; the number of cores by default. */
+  threads?: number;
+}
+
+/**
+ * Measured at 224 on 2 cores (bench/vgg16-forward.ts, best of many runs): batch 1 ~149 ms/image,
+ * batch 4 ~136, batch 8 ~137. While another process competes for a core the gap widens (about
+ * 360 vs 285 ms/image), because bigger operators spend less time synchronising threads. Batch 4
+ * gets all of that; 8 only adds memory and latency.
+ */
+export const onnxDefaultBatchSize = 4;
+
+export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise<Vgg16Engine> {
+  const size = validateVgg16InputSize(options.inputSize);
+  const layout = options.inputLayout ?? "nhwc";
+  const batchSize = options.batchSize ?? onnxDefaultBatchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`ONNX batch size must be a positive integer, received ${String(batchSize)}`);
+  const threads = options.threads ?? availableParallelism();
+  // Loaded here rather than at the top: the native binding is only needed when this engine runs.
+  const ort = await import("onnxruntime-node");
+  const started = performance.now();
+  const bytes = vgg16OnnxBytes(options.weights, { inputSize: size, pooling: options.pooling, inputLayout: layout });
+  const sessionOptions: InferenceSession.SessionOptions = {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  };
+  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  options.log.debug(
+    { inputSize: size, pooling: options.pooling, threads, batchSize, graphBytes: bytes.byteLength, ms: Math.round(performance.now() - started) },
+    "onnxruntime VGG16 session ready",
+  );
+  const featureLength = vgg16FeatureLength(size, options.pooling);
+  let released = false;
+  return {
+    name: "onnxruntime-cpu",
+    preferredBatchSize: batchSize,
+    async run(input, count) {
+      if (released) throw new Error("the onnxruntime VGG16 engine was disposed");
+      const perImage = size * size * 3;
+      if (input.length !== count * perImage) {
+        throw new RangeError(`VGG16 input for ${count} images of ${size}x${size} needs ${count * perImage} values, received ${input.length}`);
+      }
+      const data = layout === "nhwc" ? input : nhwcToNchw(input, count, size);
+      const dims = layout === "nhwc" ? [count, size, size, 3] : [count, 3, size, size];
+      const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
+      const results = await session.run(feeds);
+      const output = results[outputName];
+      if (!output || !(output.data instanceof Float32Array) || output.data.length !== count * featureLength) {
+        throw new Error(`onnxruntime returned ${output ? `${output.type} [${output.dims.join(", ")}]` : "no output"}, expected float32 [${count}, ${featureLength}]`);
+      }
+      return output.data;
+    },
+    async dispose() {
+      if (released) return;
+      released = true;
+      await session.release();
+    },
+  };
+}
+
+/** For the "nchw" layout: moves the channel axis in front of the spatial ones, image by image. */
+export function nhwcToNchw(input: Float32Array, count: number, size: number): Float32Array {
+  const out = new Float32Array(input.length);
+  const plane = size * size;
+  for (let n = 0; n < count; n++) {
+    const base = n * plane * 3;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) out[base + c * plane + p] = input[base + p * 3 + c] as number;
+    }
+  }
+  return out;
+}
+
+/** Total float32 values in the graph's initializers, for logs and sanity checks. */
+export function vgg16ParameterCount(): number {
+  return vgg16Layers.reduce((sum, layer) => (layer.kind === "conv" ? sum + kernelLength(layer) + layer.outChannels : sum), 0);
+}
