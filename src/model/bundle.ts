@@ -81,9 +81,9 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 async function serializeHead(model: tfjs.LayersModel, tf: Tf): Promise<{ topology: string; weights: Uint8Array }> {
   let captured: tfjs.io.ModelArtifacts | null = null;
   await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
+    tf.io.withSaveHandler((artifacts) => {
       captured = artifacts;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } });
     }),
   );
   const artifacts = captured as tfjs.io.ModelArtifacts | null;

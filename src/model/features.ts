@@ -6,7 +6,8 @@ import type { RgbImage } from "../vision/image.js";
 import { fitSquare } from "../vision/preprocess.js";
 import type { Backbone } from "./backbones/types.js";
 import type { CropReference } from "./bundle.js";
-import { FeatureCache, featureKey } from "./feature-cache.js";
+import type { FeatureCache} from "./feature-cache.js";
+import { featureKey } from "./feature-cache.js";
 
 /**
  * Features for every photo of a dataset, computed once in their life. For each photo and variant

@@ -167,6 +167,8 @@ export async function trainHead(
       };
       curves.push(curve);
       options.onEpoch?.(curve);
+      // Let timers and signals run between epochs (progress output, a SIGTERM during a long run).
+      await tf.nextFrame();
       if (curve.diverged) break;
       if (options.earlyStoppingPatience > 0 && validationLoss !== null) {
         if (validationLoss < best.loss) {

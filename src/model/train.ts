@@ -144,7 +144,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       featureLength: backbone.featureLength,
       preprocessing: backbone.preprocessing,
     },
-    crop: { ...request.planner.reference(), counts: extracted.cropCounts as Record<CropOutcome, number> },
+    crop: { ...request.planner.reference(), counts: extracted.cropCounts },
     head: { inputLength: backbone.featureLength, units: train.units, dropout: train.dropout, classes: manifest.labels.length, engine: request.tfEngine },
     hyperparameters: { ...train, augment: request.augment },
     metrics: { ...evaluation, nearestClassMeanAccuracy: ncm, curves: training.curves, keptEpoch: training.keptEpoch, stoppedEarly: training.stoppedEarly },
