@@ -8,7 +8,7 @@ import type { Backbone } from "./backbones/types.js";
 import type { BackboneReference, BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { FeatureCache } from "./feature-cache.js";
-import { extractFeatures, type CropOutcome, type CropPlanner } from "./features.js";
+import { extractFeatures, type CropPlanner } from "./features.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
 
 type Tf = typeof tfjs;
