@@ -51,6 +51,21 @@ export class StoreLayout {
     return join(this.root, "backbone.json");
   }
 
+  /** Promoted model versions, one bundle folder each: models/v1, models/v2, ... */
+  get models(): string {
+    return join(this.root, "models");
+  }
+
+  modelVersion(version: string): string {
+    if (!/^v[1-9][0-9]*$/.test(version)) throw new Error(`"${version}" is not a model version (v1, v2, ...)`);
+    return join(this.models, version);
+  }
+
+  /** Which version serves: the one pointer a promotion moves and every server follows. */
+  get currentModel(): string {
+    return join(this.models, "current.json");
+  }
+
   get temporary(): string {
     return join(this.root, "tmp");
   }
