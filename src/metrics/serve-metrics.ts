@@ -1,0 +1,93 @@
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
+
+/**
+ * Every metric the inference service exposes, declared once on an injected registry, so each test
+ * (and each server in one process) gets its own. Names follow Prometheus conventions; the predict
+ * latency keeps KServe's name, request_predict_seconds, so existing KServe dashboards work.
+ */
+export interface ServeMetrics {
+  registry: Registry;
+  httpDuration: Histogram<"method" | "route" | "status">;
+  httpErrors: Counter<"status" | "code">;
+  inFlight: Gauge;
+  predictSeconds: Histogram<"model_name">;
+  predictions: Counter<"model_name" | "label">;
+  predictionScore: Histogram<"model_name">;
+  unknownPredictions: Counter<"model_name">;
+  batchSize: Histogram<"model_name">;
+  modelInfo: Gauge<"name" | "version" | "dataset_commit" | "backbone">;
+  modelLoadedAt: Gauge<"name" | "version">;
+  modelLoadFailures: Counter<"name">;
+}
+
+export function createServeMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): ServeMetrics {
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: "http_request_duration_seconds",
+      help: "HTTP requests by method, route template and status code.",
+      labelNames: ["method", "route", "status"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    httpErrors: new Counter({
+      name: "faceops_http_request_errors_total",
+      help: "Requests answered with an error, by status and faceops error code.",
+      labelNames: ["status", "code"],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({ name: "faceops_http_requests_in_flight", help: "HTTP requests being served right now.", registers: [registry] }),
+    predictSeconds: new Histogram({
+      name: "request_predict_seconds",
+      help: "Time to predict one request, from decoded photos to answer (KServe's metric name).",
+      labelNames: ["model_name"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1, 2, 5, 10],
+      registers: [registry],
+    }),
+    predictions: new Counter({
+      name: "faceops_predictions_total",
+      help: "Photos classified, by model and predicted label (\"unknown\" for strangers).",
+      labelNames: ["model_name", "label"],
+      registers: [registry],
+    }),
+    predictionScore: new Histogram({
+      name: "faceops_prediction_score",
+      help: "Probability of the top label of each photo classified.",
+      labelNames: ["model_name"],
+      buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
+      registers: [registry],
+    }),
+    unknownPredictions: new Counter({
+      name: "faceops_unknown_predictions_total",
+      help: "Photos of people the model was not trained on (answered with the label unknown).",
+      labelNames: ["model_name"],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: "faceops_inference_batch_size",
+      help: "Photos per backbone call after micro-batching.",
+      labelNames: ["model_name"],
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: [registry],
+    }),
+    modelInfo: new Gauge({
+      name: "faceops_model_info",
+      help: "The model in service (value 1), with its version, dataset commit and backbone.",
+      labelNames: ["name", "version", "dataset_commit", "backbone"],
+      registers: [registry],
+    }),
+    modelLoadedAt: new Gauge({
+      name: "faceops_model_loaded_timestamp_seconds",
+      help: "When the model in service was loaded, in seconds since the epoch.",
+      labelNames: ["name", "version"],
+      registers: [registry],
+    }),
+    modelLoadFailures: new Counter({
+      name: "faceops_model_load_failures_total",
+      help: "Model bundles that failed to load or verify (the previous model kept serving).",
+      labelNames: ["name"],
+      registers: [registry],
+    }),
+  };
+}
