@@ -25,6 +25,8 @@ export interface LabelScore {
 
 export interface Prediction extends LabelScore {
   topk: LabelScore[];
+  /** Every label's probability, in the model's label order. */
+  probabilities: Float32Array;
   /** How the photo was cropped: detected, median, center or none. */
   crop: string;
 }
@@ -97,7 +99,7 @@ export class Predictor {
   describe(row: Float32Array, topk: number, crop: string): Prediction {
     const ranked = rankLabels(row).slice(0, Math.max(1, topk));
     const top = ranked.map((index) => ({ label: this.metadata.labels[index] as string, score: row[index] as number }));
-    return { ...(top[0] as LabelScore), topk: top, crop };
+    return { ...(top[0] as LabelScore), topk: top, probabilities: row, crop };
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,123 @@
+import { readFileSync } from "node:fs";
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { Logger } from "../log.js";
+import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import { HttpError } from "./errors.js";
+import type { ModelSlot } from "./model-slot.js";
+import { parseTopk, predictPhotos } from "./predict.js";
+import { readUploadedImages, type UploadLimits } from "./uploads.js";
+import { openInferenceRouter } from "./v2.js";
+
+/**
+ * The inference service as an Express app, without listening (the server does that, and tests
+ * drive the app on an ephemeral port). Every error is JSON `{error: {code, message}}` with a 4xx
+ * status when the client can fix it; nothing a client sends can take the process down.
+ */
+
+export interface AppOptions {
+  slot: ModelSlot;
+  metrics: ServeMetrics;
+  log: Logger;
+  limits: UploadLimits;
+  serverVersion: string;
+}
+
+const pagePath = new URL("./page/index.html", import.meta.url);
+
+export function createApp(options: AppOptions): express.Express {
+  const { slot, metrics, log } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  const page = readFileSync(pagePath, "utf8");
+
+  app.use((request, response, next) => {
+    metrics.inFlight.inc();
+    const stop = metrics.httpDuration.startTimer();
+    response.on("finish", () => {
+      metrics.inFlight.dec();
+      const route = request.route ? `${request.baseUrl}${String((request.route as { path: string }).path)}` : "unmatched";
+      stop({ method: request.method, route, status: String(response.statusCode) });
+    });
+    next();
+  });
+
+  app.get("/", (_request, response) => {
+    response.type("html").setHeader("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:");
+    response.send(page);
+  });
+  app.get("/healthz", (_request, response) => {
+    response.json({ status: "ok" });
+  });
+  app.get("/readyz", (_request, response) => {
+    const model = slot.model;
+    if (!model) {
+      response.status(503).setHeader("Retry-After", "5").json({ ready: false, reason: "no model is loaded yet" });
+      return;
+    }
+    response.json({ ready: true, model: { name: model.name, version: model.version } });
+  });
+  app.get("/metrics", async (_request, response) => {
+    response.setHeader("Content-Type", metrics.registry.contentType);
+    response.send(await metrics.registry.metrics());
+  });
+
+  app.get("/v1/model", (_request, response) => {
+    const model = slot.model;
+    if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
+    const { metadata } = model.predictor;
+    response.json({
+      name: model.name,
+      version: model.version,
+      loadedAt: model.loadedAt.toISOString(),
+      labels: metadata.labels,
+      accuracy: metadata.metrics.accuracy,
+      balancedAccuracy: metadata.metrics.balancedAccuracy,
+      backbone: metadata.backbone.id,
+      dataset: { commit: metadata.dataset.commit, fingerprint: metadata.dataset.fingerprint },
+      createdAt: metadata.createdAt,
+    });
+  });
+
+  app.post("/v1/predict", async (request, response) => {
+    const photos = await readUploadedImages(request, options.limits);
+    const model = slot.acquire();
+    if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
+    try {
+      const topk = parseTopk(request.query.topk, model.predictor.labels.length);
+      const predictions = await predictPhotos(model, photos, topk, metrics);
+      response.json({
+        model: { name: model.name, version: model.version },
+        results: predictions.map((prediction) => ({ label: prediction.label, score: prediction.score, topk: prediction.topk, crop: prediction.crop })),
+      });
+    } finally {
+      slot.release(model);
+    }
+  });
+
+  app.use(openInferenceRouter({ slot, metrics, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+
+  app.use((request, _response, next) => next(new HttpError(404, "not_found", `no route ${request.method} ${request.path}`)));
+  // Express recognises an error handler by its four parameters.
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    const known = toHttpError(error);
+    if (known.status >= 500) log.error({ err: error, method: request.method, path: request.path }, "request failed");
+    metrics.httpErrors.inc({ status: String(known.status), code: known.code });
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(known.status).set(known.headers).json({ error: { code: known.code, message: known.message } });
+  });
+  return app;
+}
+
+/** Errors from Express' own parsers carry a status; anything else is an internal error. */
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new HttpError(status, (error as { type?: string }).type ?? "bad_request", (error as Error).message);
+  }
+  return new HttpError(500, "internal", "the server failed to answer this request; the error is in its log");
+}
