@@ -8,6 +8,7 @@ import { datasetCheckCommand, type DatasetCheckOptions } from "./commands/datase
 import { cacheGcCommand, cacheStatsCommand } from "./commands/cache.js";
 import { trainCommand, trainOverrides, type TrainOptions } from "./commands/train.js";
 import { predictCommand, type PredictOptions } from "./commands/predict.js";
+import { serveCommand, type ServeOptions } from "./commands/serve.js";
 import { BundleError } from "../model/bundle.js";
 
 /**
@@ -78,6 +79,16 @@ function buildProgram(): Command {
     .option("--json", "print JSON")
     .action(async (images: string[], options: PredictOptions, command: Command) => {
       process.exitCode = await predictCommand(images, options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+
+  program
+    .command("serve")
+    .description("serve a model over HTTP: --model <bundle-dir>, or follow the store's current version (--store)")
+    .option("--model <bundle-dir>", "serve this bundle (otherwise follow <store>/models/current.json)")
+    .option("--port <port>", "port to listen on (config key serve.port)")
+    .action(async (options: ServeOptions, command: Command) => {
+      const overrides = options.port !== undefined ? [{ key: "serve.port", value: options.port, origin: "--port" }] : [];
+      await serveCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>(), overrides));
     });
 
   const cache = program.command("cache").description("the feature cache in the store");

@@ -134,6 +134,24 @@ const augmentSchema = z.strictObject({
   brightnessMax: z.preprocess(fromNumericString, z.number().gt(0)).default(1.2),
 });
 
+const serveSchema = z.strictObject({
+  port: integer(0, 65_535).default(8080),
+  /** 0.0.0.0 in a container; 127.0.0.1 to keep the service on this machine. */
+  host: z.string().min(1).default("0.0.0.0"),
+  /** Photos grouped into one backbone call at most. */
+  maxBatch: integer(1, 256).default(8),
+  /** How long the first photo of a batch waits for company. */
+  maxDelayMs: integer(0, 10_000).default(5),
+  /** Largest accepted upload (a raw body, or one file of a multipart body). */
+  maxBodyBytes: byteSize().default(10_000_000),
+  /** Most photos in one request. */
+  maxImagesPerRequest: integer(1, 256).default(16),
+  /** After SIGTERM, how long in-flight requests may take before connections are cut. */
+  gracePeriod: duration().default(25_000),
+  /** How often a server following a store re-reads the current-version pointer. */
+  checkInterval: duration().default(5_000),
+});
+
 export const configSchema = z.strictObject({
   /** Where faceops keeps its state: caches, runs, model versions. */
   store: z.string().min(1).default(".faceops"),
@@ -148,6 +166,7 @@ export const configSchema = z.strictObject({
   model: modelSchema.default(modelSchema.parse({})),
   train: trainSchema.default(trainSchema.parse({})),
   augment: augmentSchema.default(augmentSchema.parse({})),
+  serve: serveSchema.default(serveSchema.parse({})),
 });
 
 export type FaceopsConfig = z.output<typeof configSchema>;
@@ -156,6 +175,7 @@ export type SourceConfig = FaceopsConfig["source"];
 export type ModelConfig = FaceopsConfig["model"];
 export type TrainConfig = FaceopsConfig["train"];
 export type AugmentConfig = FaceopsConfig["augment"];
+export type ServeConfig = FaceopsConfig["serve"];
 
 /** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
 export { duration };

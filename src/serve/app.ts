@@ -101,7 +101,7 @@ export function createApp(options: AppOptions): express.Express {
   // Express recognises an error handler by its four parameters.
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const known = toHttpError(error);
-    if (known.status >= 500) log.error({ err: error, method: request.method, path: request.path }, "request failed");
+    if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
     metrics.httpErrors.inc({ status: String(known.status), code: known.code });
     if (response.headersSent) {
       response.end();
