@@ -61,9 +61,9 @@ export class StoreFollower {
 
   async start(): Promise<void> {
     await mkdir(this.options.store.models, { recursive: true });
-    this.watcher = watch(this.options.store.models, () => this.check());
+    this.watcher = watch(this.options.store.models, () => void this.check());
     this.watcher.on("error", (error) => this.options.log.warn({ err: error }, "watching the model pointer failed; periodic checks continue"));
-    this.timer = setInterval(() => this.check(), this.options.checkIntervalMs);
+    this.timer = setInterval(() => void this.check(), this.options.checkIntervalMs);
     this.timer.unref();
     await this.check();
   }

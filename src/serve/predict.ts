@@ -37,7 +37,7 @@ export async function predictPhotos(model: ServedModel, photos: readonly Buffer[
 
 export function parseTopk(value: unknown, labels: number): number {
   if (value === undefined) return Math.min(3, labels);
-  const text = String(value);
+  const text = typeof value === "string" || typeof value === "number" ? String(value) : JSON.stringify(value);
   const topk = Number(text);
   if (!/^\d+$/.test(text) || topk < 1) throw new HttpError(400, "bad_topk", `topk must be a positive integer, received "${text}"`);
   return Math.min(topk, labels);
