@@ -1,0 +1,337 @@
+import sharp from "sharp";
+import type * as tfjs from "@tensorflow/tfjs";
+import type { Logger } from "../../log.js";
+import type { RgbImage } from "../../vision/image.js";
+import { acquireNet, loadFaceApi, releaseNet, type FaceApi, type FaceApiBox, type FaceApiDetection, type NetName } from "./face-api.js";
+
+/**
+ * Finding the face in a photo, with face-api's packaged detectors.
+ *
+ * Detectors are trained on faces that sit inside a wider scene and miss faces that fill the frame,
+ * which is exactly how face datasets are usually cropped: on LFW, SSD at default settings finds no
+ * face in about one photo in ten. Detection therefore runs on the photo with a border added around
+ * it, and the box is mapped back to the photo and clamped to it.
+ */
+
+export type DetectorKind = "ssd" | "tiny";
+
+/** How the border around the photo is filled: its edge pixels repeated outwards, or black. */
+export type BorderFill = "edge" | "black";
+
+/** An (x, y) point in the photo's pixel coordinates. */
+export type Point = [number, number];
+
+/**
+ * The largest face found in a photo, in that photo's pixel coordinates, clamped to it. Plain JSON
+ * on purpose: the caller caches boxes by photo content (see `FaceDetector.fingerprint`).
+ */
+export interface FaceBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The detector's confidence, 0..1. */
+  score: number;
+  /** Size of the photo the box belongs to, so it can be expressed relative to the photo. */
+  imageWidth: number;
+  imageHeight: number;
+  /**
+   * face-api's 68 points (iBUG 300-W order: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
+   * mouth 48-67), when asked for. Points may lie outside the photo when the face is cut off.
+   */
+  landmarks?: Point[];
+}
+
+export interface FaceDetectorOptions {
+  /** Default "ssd": see DEFAULTS.md in this folder's study (bench/face-crop-study.ts). */
+  detector?: DetectorKind;
+  /** Faces below this score are ignored. Default 0.5, face-api's own default for both detectors. */
+  minConfidence?: number;
+  /** Border added on each side before detection, as a fraction of the photo's side. Default 0.25. */
+  borderFraction?: number;
+  /** Default "edge". */
+  borderFill?: BorderFill;
+  /** Also locate the 68 landmarks of the face found (one more network pass). Default false. */
+  landmarks?: boolean;
+  /** The tiny detector's input side, a multiple of 32. Default 320. */
+  tinyInputSize?: number;
+  log: Logger;
+}
+
+export interface FaceDetector {
+  readonly kind: DetectorKind;
+  /** Everything that changes the boxes this detector returns; belongs in a box-cache key. */
+  readonly fingerprint: string;
+  /** The largest face in the photo, or null when none scores minConfidence or more. */
+  detect(image: RgbImage): Promise<FaceBox | null>;
+  /** The same box with its 68 landmarks, e.g. for a box cached without them. */
+  addLandmarks(image: RgbImage, box: FaceBox): Promise<FaceBox>;
+  /** Frees the detector's weights once no other detector uses them. */
+  dispose(): Promise<void>;
+}
+
+export const defaultDetector: DetectorKind = "ssd";
+export const defaultMinConfidence = 0.5;
+export const defaultBorderFraction = 0.25;
+export const defaultBorderFill: BorderFill = "edge";
+export const defaultTinyInputSize = 320;
+
+/*
+ * Both detectors resize their input to at most 512 px (SSD) or tinyInputSize, so a larger photo is
+ * shrunk first: the result is the same and a 24-megapixel photo does not become a 300 MB tensor.
+ */
+const maxDetectionSide = 1024;
+
+const detectorNets: Record<DetectorKind, NetName> = { ssd: "ssdMobilenetv1", tiny: "tinyFaceDetector" };
+
+interface Settings {
+  kind: DetectorKind;
+  minConfidence: number;
+  borderFraction: number;
+  borderFill: BorderFill;
+  landmarks: boolean;
+  tinyInputSize: number;
+}
+
+export async function createFaceDetector(options: FaceDetectorOptions): Promise<FaceDetector> {
+  const settings = validateOptions(options);
+  const faceApi = await loadFaceApi();
+  const netName = detectorNets[settings.kind];
+  await acquireNet(faceApi, netName);
+  let landmarkNetHeld = false;
+  let disposed = false;
+  const fingerprint = detectorFingerprint(settings, faceApi.api.version);
+  options.log.debug({ fingerprint, engine: faceApi.runtime.engine }, "face detector ready");
+
+  const ensureLandmarkNet = async () => {
+    if (landmarkNetHeld) return;
+    await acquireNet(faceApi, "faceLandmark68Net");
+    landmarkNetHeld = true;
+  };
+  const assertUsable = () => {
+    if (disposed) throw new Error(`the ${settings.kind} face detector was disposed`);
+  };
+
+  return {
+    kind: settings.kind,
+    fingerprint,
+    async detect(image) {
+      assertUsable();
+      if (settings.landmarks) await ensureLandmarkNet();
+      return withDetectionInput(faceApi, image, settings, async (input, tensor) => {
+        const found = largestFace(await locateFaces(faceApi, tensor, settings), input, image);
+        if (!found || !settings.landmarks) return found?.box ?? null;
+        return { ...found.box, landmarks: await locateLandmarks(faceApi, tensor, input, found.detection.box) };
+      });
+    },
+    async addLandmarks(image, box) {
+      assertUsable();
+      assertBoxFits(box, image);
+      await ensureLandmarkNet();
+      return withDetectionInput(faceApi, image, settings, async (input, tensor) => ({
+        ...box,
+        landmarks: await locateLandmarks(faceApi, tensor, input, boxInInput(box, input)),
+      }));
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await releaseNet(faceApi, netName);
+      if (landmarkNetHeld) await releaseNet(faceApi, "faceLandmark68Net");
+    },
+  };
+}
+
+/** Runs the detector on each image in turn; the caller caches the results by photo content. */
+export async function detectBoxes(detector: FaceDetector, images: readonly RgbImage[]): Promise<Array<FaceBox | null>> {
+  const boxes: Array<FaceBox | null> = [];
+  for (const image of images) boxes.push(await detector.detect(image));
+  return boxes;
+}
+
+function validateOptions(options: FaceDetectorOptions): Settings {
+  const settings: Settings = {
+    kind: options.detector ?? defaultDetector,
+    minConfidence: options.minConfidence ?? defaultMinConfidence,
+    borderFraction: options.borderFraction ?? defaultBorderFraction,
+    borderFill: options.borderFill ?? defaultBorderFill,
+    landmarks: options.landmarks ?? false,
+    tinyInputSize: options.tinyInputSize ?? defaultTinyInputSize,
+  };
+  if (settings.kind !== "ssd" && settings.kind !== "tiny") {
+    throw new RangeError(`detector must be "ssd" or "tiny", received ${JSON.stringify(settings.kind)}`);
+  }
+  if (!(settings.minConfidence > 0 && settings.minConfidence < 1)) {
+    throw new RangeError(`minConfidence must be between 0 and 1 (exclusive), received ${settings.minConfidence}`);
+  }
+  if (!(settings.borderFraction >= 0 && settings.borderFraction <= 1)) {
+    throw new RangeError(`borderFraction must be in 0..1, received ${settings.borderFraction}`);
+  }
+  if (settings.borderFill !== "edge" && settings.borderFill !== "black") {
+    throw new RangeError(`borderFill must be "edge" or "black", received ${JSON.stringify(settings.borderFill)}`);
+  }
+  if (!Number.isInteger(settings.tinyInputSize) || settings.tinyInputSize <= 0 || settings.tinyInputSize % 32 !== 0) {
+    throw new RangeError(`tinyInputSize must be a positive multiple of 32, received ${settings.tinyInputSize}`);
+  }
+  return settings;
+}
+
+function detectorFingerprint(settings: Settings, faceApiVersion: string): string {
+  const net = settings.kind === "ssd" ? "ssd-mobilenetv1" : `tiny-face-detector-${settings.tinyInputSize}`;
+  const border = `border-${settings.borderFraction}-${settings.borderFill}`;
+  const landmarks = settings.landmarks ? ":landmarks68" : "";
+  return `face-api-${faceApiVersion}:${net}:min-${settings.minConfidence}:${border}:largest-visible${landmarks}`;
+}
+
+/**
+ * Where the photo sits inside the detection input: shrunk by `scale`, then offset by the border.
+ * Input coordinate = photo coordinate * scale + offset.
+ */
+export interface DetectionInput {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  scale: number;
+  left: number;
+  top: number;
+}
+
+/** The photo, shrunk to maxDetectionSide if larger and surrounded by the border (pure geometry). */
+export function detectionLayout(imageWidth: number, imageHeight: number, borderFraction: number): Omit<DetectionInput, "data"> {
+  const scale = Math.min(1, maxDetectionSide / Math.max(imageWidth, imageHeight));
+  const scaledWidth = Math.max(1, Math.round(imageWidth * scale));
+  const scaledHeight = Math.max(1, Math.round(imageHeight * scale));
+  const left = Math.round(scaledWidth * borderFraction);
+  const top = Math.round(scaledHeight * borderFraction);
+  return { scale, left, top, width: scaledWidth + 2 * left, height: scaledHeight + 2 * top };
+}
+
+async function buildDetectionInput(image: RgbImage, settings: Settings): Promise<DetectionInput> {
+  const layout = detectionLayout(image.width, image.height, settings.borderFraction);
+  if (layout.scale === 1 && layout.left === 0 && layout.top === 0) return { ...layout, data: image.data };
+  const scaledWidth = layout.width - 2 * layout.left;
+  const scaledHeight = layout.height - 2 * layout.top;
+  // Resizing and extending are separate sharp pipelines so the border is added to the shrunk photo.
+  let pixels = image.data;
+  if (layout.scale < 1) {
+    pixels = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+      .resize(scaledWidth, scaledHeight, { fit: "fill" })
+      .raw()
+      .toBuffer();
+  }
+  const { data, info } = await sharp(pixels, { raw: { width: scaledWidth, height: scaledHeight, channels: 3 } })
+    .extend({
+      top: layout.top,
+      bottom: layout.top,
+      left: layout.left,
+      right: layout.left,
+      extendWith: settings.borderFill === "edge" ? "copy" : "background",
+      background: { r: 0, g: 0, b: 0 },
+    })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  if (info.width !== layout.width || info.height !== layout.height || info.channels !== 3) {
+    throw new Error(`detection input came out ${info.width}x${info.height}x${info.channels}, expected ${layout.width}x${layout.height}x3`);
+  }
+  return { ...layout, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+async function withDetectionInput<T>(
+  faceApi: FaceApi,
+  image: RgbImage,
+  settings: Settings,
+  use: (input: DetectionInput, tensor: tfjs.Tensor3D) => Promise<T>,
+): Promise<T> {
+  const input = await buildDetectionInput(image, settings);
+  const tensor = faceApi.runtime.tf.tensor3d(input.data, [input.height, input.width, 3], "int32");
+  try {
+    return await use(input, tensor);
+  } finally {
+    tensor.dispose();
+  }
+}
+
+function locateFaces(faceApi: FaceApi, tensor: tfjs.Tensor3D, settings: Settings): Promise<FaceApiDetection[]> {
+  const { api } = faceApi;
+  if (settings.kind === "ssd") {
+    return api.nets.ssdMobilenetv1.locateFaces(tensor, new api.SsdMobilenetv1Options({ minConfidence: settings.minConfidence }));
+  }
+  const options = new api.TinyFaceDetectorOptions({ inputSize: settings.tinyInputSize, scoreThreshold: settings.minConfidence });
+  return api.nets.tinyFaceDetector.locateFaces(tensor, options);
+}
+
+/**
+ * The photo's subject is taken to be the largest face, measured by its part inside the photo:
+ * a bystander cut off by the photo's edge can be completed by the border into a larger face than
+ * the subject's (seen on LFW), but only its visible part counts. Ties go to the higher score.
+ */
+export function largestFace(
+  detections: readonly FaceApiDetection[],
+  input: Omit<DetectionInput, "data">,
+  image: { width: number; height: number },
+): { detection: FaceApiDetection; box: FaceBox } | null {
+  let best: { detection: FaceApiDetection; box: FaceBox } | null = null;
+  for (const detection of detections) {
+    const box = boxInImage(detection.box, input, image, detection.score);
+    if (!box) continue;
+    const area = box.width * box.height;
+    const bestArea = best ? best.box.width * best.box.height : -1;
+    if (area > bestArea || (best && area === bestArea && box.score > best.box.score)) best = { detection, box };
+  }
+  return best;
+}
+
+/** Maps a box from the detection input back to the photo and clamps it; null if nothing is left. */
+export function boxInImage(
+  box: FaceApiBox,
+  input: Omit<DetectionInput, "data">,
+  image: { width: number; height: number },
+  score: number,
+): FaceBox | null {
+  const toX = (value: number) => clamp((value - input.left) / input.scale, 0, image.width);
+  const toY = (value: number) => clamp((value - input.top) / input.scale, 0, image.height);
+  const x0 = toX(box.x);
+  const x1 = toX(box.x + box.width);
+  const y0 = toY(box.y);
+  const y1 = toY(box.y + box.height);
+  // A box that lies (almost) entirely in the border is a false detection, not a face in the photo.
+  if (x1 - x0 < 1 || y1 - y0 < 1) return null;
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0, score, imageWidth: image.width, imageHeight: image.height };
+}
+
+function boxInInput(box: FaceBox, input: Omit<DetectionInput, "data">): FaceApiBox {
+  return {
+    x: box.x * input.scale + input.left,
+    y: box.y * input.scale + input.top,
+    width: box.width * input.scale,
+    height: box.height * input.scale,
+  };
+}
+
+/*
+ * As face-api's own pipeline does, the landmark net sees only the detected face region, here
+ * taken from the bordered input so that a face cut off by the photo's edge still has context.
+ */
+async function locateLandmarks(faceApi: FaceApi, tensor: tfjs.Tensor3D, input: DetectionInput, box: FaceApiBox): Promise<Point[]> {
+  const x0 = clamp(Math.floor(box.x), 0, input.width - 1);
+  const y0 = clamp(Math.floor(box.y), 0, input.height - 1);
+  const x1 = clamp(Math.ceil(box.x + box.width), x0 + 1, input.width);
+  const y1 = clamp(Math.ceil(box.y + box.height), y0 + 1, input.height);
+  const face = faceApi.runtime.tf.slice3d(tensor, [y0, x0, 0], [y1 - y0, x1 - x0, 3]);
+  try {
+    const landmarks = await faceApi.api.nets.faceLandmark68Net.detectLandmarks(face);
+    return landmarks.positions.map((point): Point => [(point.x + x0 - input.left) / input.scale, (point.y + y0 - input.top) / input.scale]);
+  } finally {
+    face.dispose();
+  }
+}
+
+function assertBoxFits(box: FaceBox, image: RgbImage): void {
+  if (box.imageWidth !== image.width || box.imageHeight !== image.height) {
+    throw new RangeError(`the box belongs to a ${box.imageWidth}x${box.imageHeight} photo, received a ${image.width}x${image.height} one`);
+  }
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(high, Math.max(low, value));
+}
