@@ -134,7 +134,7 @@ export async function openModelRuntime(options: { config: FaceopsConfig; store: 
   let planner: CropPlanner;
   try {
     if (config.model.crop === "face") {
-      detector = await createFaceDetector({ log });
+      detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
       planner = faceCropPlanner({ detector, policy: defaultCropPolicy, boxes: await FaceBoxCache.load(store.faceBoxes), log });
     } else {
       planner = simpleCropPlanner(config.model.crop);

@@ -54,7 +54,7 @@ export class Predictor {
     try {
       const head = await bundle.loadHead(tf);
       if (bundle.metadata.crop.mode === "face") {
-        detector = await createFaceDetector({ log });
+        detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
         if (bundle.metadata.crop.detector && detector.fingerprint !== bundle.metadata.crop.detector) {
           log.warn({ trained: bundle.metadata.crop.detector, now: detector.fingerprint }, "the face detector differs from the one used in training");
         }
