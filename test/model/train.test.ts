@@ -4,11 +4,9 @@ import { after, describe, test } from "node:test";
 import { loadConfig } from "../../src/config/load.js";
 import { withDataset } from "../../src/dataset/check.js";
 import { silentLogger } from "../../src/log.js";
-import { loadBundle, saveBundle } from "../../src/model/bundle.js";
-import { FeatureCache } from "../../src/model/feature-cache.js";
-import { openModelRuntime } from "../../src/model/model-runtime.js";
+import { loadBundle } from "../../src/model/bundle.js";
 import { Predictor } from "../../src/model/predictor.js";
-import { trainModel, type TrainOutcome } from "../../src/model/train.js";
+import { trainBundle } from "../helpers/training.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPeople, lfwPhotos } from "../helpers/lfw.js";
@@ -19,37 +17,7 @@ import { readFileSync } from "node:fs";
  * people, and with a randomly initialised VGG16 the whole pipeline must run (plumbing only).
  */
 
-async function trainOnce(repo: string, store: StoreLayout, settings: Record<string, string>, out: string) {
-  const { config } = await loadConfig({ overrides: Object.entries({ store: store.root, ...settings }).map(([key, value]) => ({ key, value, origin: "test" })) });
-  const log = silentLogger();
-  const runtime = await openModelRuntime({ config, store, log });
-  try {
-    const outcome: TrainOutcome & { train: number; test: number } = await withDataset({ location: repo, dataset: config.dataset, store, log, env: process.env }, async (manifest, readPhoto) => ({
-      ...(await trainModel({
-        manifest,
-        readPhoto,
-        backbone: runtime.backbone,
-        backboneReference: runtime.backboneReference,
-        planner: runtime.planner,
-        train: config.train,
-        augment: config.augment,
-        cache: new FeatureCache(store.features),
-        batchSize: config.model.batchSize,
-        maxPixels: config.dataset.maxPixels,
-        tf: runtime.tf,
-        tfEngine: runtime.tfEngine,
-        log,
-      })),
-      train: manifest.stats.train,
-      test: manifest.stats.test,
-    }));
-    const metadata = await saveBundle(out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
-    outcome.head.dispose();
-    return { metadata, forwardPasses: runtime.backbone.forwardPasses, train: outcome.train, test: outcome.test, config };
-  } finally {
-    await runtime.dispose();
-  }
-}
+const trainOnce = trainBundle;
 
 describe("training with a randomly initialised VGG16 (plumbing)", () => {
   const repo = new TestRepo();
@@ -93,7 +61,7 @@ describe("training with a randomly initialised VGG16 (plumbing)", () => {
   });
 
   test("adding 10 photos performs exactly 1 + K forward passes per new training photo and 1 per new test photo", async () => {
-    const before = await withDataset({ location: repo.path, dataset: (await loadConfig()).config.dataset, store, log: silentLogger(), env: process.env }, async (manifest) => manifest);
+    const before = await withDataset({ location: repo.path, dataset: (await loadConfig()).config.dataset, store, log: silentLogger(), env: process.env }, (manifest) => Promise.resolve(manifest));
     for (const person of people) for (const photo of lfwPhotos(person).slice(12, person === "Hans_Blix" ? 16 : 15)) repo.copy(photo, `${person}/${basename(photo)}`);
     repo.commit("ten more photos");
     const run = await trainOnce(repo.path, store, settings, join(folder.path, "pushed"));

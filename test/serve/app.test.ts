@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import sharp from "sharp";
+import { silentLogger } from "../../src/log.js";
+import { loadPredictor } from "../../src/serve/model-source.js";
+import { StoreLayout } from "../../src/store/layout.js";
+import { pngDeclaring, truncated } from "../helpers/bad-files.js";
+import { temporaryFolder } from "../helpers/git-repo.js";
+import { postImage, startService, type TestService } from "../helpers/http.js";
+import { lfwPhotos } from "../helpers/lfw.js";
+import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
+
+/**
+ * The inference service over real HTTP on 127.0.0.1, with a bundle trained in the test on three
+ * LFW people with the offline face-embedding backbone.
+ */
+
+const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
+const heldOut = (person: string, index = 25) => readFileSync(lfwPhotos(person)[index] as string);
+
+describe("inference service", () => {
+  const folder = temporaryFolder();
+  const repo = faceRepo(people, 10);
+  let trained: TrainedBundle;
+  let service: TestService;
+  const bundle = join(folder.path, "bundle");
+
+  before(async () => {
+    trained = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { "model.backbone": "face-embedding" }, bundle);
+    service = await startService({ maxBytes: 300_000, maxFiles: 4 });
+  });
+  after(async () => {
+    await service.close();
+    repo.dispose();
+    folder.dispose();
+  });
+
+  test("is live but not ready before a model is loaded", async () => {
+    assert.equal((await fetch(`${service.url}/healthz`)).status, 200);
+    assert.equal((await fetch(`${service.url}/v2/health/live`)).status, 200);
+    const ready = await fetch(`${service.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal((await fetch(`${service.url}/v2/health/ready`)).status, 503);
+    const early = await postImage(`${service.url}/v1/predict`, heldOut("Hugo_Chavez"));
+    assert.equal(early.status, 503);
+    assert.equal(early.headers.get("retry-after"), "5");
+    assert.deepEqual(Object.keys(early.body.error as object).sort(), ["code", "message"]);
+    service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger() }), "v1");
+    assert.equal((await fetch(`${service.url}/readyz`)).status, 200);
+  });
+
+  test("POST /v1/predict names the right person in held-out photos", async () => {
+    for (const person of people) {
+      const { status, body } = await postImage(`${service.url}/v1/predict?topk=2`, heldOut(person));
+      assert.equal(status, 200, JSON.stringify(body));
+      assert.deepEqual(body.model, { name: "faces", version: "v1" });
+      const [result] = body.results as Array<{ label: string; score: number; topk: Array<{ label: string; score: number }> }>;
+      assert.equal(result?.label, person);
+      assert.equal(result?.topk.length, 2);
+      assert.ok((result?.score ?? 0) > 0.5);
+    }
+  });
+
+  test("multipart with several image files answers one result per photo, in order", async () => {
+    const form = new FormData();
+    form.append("image", new Blob([heldOut("Serena_Williams", 26)], { type: "image/jpeg" }), "a.jpg");
+    form.append("image", new Blob([heldOut("Hugo_Chavez", 26)], { type: "image/jpeg" }), "b.jpg");
+    form.append("note", "ignored");
+    const response = await fetch(`${service.url}/v1/predict`, { method: "POST", body: form });
+    const body = (await response.json()) as { results: Array<{ label: string }> };
+    assert.equal(response.status, 200);
+    assert.deepEqual(body.results.map((result) => result.label), ["Serena_Williams", "Hugo_Chavez"]);
+  });
+
+  test("the Open Inference Protocol: metadata, readiness and infer with base64 BYTES", async () => {
+    const metadata = (await (await fetch(`${service.url}/v2/models/faces`)).json()) as Record<string, unknown>;
+    assert.deepEqual(metadata.versions, ["v1"]);
+    assert.deepEqual((metadata.parameters as { labels: string[] }).labels, people);
+    assert.equal((metadata.parameters as { dataset_commit: string }).dataset_commit, trained.metadata.dataset.commit);
+    assert.equal((await fetch(`${service.url}/v2/models/faces/ready`)).status, 200);
+    const request = {
+      id: "r-1",
+      inputs: [{ name: "image", shape: [2], datatype: "BYTES", data: [heldOut("Junichiro_Koizumi").toString("base64"), heldOut("Serena_Williams").toString("base64")] }],
+    };
+    const response = await fetch(`${service.url}/v2/models/faces/infer`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request) });
+    const body = (await response.json()) as { id: string; model_version: string; outputs: Array<{ name: string; shape: number[]; datatype: string; data: unknown[] }> };
+    assert.equal(response.status, 200, JSON.stringify(body));
+    assert.equal(body.id, "r-1");
+    assert.equal(body.model_version, "v1");
+    const [scores, labels] = body.outputs;
+    assert.deepEqual([scores?.name, scores?.datatype, scores?.shape], ["scores", "FP32", [2, 3]]);
+    assert.deepEqual(labels?.data, ["Junichiro_Koizumi", "Serena_Williams"]);
+    const firstRow = (scores?.data as number[]).slice(0, 3);
+    assert.ok(Math.abs(firstRow.reduce((sum, value) => sum + value, 0) - 1) < 1e-4);
+  });
+
+  test("bad input gets a 4xx JSON error naming the problem, and the server keeps serving", async () => {
+    const cases: Array<[string, () => Promise<Response>, number, string, RegExp?]> = [
+      ["text body", () => fetch(`${service.url}/v1/predict`, { method: "POST", headers: { "Content-Type": "text/plain" }, body: "hello" }), 415, "unsupported_media_type"],
+      ["no content type", () => fetch(`${service.url}/v1/predict`, { method: "POST", body: new Uint8Array([1, 2, 3]) }), 415, "unsupported_media_type"],
+      ["not an image", () => postImage(`${service.url}/v1/predict`, Buffer.from("hello, I am text")).then(asResponse), 400, "invalid_image", /not in any image format/],
+      ["truncated JPEG", () => postImage(`${service.url}/v1/predict`, truncated(heldOut("Hugo_Chavez"), 0.6)).then(asResponse), 400, "invalid_image", /corrupt|truncated|premature/],
+      ["decompression bomb", () => postImage(`${service.url}/v1/predict`, pngDeclaring(100_000, 100_000), "image/png").then(asResponse), 400, "image_too_large", /100000x100000/],
+      ["over the body limit", () => fetch(`${service.url}/v1/predict`, { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: new Uint8Array(400_000) }), 413, "payload_too_large"],
+      ["bad topk", () => postImage(`${service.url}/v1/predict?topk=zero`, heldOut("Hugo_Chavez")).then(asResponse), 400, "bad_topk", /"zero"/],
+      ["unknown model", () => fetch(`${service.url}/v2/models/nobody`), 404, "model_not_found", /"nobody"/],
+      ["unknown version", () => fetch(`${service.url}/v2/models/faces/versions/v9`), 404, "model_version_not_found"],
+      ["malformed JSON", () => inferRaw("{not json"), 400, "bad_json"],
+      ["wrong datatype", () => inferRaw(JSON.stringify({ inputs: [{ name: "image", shape: [1], datatype: "FP32", data: [1] }] })), 400, "bad_request", /inputs\[0\]\.datatype/],
+      ["shape mismatch", () => inferRaw(JSON.stringify({ inputs: [{ name: "image", shape: [3], datatype: "BYTES", data: ["aGk="] }] })), 400, "bad_request", /inputs\[0\]\.shape/],
+      ["not base64", () => inferRaw(JSON.stringify({ inputs: [{ name: "image", shape: [1], datatype: "BYTES", data: ["***"] }] })), 400, "bad_request", /inputs\[0\]\.data\[0\]/],
+      ["no image input", () => inferRaw(JSON.stringify({ inputs: [{ name: "photo", shape: [1], datatype: "BYTES", data: [""] }] })), 400, "bad_request", /no input named "image"/],
+      ["unknown route", () => fetch(`${service.url}/v1/nothing`), 404, "not_found"],
+    ];
+    for (const [name, send, status, code, message] of cases) {
+      const response = await send();
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(response.status, status, `${name}: ${JSON.stringify(body)}`);
+      assert.equal(body.error.code, code, name);
+      if (message) assert.match(body.error.message, message, name);
+    }
+    // Still alive and right after all of that.
+    assert.equal((await postImage(`${service.url}/v1/predict`, heldOut("Hugo_Chavez"))).body.results instanceof Array, true);
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    for (const status of ["400", "404", "413", "415"]) assert.match(metrics, new RegExp(`faceops_http_request_errors_total\\{status="${status}"`), status);
+  });
+
+  test("hundreds of bad requests leak neither tensors nor memory", async () => {
+    const { tf } = await import("../../src/model/runtime.js").then((module) => module.loadTf());
+    const junk = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#000" } }).png().toBuffer();
+    const warm = async () => {
+      for (let index = 0; index < 50; index++) {
+        await postImage(`${service.url}/v1/predict`, truncated(heldOut("Hugo_Chavez"), 0.5));
+        await postImage(`${service.url}/v1/predict`, junk, "image/png");
+      }
+    };
+    await warm();
+    const tensors = tf.memory().numTensors;
+    global.gc?.();
+    const heap = process.memoryUsage().heapUsed;
+    for (let round = 0; round < 3; round++) await warm();
+    global.gc?.();
+    assert.equal(tf.memory().numTensors, tensors, "tensors leaked");
+    assert.ok(process.memoryUsage().heapUsed - heap < 30e6, `heap grew by ${process.memoryUsage().heapUsed - heap} bytes`);
+  });
+
+  test("metrics name the model, its version and dataset commit, and count predictions by label", async () => {
+    const text = await (await fetch(`${service.url}/metrics`)).text();
+    assert.match(text, new RegExp(`faceops_model_info\\{name="faces",version="v1",dataset_commit="${trained.metadata.dataset.commit}",backbone="face-embedding"\\} 1`));
+    assert.match(text, /faceops_predictions_total\{model_name="faces",label="Hugo_Chavez"\} \d+/);
+    assert.match(text, /request_predict_seconds_count\{model_name="faces"\} \d+/);
+    assert.match(text, /faceops_inference_batch_size_bucket/);
+    assert.match(text, /http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/v1\/predict",status="200"\}/);
+    assert.match(text, /process_cpu_user_seconds_total/);
+  });
+
+  function inferRaw(body: string): Promise<Response> {
+    return fetch(`${service.url}/v2/models/faces/infer`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+  }
+});
+
+function asResponse(result: { status: number; body: Record<string, unknown> }): Response {
+  return new Response(JSON.stringify(result.body), { status: result.status });
+}
