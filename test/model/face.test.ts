@@ -257,6 +257,22 @@ describe("face detector and face-embedding backbone on LFW", () => {
     }
   });
 
+  test("tiny-then-ssd runs SSD where the tiny detector finds no face", async () => {
+    // Two of the LFW photos in which the tiny detector, even with the border, finds no face.
+    const tiny = await createFaceDetector({ detector: "tiny", landmarks: false, log: silentLogger() });
+    try {
+      for (const name of ["Jack_Straw_0003", "Tiger_Woods_0012"]) {
+        const image = await lfwImage(name);
+        assert.equal(await tiny.detect(image), null, `tiny finds no face in ${name}`);
+        const found = await detector.detect(image);
+        assert.ok(found, `SSD finds the face in ${name}`);
+        assertClose(found.x + found.width / 2, 125, 40, `${name}: centre x`);
+      }
+    } finally {
+      await tiny.dispose();
+    }
+  });
+
   test("a plain background, or noise, has no face", async () => {
     assert.equal(await detector.detect(plain(250, 250, 128)), null);
     assert.equal(await detector.detect(plain(250, 250, 0)), null);
@@ -336,7 +352,10 @@ describe("face detector and face-embedding backbone on LFW", () => {
     }
     assert.equal(tf.memory().numTensors, before);
   });
+});
 
+// After the suite above has disposed its detector and backbone, so that no other user holds a net.
+describe("face-api weight lifetime", () => {
   test("weights are freed when the last user disposes, and reloaded by the next", async () => {
     const { tf } = await loadTf();
     const before = tf.memory().numTensors;
