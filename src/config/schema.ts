@@ -134,6 +134,18 @@ const augmentSchema = z.strictObject({
   brightnessMax: z.preprocess(fromNumericString, z.number().gt(0)).default(1.2),
 });
 
+const openSetSchema = z.strictObject({
+  /**
+   * Largest distance from a photo's unit-length feature vector to the nearest training photo's for
+   * it to be named; further is "unknown". auto: 0.5 for face-embedding (measured on LFW), calibrated
+   * on the training photos for other backbones; off: always name a known label. A number set here
+   * also overrides the bundle's threshold when serving.
+   */
+  maxDistance: z
+    .preprocess(fromNumericString, z.union([z.literal("auto"), z.literal("off"), z.number().gt(0).lte(2)]))
+    .default("auto" as const),
+});
+
 const serveSchema = z.strictObject({
   port: integer(0, 65_535).default(8080),
   /** 0.0.0.0 in a container; 127.0.0.1 to keep the service on this machine. */
@@ -166,6 +178,7 @@ export const configSchema = z.strictObject({
   model: modelSchema.default(modelSchema.parse({})),
   train: trainSchema.default(trainSchema.parse({})),
   augment: augmentSchema.default(augmentSchema.parse({})),
+  openSet: openSetSchema.default(openSetSchema.parse({})),
   serve: serveSchema.default(serveSchema.parse({})),
 });
 
@@ -176,6 +189,7 @@ export type ModelConfig = FaceopsConfig["model"];
 export type TrainConfig = FaceopsConfig["train"];
 export type AugmentConfig = FaceopsConfig["augment"];
 export type ServeConfig = FaceopsConfig["serve"];
+export type OpenSetConfig = FaceopsConfig["openSet"];
 
 /** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
 export { duration };

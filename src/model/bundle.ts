@@ -4,6 +4,7 @@ import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Evaluation } from "./evaluate.js";
 import type { EpochCurve, FeatureScaling } from "./head.js";
+import { ReferenceSet, type OpenSetReference } from "./open-set.js";
 
 type Tf = typeof tfjs;
 
@@ -21,6 +22,8 @@ const headTopologyFile = "head/model.json";
 const headWeightsFile = "head/weights.bin";
 /** The feature standardisation: featureLength float32 means, then featureLength float32 scales. */
 const scalingFile = "head/scaling.bin";
+/** The open-set references: see ReferenceSet.toBytes. */
+const referencesFile = "open-set/references.bin";
 
 export interface BackboneReference {
   id: "vgg16" | "face-embedding";
@@ -49,6 +52,8 @@ export interface CropReference {
 export interface BundleMetrics extends Evaluation {
   /** Nearest class mean on the same features, a training-free baseline. */
   nearestClassMeanAccuracy: number;
+  /** Share of test photos, all of known people, that the open-set rule would answer "unknown". */
+  knownRejectedRate?: number;
   curves: EpochCurve[];
   keptEpoch: number;
   stoppedEarly: boolean;
@@ -66,6 +71,8 @@ export interface BundleMetadata {
   hyperparameters: Record<string, unknown>;
   /** metrics.accuracy is the test-split accuracy: the number the gate reads. */
   metrics: BundleMetrics;
+  /** Absent in bundles made before the open-set rule: they never answer "unknown". */
+  openSet?: OpenSetReference;
   dataset: { source: string; commit: string | null; fingerprint: string; photos: number; train: number; test: number };
   /** Path (relative, "/"-separated) -> sha256 of every other file in the bundle. */
   files: Record<string, string>;
@@ -105,7 +112,7 @@ async function serializeHead(model: tfjs.LayersModel, tf: Tf): Promise<{ topolog
  */
 export async function saveBundle(
   directory: string,
-  input: { metadata: Omit<BundleMetadata, "files">; head: tfjs.LayersModel; scaling: FeatureScaling; tf: Tf },
+  input: { metadata: Omit<BundleMetadata, "files">; head: tfjs.LayersModel; scaling: FeatureScaling; references?: ReferenceSet; tf: Tf },
 ): Promise<BundleMetadata> {
   const target = resolve(directory);
   const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -117,6 +124,11 @@ export async function saveBundle(
       [headWeightsFile]: head.weights,
       [scalingFile]: new Uint8Array(Buffer.concat([Buffer.from(input.scaling.mean.buffer.slice(0)), Buffer.from(input.scaling.scale.buffer.slice(0))])),
     };
+    if (input.references) {
+      if (!input.metadata.openSet) throw new Error("a bundle with open-set references needs metadata.openSet");
+      contents[referencesFile] = input.references.toBytes();
+      await mkdir(join(temporary, dirname(referencesFile)), { recursive: true });
+    }
     const files: Record<string, string> = {};
     for (const [path, bytes] of Object.entries(contents)) {
       await writeFile(join(temporary, path), bytes, { flush: true });
@@ -154,6 +166,8 @@ export interface LoadedBundle {
   /** Builds the head in the given TensorFlow.js instance. */
   loadHead(tf: Tf): Promise<tfjs.LayersModel>;
   scaling: FeatureScaling;
+  /** The open-set references, when the bundle has them. */
+  references: ReferenceSet | null;
 }
 
 /** Reads and verifies a bundle. Throws BundleError naming the first file that is missing or altered. */
@@ -184,11 +198,13 @@ export async function loadBundle(directory: string): Promise<LoadedBundle> {
   for (const required of [headTopologyFile, headWeightsFile, scalingFile]) {
     if (!contents.has(required)) throw new BundleError(`bundle ${root} does not list ${required} in its metadata`);
   }
+  if (metadata.openSet && !contents.has(referencesFile)) throw new BundleError(`bundle ${root} has an open-set rule but does not list ${referencesFile}`);
   await refuseUnlistedFiles(root, metadata);
   return {
     directory: root,
     metadata,
     scaling: readScaling(contents.get(scalingFile) as Buffer, metadata.head.inputLength, root),
+    references: metadata.openSet ? readReferences(contents.get(referencesFile) as Buffer, metadata, root) : null,
     loadHead: async (tf) => {
       const topology = JSON.parse((contents.get(headTopologyFile) as Buffer).toString("utf8")) as {
         modelTopology: object;
@@ -208,6 +224,14 @@ function readScaling(bytes: Buffer, length: number, root: string): FeatureScalin
   const values = new Float32Array(length * 2);
   new Uint8Array(values.buffer).set(bytes);
   return { mean: values.slice(0, length), scale: values.slice(length) };
+}
+
+function readReferences(bytes: Buffer, metadata: BundleMetadata, root: string): ReferenceSet {
+  try {
+    return ReferenceSet.fromBytes(bytes, metadata.backbone.featureLength, metadata.labels.length);
+  } catch (error) {
+    throw new BundleError(`bundle ${root}: ${referencesFile} is not valid: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** A file nobody listed could be anything, including something the next loader version would read. */

@@ -11,6 +11,7 @@ import { cropImage, defaultCropPolicy, planCrop } from "./face/crop.js";
 import { createFaceDetector, type FaceDetector } from "./face/detector.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { backboneForBundle } from "./model-runtime.js";
+import { effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
 import { loadTf } from "./runtime.js";
 
 /**
@@ -23,8 +24,26 @@ export interface LabelScore {
   score: number;
 }
 
+/** The label answered for photos of someone the model was not trained on. */
+export const unknownLabel = "unknown";
+
+/** What the model computes for one photo, before it is put into words. */
+export interface Scored {
+  /** Every label's probability, in the model's label order. */
+  probabilities: Float32Array;
+  /** Distance to the nearest training photo (0..2); null when the bundle has no references. */
+  distance: number | null;
+}
+
+/**
+ * `label` is the head's best label, or "unknown" when the photo is further than `maxDistance` from
+ * every training photo; then `score` is still the head's probability for its best guess, which
+ * `topk` lists as usual.
+ */
 export interface Prediction extends LabelScore {
   topk: LabelScore[];
+  distance: number | null;
+  maxDistance: number | null;
   /** Every label's probability, in the model's label order. */
   probabilities: Float32Array;
   /** How the photo was cropped: detected, median, center or none. */
@@ -41,6 +60,9 @@ export class Predictor {
     private readonly backbone: Backbone,
     private readonly detector: FaceDetector | null,
     private readonly maxPixels: number,
+    private readonly references: ReferenceSet | null,
+    /** Beyond this distance to the nearest training photo the answer is "unknown"; null: never. */
+    readonly maxDistance: number | null,
   ) {}
 
   /** Loads and verifies the bundle, rebuilds its backbone and checks it is the same one. */
@@ -60,7 +82,8 @@ export class Predictor {
         }
       }
       log.info({ bundle: bundle.directory, labels: bundle.metadata.labels.length, backbone: backbone.id, engine: backbone.engine }, "model loaded");
-      return new Predictor(bundle.directory, bundle.metadata, tf, head, bundle.scaling, backbone, detector, config.dataset.maxPixels);
+      const maxDistance = bundle.references ? effectiveMaxDistance(config.openSet.maxDistance, bundle.metadata.openSet) : null;
+      return new Predictor(bundle.directory, bundle.metadata, tf, head, bundle.scaling, backbone, detector, config.dataset.maxPixels, bundle.references, maxDistance);
     } catch (error) {
       await detector?.dispose();
       await backbone.dispose();
@@ -83,10 +106,11 @@ export class Predictor {
     return { image: cropImage(image, plan, size), crop: plan.outcome };
   }
 
-  /** Probabilities per label for prepared photos: one backbone call for the whole batch. */
-  async scores(images: readonly RgbImage[]): Promise<Float32Array[]> {
+  /** Probabilities per label and open-set distances for prepared photos: one backbone call for the whole batch. */
+  async scores(images: readonly RgbImage[]): Promise<Scored[]> {
     const features = await this.backbone.embed(images);
-    return predictHead(this.tf, this.head, features.map((vector) => applyScaling(vector, this.scaling)));
+    const probabilities = predictHead(this.tf, this.head, features.map((vector) => applyScaling(vector, this.scaling)));
+    return probabilities.map((row, index) => ({ probabilities: row, distance: this.references?.nearest(features[index] as Float32Array).distance ?? null }));
   }
 
   async predict(photos: readonly Uint8Array[], topk = 3): Promise<Prediction[]> {
@@ -96,10 +120,21 @@ export class Predictor {
     return scores.map((row, index) => this.describe(row, topk, prepared[index]?.crop ?? "none"));
   }
 
-  describe(row: Float32Array, topk: number, crop: string): Prediction {
+  describe(scored: Scored, topk: number, crop: string): Prediction {
+    const row = scored.probabilities;
     const ranked = rankLabels(row).slice(0, Math.max(1, topk));
     const top = ranked.map((index) => ({ label: this.metadata.labels[index] as string, score: row[index] as number }));
-    return { ...(top[0] as LabelScore), topk: top, probabilities: row, crop };
+    const best = top[0] as LabelScore;
+    const stranger = scored.distance !== null && this.maxDistance !== null && scored.distance > this.maxDistance;
+    return {
+      label: stranger ? unknownLabel : best.label,
+      score: best.score,
+      topk: top,
+      distance: scored.distance,
+      maxDistance: this.maxDistance,
+      probabilities: row,
+      crop,
+    };
   }
 
   async dispose(): Promise<void> {

@@ -1,5 +1,5 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import type { AugmentConfig, TrainConfig } from "../config/schema.js";
+import type { AugmentConfig, OpenSetConfig, TrainConfig } from "../config/schema.js";
 import type { DatasetManifest, ManifestImage } from "../dataset/manifest.js";
 import { splitDraw } from "../dataset/split.js";
 import type { Logger } from "../log.js";
@@ -9,6 +9,7 @@ import type { BackboneReference, BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
+import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
 
 type Tf = typeof tfjs;
@@ -26,6 +27,8 @@ export interface TrainRequest {
   planner: CropPlanner;
   train: TrainConfig;
   augment: AugmentConfig;
+  /** Defaults to { maxDistance: "auto" }. */
+  openSet?: OpenSetConfig;
   cache: FeatureCache;
   batchSize: number;
   maxPixels: number;
@@ -41,6 +44,8 @@ export interface TrainOutcome {
   metadata: Omit<BundleMetadata, "files">;
   head: tfjs.LayersModel;
   scaling: FeatureScaling;
+  /** Every training photo's unaugmented vector, for the open-set rule. */
+  references: ReferenceSet;
   /** Vectors read from the feature cache and computed by the backbone in this run. */
   featureStats: { cached: number; computed: number };
 }
@@ -87,9 +92,17 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   });
 
   const sets = { train: emptySet(), test: emptySet(), validation: emptySet() };
+  const references = { vectors: [] as Float32Array[], labels: [] as number[] };
+  const testRaw: Float32Array[] = [];
   for (const image of manifest.images) {
     const vectors = extracted.features.get(image.sha256) as Float32Array[];
     const label = labelIndex.get(image.label) as number;
+    if (image.split === "train") {
+      references.vectors.push(vectors[0] as Float32Array);
+      references.labels.push(label);
+    } else {
+      testRaw.push(vectors[0] as Float32Array);
+    }
     const set = image.split === "test" ? sets.test : validation.has(image.sha256) ? sets.validation : sets.train;
     const used = set === sets.train ? vectors : vectors.slice(0, 1);
     for (const vector of used) {
@@ -127,6 +140,10 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
     manifest.labels.length,
   );
 
+  const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, request.backbone.featureLength);
+  const threshold = chooseMaxDistance(request.openSet?.maxDistance ?? "auto", request.backbone.id, referenceSet);
+  const knownRejected = testRaw.filter((vector) => referenceSet.nearest(vector).distance > threshold.maxDistance).length;
+
   const backbone = request.backbone;
   const metadata: Omit<BundleMetadata, "files"> = {
     schemaVersion: 1,
@@ -147,7 +164,15 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
     crop: { ...request.planner.reference(), counts: extracted.cropCounts },
     head: { inputLength: backbone.featureLength, units: train.units, dropout: train.dropout, classes: manifest.labels.length, engine: request.tfEngine },
     hyperparameters: { ...train, augment: request.augment },
-    metrics: { ...evaluation, nearestClassMeanAccuracy: ncm, curves: training.curves, keptEpoch: training.keptEpoch, stoppedEarly: training.stoppedEarly },
+    metrics: {
+      ...evaluation,
+      nearestClassMeanAccuracy: ncm,
+      knownRejectedRate: testRaw.length > 0 ? knownRejected / testRaw.length : 0,
+      curves: training.curves,
+      keptEpoch: training.keptEpoch,
+      stoppedEarly: training.stoppedEarly,
+    },
+    openSet: { rule: "nearest-reference-distance", ...threshold, references: referenceSet.size, featureLength: referenceSet.featureLength },
     dataset: {
       source: manifest.source,
       commit: manifest.commit,
@@ -157,7 +182,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, scaling, featureStats: { cached: extracted.cached, computed: extracted.computed } };
+  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed } };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import { unknownLabel } from "../model/predictor.js";
 import { HttpError } from "./errors.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseTopk, predictPhotos } from "./predict.js";
@@ -76,6 +77,7 @@ export function createApp(options: AppOptions): express.Express {
       backbone: metadata.backbone.id,
       dataset: { commit: metadata.dataset.commit, fingerprint: metadata.dataset.fingerprint },
       createdAt: metadata.createdAt,
+      openSet: { maxDistance: model.predictor.maxDistance, knownRejectedRate: metadata.metrics.knownRejectedRate ?? null },
     });
   });
 
@@ -88,7 +90,14 @@ export function createApp(options: AppOptions): express.Express {
       const predictions = await predictPhotos(model, photos, topk, metrics);
       response.json({
         model: { name: model.name, version: model.version },
-        results: predictions.map((prediction) => ({ label: prediction.label, score: prediction.score, topk: prediction.topk, crop: prediction.crop })),
+        results: predictions.map((prediction) => ({
+          label: prediction.label,
+          score: prediction.score,
+          topk: prediction.topk,
+          crop: prediction.crop,
+          distance: prediction.distance,
+          known: prediction.label !== unknownLabel,
+        })),
       });
     } finally {
       slot.release(model);

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import type { Predictor } from "../model/predictor.js";
+import type { Predictor, Scored } from "../model/predictor.js";
 import type { RgbImage } from "../vision/image.js";
 import { MicroBatcher } from "./batcher.js";
 
@@ -16,7 +16,7 @@ export interface ServedModel {
   readonly name: string;
   readonly version: string;
   readonly loadedAt: Date;
-  readonly batcher: MicroBatcher<RgbImage, Float32Array>;
+  readonly batcher: MicroBatcher<RgbImage, Scored>;
 }
 
 interface Entry {
@@ -61,7 +61,7 @@ export class ModelSlot {
   /** Puts a loaded, verified and warmed predictor in service. */
   install(predictor: Predictor, version: string): ServedModel {
     const name = predictor.metadata.name;
-    const batcher = new MicroBatcher<RgbImage, Float32Array>({
+    const batcher = new MicroBatcher<RgbImage, Scored>({
       ...this.batching,
       process: (images) => predictor.scores(images),
       onBatch: (size) => this.metrics.batchSize.observe({ model_name: name }, size),

@@ -64,6 +64,7 @@ export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMe
         test_accuracy: metadata.metrics.accuracy,
         backbone: metadata.backbone.id,
         created_at: metadata.createdAt,
+        unknown_max_distance: model.predictor.maxDistance,
       },
     });
   };

@@ -40,6 +40,7 @@ export async function trainBundle(repo: string, store: StoreLayout, settings: Re
         planner: runtime.planner,
         train: config.train,
         augment: config.augment,
+        openSet: config.openSet,
         cache: new FeatureCache(store.features),
         batchSize: config.model.batchSize,
         maxPixels: config.dataset.maxPixels,
@@ -50,7 +51,7 @@ export async function trainBundle(repo: string, store: StoreLayout, settings: Re
       train: manifest.stats.train,
       test: manifest.stats.test,
     }));
-    const metadata = await saveBundle(out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
+    const metadata = await saveBundle(out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
     outcome.head.dispose();
     return { metadata, forwardPasses: runtime.backbone.forwardPasses, train: outcome.train, test: outcome.test, config };
   } finally {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { BundleError, loadBundle, saveBundle, type BundleMetadata } from "../../src/model/bundle.js";
 import { createHead, predictHead } from "../../src/model/head.js";
+import { ReferenceSet } from "../../src/model/open-set.js";
 import { loadTf } from "../../src/model/runtime.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 
@@ -78,6 +79,27 @@ describe("model bundle", () => {
     await assert.rejects(loadBundle(directory), /is missing head\/model\.json/);
     writeFileSync(join(directory, "head", "model.json"), model);
     await assert.rejects(loadBundle(folder.path), /cannot be read as a bundle's metadata/);
+  });
+
+  test("open-set references round trip and are verified like every other file", async () => {
+    const { tf } = await loadTf();
+    const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 5 });
+    const references = ReferenceSet.fromVectors([Float32Array.from({ length: 8 }, (_, index) => index + 1), new Float32Array(8).fill(1)], [0, 2], 8);
+    const openSet = { rule: "nearest-reference-distance" as const, maxDistance: 0.7, source: "calibrated" as const, references: 2, featureLength: 8 };
+    const directory = join(folder.path, "open-set-bundle");
+    await assert.rejects(saveBundle(directory, { metadata: metadata(), head, scaling, references, tf }), /needs metadata\.openSet/);
+    const saved = await saveBundle(directory, { metadata: { ...metadata(), openSet }, head, scaling, references, tf });
+    assert.ok("open-set/references.bin" in saved.files);
+    const loaded = await loadBundle(directory);
+    assert.deepEqual(Array.from(loaded.references?.labels ?? []), [0, 2]);
+    assert.deepEqual(loaded.references?.vectors, references.vectors);
+    const file = join(directory, "open-set", "references.bin");
+    const original = readFileSync(file);
+    writeFileSync(file, original.subarray(0, 20));
+    await assert.rejects(loadBundle(directory), /open-set\/references\.bin does not match its checksum/);
+    writeFileSync(file, original);
+    const { rmSync } = await import("node:fs");
+    rmSync(directory, { recursive: true });
   });
 
   test("saving over an existing bundle replaces it whole", async () => {

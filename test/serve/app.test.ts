@@ -63,6 +63,32 @@ describe("inference service", () => {
     }
   });
 
+  test("strangers are answered \"unknown\", counted, and known people are not", async () => {
+    const strangers = ["Ariel_Sharon", "Colin_Powell", "George_W_Bush", "Gerhard_Schroeder", "Tony_Blair"];
+    let unknown = 0;
+    for (const person of strangers) {
+      const { status, body } = await postImage(`${service.url}/v1/predict`, heldOut(person, 3));
+      assert.equal(status, 200, JSON.stringify(body));
+      const [result] = body.results as Array<{ label: string; known: boolean; distance: number; topk: Array<{ label: string }> }>;
+      assert.ok(result && result.distance > 0 && result.distance <= 2, `${person}: distance ${result?.distance}`);
+      assert.equal(result.known, result.label !== "unknown");
+      assert.ok(people.includes(result.topk[0]?.label ?? ""), "topk still lists the head's best guesses");
+      if (result.label === "unknown") unknown++;
+      else assert.ok(people.includes(result.label));
+    }
+    // 0.5 rejects most strangers on LFW (bench/open-set-study.ts), not every one.
+    assert.ok(unknown >= 4, `only ${unknown} of ${strangers.length} strangers were answered "unknown"`);
+    for (const person of people) {
+      const [result] = (await postImage(`${service.url}/v1/predict`, heldOut(person, 27))).body.results as Array<{ label: string; distance: number }>;
+      assert.equal(result?.label, person, `${person} at distance ${result?.distance}`);
+    }
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`faceops_unknown_predictions_total\\{model_name="faces"\\} ${unknown}\\b`));
+    assert.match(metrics, new RegExp(`faceops_predictions_total\\{model_name="faces",label="unknown"\\} ${unknown}\\b`));
+    const model = (await (await fetch(`${service.url}/v1/model`)).json()) as { openSet: { maxDistance: number } };
+    assert.equal(model.openSet.maxDistance, 0.5);
+  });
+
   test("multipart with several image files answers one result per photo, in order", async () => {
     const form = new FormData();
     form.append("image", new Blob([heldOut("Serena_Williams", 26)], { type: "image/jpeg" }), "a.jpg");

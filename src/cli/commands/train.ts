@@ -53,6 +53,7 @@ export async function trainCommand(location: string, options: TrainOptions, cont
           planner: runtime.planner,
           train: config.train,
           augment: config.augment,
+          openSet: config.openSet,
           cache: new FeatureCache(context.store.features),
           batchSize: config.model.batchSize,
           maxPixels: config.dataset.maxPixels,
@@ -70,7 +71,7 @@ export async function trainCommand(location: string, options: TrainOptions, cont
         return trained;
       },
     );
-    const metadata = await saveBundle(options.out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
+    const metadata = await saveBundle(options.out, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
     outcome.head.dispose();
     context.log.info(
       {
@@ -101,6 +102,11 @@ export function renderTrainingSummary(metadata: BundleMetadata, forwardPasses: n
     `Crop         ${metadata.crop.mode}: ${Object.entries(metadata.crop.counts).filter(([, count]) => count > 0).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}`,
     `Test         accuracy ${percent(metrics.accuracy)}, balanced ${percent(metrics.balancedAccuracy)}, top-3 ${percent(metrics.top3Accuracy)}, loss ${metrics.loss.toFixed(4)}`,
     `Baseline     nearest class mean ${percent(metrics.nearestClassMeanAccuracy)}`,
+    ...(metadata.openSet
+      ? [
+          `Open set     "unknown" beyond distance ${metadata.openSet.maxDistance.toFixed(3)} (${metadata.openSet.source}) from ${metadata.openSet.references} training photos; rejects ${percent(metrics.knownRejectedRate ?? 0)} of known test photos`,
+        ]
+      : []),
     "",
     renderTable(
       ["EPOCH", "TRAIN LOSS", "TRAIN ACC", "TEST LOSS", "TEST ACC"],

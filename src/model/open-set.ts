@@ -1,0 +1,160 @@
+/**
+ * Open set: "is this anyone the model knows?". A classifier's softmax always names one of its
+ * labels, and its scores were unreliable on small sets; the distance from a photo's backbone vector
+ * to the nearest training photo's vector is not. The rule: unit-length vectors (face-api's
+ * descriptors already are), Euclidean distance to the nearest reference (every training photo,
+ * unaugmented), and the answer `unknown` when that distance exceeds `maxDistance`.
+ *
+ * `maxDistance` comes from, in order: the configuration (`openSet.maxDistance` as a number, at
+ * training or serving time); for the face-embedding backbone, the fixed value measured on LFW with
+ * ten people held out (bench/open-set-study.ts; figures in BENCHMARKS.md); for any other backbone,
+ * a calibration on the training references alone: the `calibrationQuantile` of each reference's
+ * leave-one-out distance to the nearest reference of its own person. The test split is never used
+ * to choose it, so the rejection rate measured on it is honest.
+ */
+
+/** Measured on lfw-min10 with 10 people held out: see bench/open-set-study.ts. */
+export const faceEmbeddingMaxDistance = 0.5;
+/** Quantile of same-person leave-one-out distances used where no measured threshold exists. */
+export const calibrationQuantile = 0.95;
+/** Unit vectors are never further apart than this: a threshold of 2 accepts everything. */
+export const largestDistance = 2;
+
+export type MaxDistanceSetting = "auto" | "off" | number;
+
+export interface OpenSetReference {
+  rule: "nearest-reference-distance";
+  maxDistance: number;
+  /** fixed: the measured value for the backbone; calibrated: from the training references; configured: set by the user. */
+  source: "fixed" | "calibrated" | "configured";
+  references: number;
+  featureLength: number;
+}
+
+export class ReferenceSet {
+  private constructor(
+    /** References one after another, each of unit length. */
+    readonly vectors: Float32Array,
+    readonly featureLength: number,
+    /** The label index of each reference. */
+    readonly labels: Int32Array,
+  ) {}
+
+  static fromVectors(vectors: readonly Float32Array[], labels: readonly number[], featureLength: number): ReferenceSet {
+    if (vectors.length !== labels.length) throw new RangeError(`${vectors.length} reference vectors but ${labels.length} labels`);
+    const flat = new Float32Array(vectors.length * featureLength);
+    vectors.forEach((vector, index) => {
+      if (vector.length !== featureLength) throw new RangeError(`reference ${index} has ${vector.length} features, expected ${featureLength}`);
+      flat.set(unitLength(vector), index * featureLength);
+    });
+    return new ReferenceSet(flat, featureLength, Int32Array.from(labels));
+  }
+
+  /** The bundle's file: a little-endian int32 count, then the label indices (int32), then the vectors (float32). */
+  toBytes(): Uint8Array {
+    const bytes = new Uint8Array(4 + this.labels.byteLength + this.vectors.byteLength);
+    new DataView(bytes.buffer).setInt32(0, this.size, true);
+    bytes.set(new Uint8Array(this.labels.buffer, this.labels.byteOffset, this.labels.byteLength), 4);
+    bytes.set(new Uint8Array(this.vectors.buffer, this.vectors.byteOffset, this.vectors.byteLength), 4 + this.labels.byteLength);
+    return bytes;
+  }
+
+  static fromBytes(bytes: Uint8Array, featureLength: number, classes: number): ReferenceSet {
+    if (bytes.length < 4) throw new RangeError(`the reference file holds ${bytes.length} bytes, too few for its header`);
+    const count = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(0, true);
+    const expected = 4 + count * 4 + count * featureLength * 4;
+    if (count < 0 || bytes.length !== expected) {
+      throw new RangeError(`the reference file holds ${bytes.length} bytes, expected ${expected} for ${count} references of ${featureLength} features`);
+    }
+    const copy = new Uint8Array(bytes.length - 4);
+    copy.set(bytes.subarray(4));
+    const labels = new Int32Array(copy.buffer, 0, count);
+    const bad = labels.findIndex((label) => label < 0 || label >= classes);
+    if (bad >= 0) throw new RangeError(`reference ${bad} has label index ${labels[bad]}, outside 0..${classes - 1}`);
+    return new ReferenceSet(new Float32Array(copy.buffer, count * 4, count * featureLength), featureLength, labels);
+  }
+
+  get size(): number {
+    return this.labels.length;
+  }
+
+  /** The nearest reference to `vector` (any length; it is normalised here), skipping index `exclude`. */
+  nearest(vector: Float32Array, exclude = -1): { index: number; label: number; distance: number } {
+    const query = unitLength(vector);
+    const length = this.featureLength;
+    let best = -1;
+    let bestDot = -Infinity;
+    for (let reference = 0; reference < this.size; reference++) {
+      if (reference === exclude) continue;
+      let dot = 0;
+      const offset = reference * length;
+      for (let feature = 0; feature < length; feature++) dot += (query[feature] as number) * (this.vectors[offset + feature] as number);
+      if (dot > bestDot) {
+        bestDot = dot;
+        best = reference;
+      }
+    }
+    if (best < 0) return { index: -1, label: -1, distance: largestDistance };
+    // |a - b|^2 = 2 - 2 a.b for unit vectors; clamp the rounding below zero.
+    return { index: best, label: this.labels[best] as number, distance: Math.sqrt(Math.max(0, 2 - 2 * bestDot)) };
+  }
+
+  /**
+   * Each reference's distance to the nearest other reference of the same label (people with a
+   * single reference have none and are skipped): how far a new photo of a known person may be.
+   */
+  sameLabelDistances(): number[] {
+    const distances: number[] = [];
+    const length = this.featureLength;
+    for (let reference = 0; reference < this.size; reference++) {
+      let bestDot = -Infinity;
+      for (let other = 0; other < this.size; other++) {
+        if (other === reference || this.labels[other] !== this.labels[reference]) continue;
+        let dot = 0;
+        for (let feature = 0; feature < length; feature++) dot += (this.vectors[reference * length + feature] as number) * (this.vectors[other * length + feature] as number);
+        if (dot > bestDot) bestDot = dot;
+      }
+      if (bestDot > -Infinity) distances.push(Math.sqrt(Math.max(0, 2 - 2 * bestDot)));
+    }
+    return distances;
+  }
+}
+
+export function unitLength(vector: Float32Array): Float32Array {
+  let sum = 0;
+  for (const value of vector) sum += value * value;
+  const norm = Math.sqrt(sum);
+  if (norm === 0 || Math.abs(norm - 1) < 1e-6) return vector;
+  return vector.map((value) => value / norm);
+}
+
+/** The q-quantile by linear interpolation between order statistics. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) throw new RangeError("the quantile of no values is undefined");
+  const sorted = [...values].sort((a, b) => a - b);
+  const position = (sorted.length - 1) * q;
+  const low = Math.floor(position);
+  const high = Math.ceil(position);
+  return (sorted[low] as number) + ((sorted[high] as number) - (sorted[low] as number)) * (position - low);
+}
+
+/** The threshold a training run records in its bundle. */
+export function chooseMaxDistance(
+  setting: MaxDistanceSetting,
+  backboneId: string,
+  references: ReferenceSet,
+): { maxDistance: number; source: OpenSetReference["source"] } {
+  if (setting === "off") return { maxDistance: largestDistance, source: "configured" };
+  if (typeof setting === "number") return { maxDistance: setting, source: "configured" };
+  if (backboneId === "face-embedding") return { maxDistance: faceEmbeddingMaxDistance, source: "fixed" };
+  const distances = references.sameLabelDistances();
+  if (distances.length === 0) return { maxDistance: largestDistance, source: "calibrated" };
+  return { maxDistance: quantile(distances, calibrationQuantile), source: "calibrated" };
+}
+
+/** The threshold in force when serving: a configured number or "off" wins over the bundle's. */
+export function effectiveMaxDistance(setting: MaxDistanceSetting, recorded: OpenSetReference | undefined): number {
+  if (setting === "off") return largestDistance;
+  if (typeof setting === "number") return setting;
+  return recorded?.maxDistance ?? largestDistance;
+}
