@@ -94,6 +94,7 @@ export async function benchTrain(): Promise<BenchResult> {
             planner: runtime.planner,
             train: config.train,
             augment: config.augment,
+          openSet: config.openSet,
             cache: new FeatureCache(store.features),
             batchSize: config.model.batchSize,
             maxPixels: config.dataset.maxPixels,
@@ -106,7 +107,7 @@ export async function benchTrain(): Promise<BenchResult> {
             },
           }),
         );
-        await saveBundle(join(scratch, "bundle"), { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, tf: runtime.tf });
+        await saveBundle(join(scratch, "bundle"), { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
         outcome.head.dispose();
         const seconds = (performance.now() - started) / 1000;
         return { seconds, forwardPasses: runtime.backbone.forwardPasses, photos: outcome.metadata.dataset.photos, engine: runtime.backbone.engine, msPerImage: last.done > first.done ? (last.at - first.at) / (last.done - first.done) : NaN };
