@@ -137,9 +137,9 @@ const augmentSchema = z.strictObject({
 const openSetSchema = z.strictObject({
   /**
    * Largest distance from a photo's unit-length feature vector to the nearest training photo's for
-   * it to be named; further is "unknown". auto: 0.5 for face-embedding (measured on LFW), calibrated
-   * on the training photos for other backbones; off: always name a known label. A number set here
-   * also overrides the bundle's threshold when serving.
+   * it to be named; further is "unknown". auto: calibrated on the training photos (see
+   * src/model/open-set.ts); off: always name a known label. A number set here also overrides the
+   * bundle's threshold when serving.
    */
   maxDistance: z
     .preprocess(fromNumericString, z.union([z.literal("auto"), z.literal("off"), z.number().gt(0).lte(2)]))

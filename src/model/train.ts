@@ -141,7 +141,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   );
 
   const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, request.backbone.featureLength);
-  const threshold = chooseMaxDistance(request.openSet?.maxDistance ?? "auto", request.backbone.id, referenceSet);
+  const threshold = chooseMaxDistance(request.openSet?.maxDistance ?? "auto", referenceSet);
   const knownRejected = testRaw.filter((vector) => referenceSet.nearest(vector).distance > threshold.maxDistance).length;
 
   const backbone = request.backbone;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { chooseMaxDistance, effectiveMaxDistance, faceEmbeddingMaxDistance, largestDistance, quantile, ReferenceSet, unitLength } from "../../src/model/open-set.js";
+import { calibrationQuantile, chooseMaxDistance, effectiveMaxDistance, largestDistance, quantile, ReferenceSet, unitLength } from "../../src/model/open-set.js";
 
 const vector = (...values: number[]) => Float32Array.from(values);
 
@@ -36,16 +36,14 @@ describe("open set", () => {
     assert.throws(() => ReferenceSet.fromVectors([vector(1, 0)], [0], 3), /reference 0 has 2 features, expected 3/);
   });
 
-  test("the threshold: configured, fixed for face-embedding, calibrated otherwise", () => {
-    assert.deepEqual(chooseMaxDistance(0.42, "face-embedding", references), { maxDistance: 0.42, source: "configured" });
-    assert.deepEqual(chooseMaxDistance("off", "vgg16", references), { maxDistance: largestDistance, source: "configured" });
-    assert.deepEqual(chooseMaxDistance("auto", "face-embedding", references), { maxDistance: faceEmbeddingMaxDistance, source: "fixed" });
-    const calibrated = chooseMaxDistance("auto", "vgg16", references);
-    assert.equal(calibrated.source, "calibrated");
-    assert.equal(calibrated.maxDistance, quantile(references.sameLabelDistances(), 0.95));
+  test("the threshold: configured, or calibrated on the references", () => {
+    assert.deepEqual(chooseMaxDistance(0.42, references), { maxDistance: 0.42, source: "configured" });
+    assert.deepEqual(chooseMaxDistance("off", references), { maxDistance: largestDistance, source: "configured" });
+    const calibrated = chooseMaxDistance("auto", references);
+    assert.deepEqual(calibrated, { maxDistance: quantile(references.sameLabelDistances(), calibrationQuantile), source: "calibrated", quantile: calibrationQuantile });
     const lonely = ReferenceSet.fromVectors([vector(1, 0), vector(0, 1)], [0, 1], 2);
-    assert.deepEqual(chooseMaxDistance("auto", "vgg16", lonely), { maxDistance: largestDistance, source: "calibrated" }, "nothing to calibrate on: reject nobody");
-    const recorded = { rule: "nearest-reference-distance" as const, maxDistance: 0.5, source: "fixed" as const, references: 4, featureLength: 3 };
+    assert.equal(chooseMaxDistance("auto", lonely).maxDistance, largestDistance, "nothing to calibrate on: reject nobody");
+    const recorded = { rule: "nearest-reference-distance" as const, maxDistance: 0.5, source: "calibrated" as const, references: 4, featureLength: 3 };
     assert.equal(effectiveMaxDistance("auto", recorded), 0.5);
     assert.equal(effectiveMaxDistance(0.3, recorded), 0.3);
     assert.equal(effectiveMaxDistance("off", recorded), largestDistance);

@@ -76,7 +76,7 @@ describe("inference service", () => {
       if (result.label === "unknown") unknown++;
       else assert.ok(people.includes(result.label));
     }
-    // 0.5 rejects most strangers on LFW (bench/open-set-study.ts), not every one.
+    // The calibrated threshold rejects most strangers on LFW (bench/open-set-study.ts), not every one.
     assert.ok(unknown >= 4, `only ${unknown} of ${strangers.length} strangers were answered "unknown"`);
     for (const person of people) {
       const [result] = (await postImage(`${service.url}/v1/predict`, heldOut(person, 27))).body.results as Array<{ label: string; distance: number }>;
@@ -86,7 +86,8 @@ describe("inference service", () => {
     assert.match(metrics, new RegExp(`faceops_unknown_predictions_total\\{model_name="faces"\\} ${unknown}\\b`));
     assert.match(metrics, new RegExp(`faceops_predictions_total\\{model_name="faces",label="unknown"\\} ${unknown}\\b`));
     const model = (await (await fetch(`${service.url}/v1/model`)).json()) as { openSet: { maxDistance: number } };
-    assert.equal(model.openSet.maxDistance, 0.5);
+    assert.equal(model.openSet.maxDistance, trained.metadata.openSet?.maxDistance);
+    assert.ok(model.openSet.maxDistance > 0 && model.openSet.maxDistance < 1);
   });
 
   test("multipart with several image files answers one result per photo, in order", async () => {
