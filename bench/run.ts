@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { benchDatasetCheck } from "./dataset-check.js";
+import { benchServe } from "./serve.js";
 import { benchTrain } from "./train.js";
 import { benchVgg16Forward } from "./vgg16-forward.js";
 
@@ -19,6 +20,7 @@ const benchmarks: Record<string, () => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,
   vgg16: benchVgg16Forward,
   train: benchTrain,
+  serve: benchServe,
 };
 
 const selected = process.argv.slice(2).filter((name) => !name.startsWith("-"));

@@ -94,7 +94,7 @@ export async function benchTrain(): Promise<BenchResult> {
             planner: runtime.planner,
             train: config.train,
             augment: config.augment,
-          openSet: config.openSet,
+            openSet: config.openSet,
             cache: new FeatureCache(store.features),
             batchSize: config.model.batchSize,
             maxPixels: config.dataset.maxPixels,

@@ -72,9 +72,10 @@ function buildProgram(): Command {
 
   program
     .command("predict")
-    .description("name the people in photos with a trained model bundle")
+    .description("name the people in photos with a trained model bundle or a running service")
     .argument("<image...>", "photos to classify")
     .option("--model <bundle-dir>", "a model bundle written by faceops train")
+    .option("--url <service-url>", "ask a running faceops service instead (e.g. http://localhost:8080)")
     .option("--topk <k>", "how many labels to show per photo", "3")
     .option("--json", "print JSON")
     .action(async (images: string[], options: PredictOptions, command: Command) => {

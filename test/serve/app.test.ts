@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
@@ -7,6 +7,9 @@ import { silentLogger } from "../../src/log.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pngDeclaring, truncated } from "../helpers/bad-files.js";
+import { launchChromium } from "../helpers/browser.js";
+import { runCliAsync } from "../helpers/cli.js";
+import { promtoolCheckMetrics } from "../helpers/promtool.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 import { postImage, startService, type TestService } from "../helpers/http.js";
 import { lfwPhotos } from "../helpers/lfw.js";
@@ -88,6 +91,51 @@ describe("inference service", () => {
     const model = (await (await fetch(`${service.url}/v1/model`)).json()) as { openSet: { maxDistance: number } };
     assert.equal(model.openSet.maxDistance, trained.metadata.openSet?.maxDistance);
     assert.ok(model.openSet.maxDistance > 0 && model.openSet.maxDistance < 1);
+  });
+
+  test("faceops predict --url asks the service, and reports a bad photo or a dead service per photo", async () => {
+    const photo = lfwPhotos("Serena_Williams")[25] as string;
+    const notAPhoto = join(folder.path, "notes.txt");
+    writeFileSync(notAPhoto, "not a photo");
+    const { status, stdout, stderr } = await runCliAsync(["predict", "--url", `${service.url}/`, "--json", "--topk", "2", photo, notAPhoto]);
+    assert.equal(status, 1, "a photo failed, so the exit status says so");
+    const output = JSON.parse(stdout) as { model: { version: string; url: string }; results: Array<{ image: string; prediction?: { label: string; topk: unknown[] }; error?: string }> };
+    assert.equal(output.model.version, "v1", stderr);
+    assert.equal(output.results[0]?.prediction?.label, "Serena_Williams");
+    assert.equal(output.results[0]?.prediction?.topk.length, 2);
+    assert.match(output.results[1]?.error ?? "", /not in any image format/);
+
+    const table = await runCliAsync(["predict", "--url", service.url, photo]);
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(table.stdout, /Serena_Williams/);
+    const dead = await runCliAsync(["predict", "--url", "http://127.0.0.1:9", photo]);
+    assert.equal(dead.status, 1);
+    assert.match(dead.stdout, /cannot be reached \(ECONNREFUSED\)/);
+    const bad = await runCliAsync(["predict", "--url", "ftp://example.com", photo]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /--url must use http or https/);
+  });
+
+  test("the web page: headless Chromium uploads a photo and shows the right name, the model version and its accuracy", async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(service.url);
+      await page.waitForSelector("#model[data-version='v1']");
+      assert.match(await page.textContent("#model") ?? "", /faces v1: 3 people, test accuracy \d+\.\d%/);
+      await page.setInputFiles("#file", lfwPhotos("Junichiro_Koizumi")[26] as string);
+      await page.waitForSelector("#answer[data-label]");
+      assert.equal(await page.getAttribute("#answer", "data-label"), "Junichiro_Koizumi");
+      assert.equal(await page.textContent("#answer"), "Junichiro Koizumi");
+      assert.equal(await page.locator("#scores tr").count(), 3);
+      assert.equal(await page.textContent("#error"), "");
+      // A file that is not a photo shows the service's message, and the page keeps working.
+      await page.setInputFiles("#file", { name: "notes.jpg", mimeType: "image/jpeg", buffer: Buffer.from("not a photo") });
+      await page.waitForSelector("#error:not(:empty)");
+      assert.match(await page.textContent("#error") ?? "", /not in any image format/);
+    } finally {
+      await browser.close();
+    }
   });
 
   test("multipart with several image files answers one result per photo, in order", async () => {
@@ -181,6 +229,13 @@ describe("inference service", () => {
     assert.match(text, /faceops_inference_batch_size_bucket/);
     assert.match(text, /http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/v1\/predict",status="200"\}/);
     assert.match(text, /process_cpu_user_seconds_total/);
+  });
+
+  test("promtool check metrics passes on the service's own metrics", async () => {
+    const text = await (await fetch(`${service.url}/metrics`)).text();
+    const { status, output } = await promtoolCheckMetrics(text);
+    assert.equal(status, 0, output);
+    assert.equal(output.trim(), "", `promtool has remarks: ${output}`);
   });
 
   function inferRaw(body: string): Promise<Response> {

@@ -77,7 +77,8 @@ describe("hot swap under load", () => {
     const client = async (offset: number) => {
       for (let index = offset; sending; index++) {
         const started = performance.now();
-        const { status, body } = await postImage(`${service.url}/v1/predict`, photos[index % photos.length] as Buffer).catch(() => ({ status: 0, body: {} }));
+        const failed: { status: number; body: Record<string, unknown> } = { status: 0, body: {} };
+        const { status, body } = await postImage(`${service.url}/v1/predict`, photos[index % photos.length] as Buffer).catch(() => failed);
         const results = body.results as Array<{ label: string }> | undefined;
         answered.push({ started, ended: performance.now(), status, version: (body.model as { version?: string } | undefined)?.version ?? null, label: results?.[0]?.label ?? null });
       }

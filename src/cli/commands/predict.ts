@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { Predictor, type Prediction } from "../../model/predictor.js";
+import { Predictor, unknownLabel, type Prediction } from "../../model/predictor.js";
+import { predictRemote, serviceUrl, type RemotePrediction } from "../../serve/client.js";
 import type { CommandContext } from "../context.js";
 import { renderTable } from "../table.js";
 
@@ -10,35 +11,76 @@ export interface PredictOptions {
   topk?: string;
 }
 
-/** `faceops predict --model <bundle> <image>...`: top-k labels per photo, straight from a bundle. */
+/** One photo's answer, the same whether it came from a local bundle or from a service. */
+interface PhotoResult {
+  image: string;
+  prediction?: Omit<RemotePrediction, "known"> & { known: boolean; probabilities?: number[] };
+  error?: string;
+}
+
+/**
+ * `faceops predict --model <bundle> <image>...`: top-k labels per photo, straight from a bundle;
+ * `faceops predict --url http://host:port <image>...`: the same, asked of a running service.
+ */
 export async function predictCommand(images: string[], options: PredictOptions, context: CommandContext): Promise<number> {
-  if (!options.model) throw new Error("faceops predict needs --model <bundle-dir>");
+  if (!options.model === !options.url) throw new Error("faceops predict needs either --model <bundle-dir> or --url <service-url>");
   const topk = Number(options.topk ?? 3);
   if (!Number.isInteger(topk) || topk < 1) throw new Error(`--topk must be a positive integer, received "${options.topk}"`);
-  const predictor = await Predictor.load(options.model, { config: context.loaded.config, log: context.log });
+  const { model, results } = options.url ? await predictWithService(options.url, images, topk) : await predictWithBundle(options.model as string, images, topk, context);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ model, results }, null, 2)}\n`);
+  } else {
+    const rows = results.map((result) =>
+      result.prediction
+        ? [result.image, result.prediction.label, result.prediction.topk.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ")]
+        : [result.image, "error", result.error ?? ""],
+    );
+    process.stdout.write(`${renderTable(["IMAGE", "ANSWER", `TOP ${topk}`], rows)}\n`);
+  }
+  return results.some((result) => result.error) ? 1 : 0;
+}
+
+async function predictWithBundle(directory: string, images: string[], topk: number, context: CommandContext) {
+  const predictor = await Predictor.load(directory, { config: context.loaded.config, log: context.log });
   try {
-    const results: Array<{ image: string; prediction?: Prediction; error?: string }> = [];
+    const results: PhotoResult[] = [];
     for (const image of images) {
       try {
-        const [prediction] = await predictor.predict([await readFile(image)], topk);
-        results.push({ image, prediction });
+        const [prediction] = (await predictor.predict([await readFile(image)], topk)) as [Prediction];
+        results.push({
+          image,
+          prediction: {
+            label: prediction.label,
+            score: prediction.score,
+            topk: prediction.topk,
+            crop: prediction.crop,
+            distance: prediction.distance,
+            known: prediction.label !== unknownLabel,
+            probabilities: Array.from(prediction.probabilities),
+          },
+        });
       } catch (error) {
         results.push({ image, error: (error as Error).message });
       }
     }
-    const model = { name: predictor.metadata.name, createdAt: predictor.metadata.createdAt, directory: predictor.directory };
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify({ model, results }, null, 2)}\n`);
-    } else {
-      const rows = results.map((result) =>
-        result.prediction
-          ? [result.image, result.prediction.topk.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ")]
-          : [result.image, `error: ${result.error}`],
-      );
-      process.stdout.write(`${renderTable(["IMAGE", `TOP ${topk}`], rows)}\n`);
-    }
-    return results.some((result) => result.error) ? 1 : 0;
+    return { model: { name: predictor.metadata.name, createdAt: predictor.metadata.createdAt, directory: predictor.directory }, results };
   } finally {
     await predictor.dispose();
   }
+}
+
+async function predictWithService(url: string, images: string[], topk: number) {
+  const base = serviceUrl(url);
+  const results: PhotoResult[] = [];
+  let model: { name: string; version: string; url: string } | null = null;
+  for (const image of images) {
+    try {
+      const answer = await predictRemote(base, await readFile(image), { topk });
+      model = { ...answer.model, url: base.toString() };
+      results.push({ image, prediction: answer.results[0] });
+    } catch (error) {
+      results.push({ image, error: (error as Error).message });
+    }
+  }
+  return { model, results };
 }

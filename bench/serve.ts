@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import autocannon from "autocannon";
+import { loadConfig } from "../src/config/load.js";
+import { silentLogger } from "../src/log.js";
+import { Predictor } from "../src/model/predictor.js";
+import type { RgbImage } from "../src/vision/image.js";
+import { StoreLayout } from "../src/store/layout.js";
+import { lfwPhotos } from "../test/helpers/lfw.js";
+import { trainBundle } from "../test/helpers/training.js";
+import type { BenchResult } from "./run.js";
+
+/**
+ * The inference service under load. A VGG16 bundle (random weights: the cost is the same as with
+ * ImageNet's) on centred crops, so the backbone is the work and everything else is the service's
+ * overhead. `faceops serve` runs in its own process, as deployed; autocannon loads it from this one
+ * at concurrency 1, 8 and 32 with raw JPEG bodies (eight different LFW photos in turn).
+ *
+ * The reference is the raw backbone in this process: photos/s of `Predictor.scores` on prepared
+ * 224x224 images at batch 1 and at the service's maxBatch (8). Serving overhead at concurrency c
+ * = 1 - served photos/s / raw photos/s at batch min(c, maxBatch): what HTTP, decoding, resizing,
+ * batching and the head cost on top of the backbone.
+ */
+
+const maxBatch = 8;
+const durationSeconds = 20;
+const main = resolve(import.meta.dirname, "../src/cli/main.ts");
+
+export async function benchServe(): Promise<BenchResult> {
+  const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-serve-"));
+  try {
+    const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
+    const faces = join(scratch, "faces");
+    for (const person of people) {
+      mkdirSync(join(faces, person), { recursive: true });
+      for (const path of lfwPhotos(person).slice(0, 8)) copyFileSync(path, join(faces, person, basename(path)));
+    }
+    const store = new StoreLayout(join(scratch, "store"));
+    const bundle = join(scratch, "bundle");
+    const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "train.augmentVariants": "0" };
+    await trainBundle(faces, store, settings, bundle);
+    const photos = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2)).map((path) => readFileSync(path));
+
+    const raw = await rawBackbone(bundle, store, settings, photos);
+    const server = await startServer(bundle, store);
+    const rows: BenchResult["rows"] = [
+      { metric: "raw backbone + head, batch 1", value: raw.batch1, unit: "photos/s", note: raw.engine },
+      { metric: `raw backbone + head, batch ${maxBatch}`, value: raw.batchMax, unit: "photos/s" },
+    ];
+    try {
+      for (const connections of [1, 8, 32]) {
+        const result = await load(server.url, photos, connections);
+        const reference = connections === 1 ? raw.batch1 : raw.batchMax;
+        const served = result.requests.total / result.duration;
+        rows.push(
+          { metric: `c=${connections}: served`, value: served, unit: "photos/s", note: `${result.requests.total} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
+          { metric: `c=${connections}: p50 latency`, value: result.latency.p50, unit: "ms" },
+          { metric: `c=${connections}: p99 latency`, value: result.latency.p99, unit: "ms" },
+          { metric: `c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
+          {
+            metric: `c=${connections}: serving overhead`,
+            value: (1 - served / reference) * 100,
+            unit: "%",
+            note: `vs raw batch ${connections === 1 ? 1 : maxBatch}${connections === 8 ? "; target <= 10%" : ""}`,
+          },
+        );
+      }
+    } finally {
+      await server.stop();
+    }
+    return { name: "serve: the inference service under load (VGG16 224, random weights, centre crop)", rows, environment: { maxBatch, durationSeconds, engine: raw.engine } };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Photos/s of the predictor's scores() (backbone + head) on prepared images, after a warm-up. */
+async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<string, string>, photos: Buffer[]) {
+  const { config } = await loadConfig({ overrides: Object.entries({ store: store.root, ...settings }).map(([key, value]) => ({ key, value, origin: "bench" })) });
+  const predictor = await Predictor.load(bundle, { config, log: silentLogger() });
+  try {
+    const prepared: RgbImage[] = [];
+    for (const photo of photos) prepared.push((await predictor.prepare(photo)).image);
+    const rate = async (batch: number, rounds: number) => {
+      const images = Array.from({ length: batch }, (_, index) => prepared[index % prepared.length] as RgbImage);
+      await predictor.scores(images);
+      const started = performance.now();
+      for (let round = 0; round < rounds; round++) await predictor.scores(images);
+      return (batch * rounds) / ((performance.now() - started) / 1000);
+    };
+    return { batch1: await rate(1, 24), batchMax: await rate(maxBatch, 4), engine: predictor.metadata.backbone.engine };
+  } finally {
+    await predictor.dispose();
+  }
+}
+
+async function startServer(bundle: string, store: StoreLayout): Promise<{ url: string; stop(): Promise<void> }> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--set", `serve.maxBatch=${maxBatch}`, "--log-format", "json"],
+    { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let buffered = "";
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      buffered += chunk;
+      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(buffered);
+      if (match) resolveUrl(match[1] as string);
+    });
+    child.on("exit", (code) => reject(new Error(`faceops serve exited with ${code}: ${buffered}`)));
+  });
+  for (let attempt = 0; ; attempt++) {
+    if ((await fetch(`${url}/readyz`).then((response) => response.status, () => 0)) === 200) break;
+    if (attempt > 600) throw new Error(`${url} never became ready`);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+  return {
+    url,
+    stop: () =>
+      new Promise((resolveStop) => {
+        child.on("exit", () => resolveStop());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+function load(url: string, photos: Buffer[], connections: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: `${url}/v1/predict`,
+    connections,
+    duration: durationSeconds,
+    timeout: 120,
+    requests: photos.map((body) => ({ method: "POST", headers: { "content-type": "image/jpeg" }, body })),
+  });
+}
