@@ -6,9 +6,8 @@ import { loadConfig } from "../src/config/load.js";
 import { withDataset } from "../src/dataset/check.js";
 import { silentLogger } from "../src/log.js";
 import { saveBundle } from "../src/model/bundle.js";
-import { FeatureCache } from "../src/model/feature-cache.js";
 import { openModelRuntime } from "../src/model/model-runtime.js";
-import { trainModel } from "../src/model/train.js";
+import { configuredTraining, trainModel } from "../src/model/train.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwRoot } from "../test/helpers/lfw.js";
 import type { BenchResult } from "./run.js";
@@ -89,17 +88,7 @@ export async function benchTrain(): Promise<BenchResult> {
           trainModel({
             manifest,
             readPhoto,
-            backbone: runtime.backbone,
-            backboneReference: runtime.backboneReference,
-            planner: runtime.planner,
-            train: config.train,
-            augment: config.augment,
-            openSet: config.openSet,
-            cache: new FeatureCache(store.features),
-            batchSize: config.model.batchSize,
-            maxPixels: config.dataset.maxPixels,
-            tf: runtime.tf,
-            tfEngine: runtime.tfEngine,
+            ...configuredTraining(config, runtime, store),
             log,
             onFeatureProgress: (done) => {
               last = { at: performance.now(), done };

@@ -50,6 +50,20 @@ export interface Prediction extends LabelScore {
   crop: string;
 }
 
+/** A prediction as the service and the CLI print it: no raw probabilities. */
+export interface PublicPrediction extends LabelScore {
+  topk: LabelScore[];
+  crop: string;
+  distance: number | null;
+  /** False when the answer is "unknown". */
+  known: boolean;
+}
+
+export function publicPrediction(prediction: Prediction): PublicPrediction {
+  const { label, score, topk, crop, distance } = prediction;
+  return { label, score, topk, crop, distance, known: label !== unknownLabel };
+}
+
 export class Predictor {
   private constructor(
     readonly directory: string,

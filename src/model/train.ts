@@ -1,5 +1,5 @@
 import type * as tfjs from "@tensorflow/tfjs";
-import type { AugmentConfig, OpenSetConfig, TrainConfig } from "../config/schema.js";
+import type { AugmentConfig, FaceopsConfig, OpenSetConfig, TrainConfig } from "../config/schema.js";
 import type { DatasetManifest, ManifestImage } from "../dataset/manifest.js";
 import { splitDraw } from "../dataset/split.js";
 import type { Logger } from "../log.js";
@@ -7,8 +7,10 @@ import type { AugmentOptions } from "../vision/augment.js";
 import type { Backbone } from "./backbones/types.js";
 import type { BackboneReference, BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
-import type { FeatureCache } from "./feature-cache.js";
+import type { StoreLayout } from "../store/layout.js";
+import { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
+import type { ModelRuntime } from "./model-runtime.js";
 import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
 
@@ -52,6 +54,23 @@ export interface TrainOutcome {
 
 /** Share of training photos kept aside to watch the loss when early stopping is on. */
 const validationFraction = 0.1;
+
+/** The parts of a training request that come from the configuration, the model runtime and the store. */
+export function configuredTraining(config: FaceopsConfig, runtime: ModelRuntime, store: StoreLayout) {
+  return {
+    backbone: runtime.backbone,
+    backboneReference: runtime.backboneReference,
+    planner: runtime.planner,
+    train: config.train,
+    augment: config.augment,
+    openSet: config.openSet,
+    cache: new FeatureCache(store.features),
+    batchSize: config.model.batchSize,
+    maxPixels: config.dataset.maxPixels,
+    tf: runtime.tf,
+    tfEngine: runtime.tfEngine,
+  } satisfies Partial<TrainRequest>;
+}
 
 export function augmentOptions(config: AugmentConfig): AugmentOptions {
   return {

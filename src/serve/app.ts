@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import { unknownLabel } from "../model/predictor.js";
+import { publicPrediction } from "../model/predictor.js";
 import { HttpError } from "./errors.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseTopk, predictPhotos } from "./predict.js";
@@ -90,14 +90,7 @@ export function createApp(options: AppOptions): express.Express {
       const predictions = await predictPhotos(model, photos, topk, metrics);
       response.json({
         model: { name: model.name, version: model.version },
-        results: predictions.map((prediction) => ({
-          label: prediction.label,
-          score: prediction.score,
-          topk: prediction.topk,
-          crop: prediction.crop,
-          distance: prediction.distance,
-          known: prediction.label !== unknownLabel,
-        })),
+        results: predictions.map(publicPrediction),
       });
     } finally {
       slot.release(model);

@@ -1,3 +1,4 @@
+import type { PublicPrediction } from "../model/predictor.js";
 import { readImageHeader, type ImageFormat } from "../vision/decode.js";
 
 /**
@@ -6,21 +7,9 @@ import { readImageHeader, type ImageFormat } from "../vision/decode.js";
  * carries the service's own code and message.
  */
 
-export interface RemoteLabelScore {
-  label: string;
-  score: number;
-}
-
-export interface RemotePrediction extends RemoteLabelScore {
-  topk: RemoteLabelScore[];
-  crop: string;
-  distance: number | null;
-  known: boolean;
-}
-
 export interface RemoteAnswer {
   model: { name: string; version: string };
-  results: RemotePrediction[];
+  results: PublicPrediction[];
 }
 
 export class RemotePredictError extends Error {

@@ -4,9 +4,8 @@ import type { FaceopsConfig } from "../../src/config/schema.js";
 import { withDataset } from "../../src/dataset/check.js";
 import { silentLogger } from "../../src/log.js";
 import { saveBundle, type BundleMetadata } from "../../src/model/bundle.js";
-import { FeatureCache } from "../../src/model/feature-cache.js";
 import { openModelRuntime } from "../../src/model/model-runtime.js";
-import { trainModel } from "../../src/model/train.js";
+import { configuredTraining, trainModel } from "../../src/model/train.js";
 import type { StoreLayout } from "../../src/store/layout.js";
 import { TestRepo } from "./git-repo.js";
 import { lfwPhotos } from "./lfw.js";
@@ -35,17 +34,7 @@ export async function trainBundle(repo: string, store: StoreLayout, settings: Re
       ...(await trainModel({
         manifest,
         readPhoto,
-        backbone: runtime.backbone,
-        backboneReference: runtime.backboneReference,
-        planner: runtime.planner,
-        train: config.train,
-        augment: config.augment,
-        openSet: config.openSet,
-        cache: new FeatureCache(store.features),
-        batchSize: config.model.batchSize,
-        maxPixels: config.dataset.maxPixels,
-        tf: runtime.tf,
-        tfEngine: runtime.tfEngine,
+        ...configuredTraining(config, runtime, store),
         log,
       })),
       train: manifest.stats.train,

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { Predictor, unknownLabel, type Prediction } from "../../model/predictor.js";
-import { predictRemote, serviceUrl, type RemotePrediction } from "../../serve/client.js";
+import { Predictor, publicPrediction, type Prediction, type PublicPrediction } from "../../model/predictor.js";
+import { predictRemote, serviceUrl } from "../../serve/client.js";
 import type { CommandContext } from "../context.js";
 import { renderTable } from "../table.js";
 
@@ -14,7 +14,7 @@ export interface PredictOptions {
 /** One photo's answer, the same whether it came from a local bundle or from a service. */
 interface PhotoResult {
   image: string;
-  prediction?: Omit<RemotePrediction, "known"> & { known: boolean; probabilities?: number[] };
+  prediction?: PublicPrediction & { probabilities?: number[] };
   error?: string;
 }
 
@@ -47,18 +47,7 @@ async function predictWithBundle(directory: string, images: string[], topk: numb
     for (const image of images) {
       try {
         const [prediction] = (await predictor.predict([await readFile(image)], topk)) as [Prediction];
-        results.push({
-          image,
-          prediction: {
-            label: prediction.label,
-            score: prediction.score,
-            topk: prediction.topk,
-            crop: prediction.crop,
-            distance: prediction.distance,
-            known: prediction.label !== unknownLabel,
-            probabilities: Array.from(prediction.probabilities),
-          },
-        });
+        results.push({ image, prediction: { ...publicPrediction(prediction), probabilities: Array.from(prediction.probabilities) } });
       } catch (error) {
         results.push({ image, error: (error as Error).message });
       }

@@ -1,8 +1,7 @@
 import { withDataset } from "../../dataset/check.js";
 import { recordManifest } from "../../model/cache-maintenance.js";
 import { saveBundle, type BundleMetadata } from "../../model/bundle.js";
-import { FeatureCache } from "../../model/feature-cache.js";
-import { trainModel } from "../../model/train.js";
+import { configuredTraining, trainModel } from "../../model/train.js";
 import { openModelRuntime } from "../../model/model-runtime.js";
 import type { ConfigOverride } from "../../config/load.js";
 import { gitCredentials, type CommandContext } from "../context.js";
@@ -48,17 +47,7 @@ export async function trainCommand(location: string, options: TrainOptions, cont
         const trained = await trainModel({
           manifest,
           readPhoto,
-          backbone: runtime.backbone,
-          backboneReference: runtime.backboneReference,
-          planner: runtime.planner,
-          train: config.train,
-          augment: config.augment,
-          openSet: config.openSet,
-          cache: new FeatureCache(context.store.features),
-          batchSize: config.model.batchSize,
-          maxPixels: config.dataset.maxPixels,
-          tf: runtime.tf,
-          tfEngine: runtime.tfEngine,
+          ...configuredTraining(config, runtime, context.store),
           log: context.log,
           onFeatureProgress: (done, total) => embedding.update(done, total),
           onEpoch: (curve) => {
