@@ -20,8 +20,18 @@ export interface ServeMetrics {
   modelLoadFailures: Counter<"name">;
 }
 
+/**
+ * prom-client's gauges that end in _total, which Prometheus reserves for counters (promtool check
+ * metrics fails on them). Each is the sum of a gauge by type that stays: nodejs_active_handles,
+ * nodejs_active_requests and nodejs_active_resources.
+ */
+const misnamedDefaultMetrics = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
 export function createServeMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): ServeMetrics {
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of misnamedDefaultMetrics) registry.removeSingleMetric(name);
+  }
   return {
     registry,
     httpDuration: new Histogram({

@@ -45,14 +45,14 @@ export function serviceUrl(text: string): URL {
   if (url.protocol !== "http:" && url.protocol !== "https:") throw new RangeError(`--url must use http or https, received "${url.protocol}"`);
   if (url.username || url.password) throw new RangeError("--url must not hold credentials");
   if (url.search || url.hash) throw new RangeError(`--url must be the service's base URL, without a query or fragment; received "${text}"`);
-  url.pathname = url.pathname.replace(/\/+$/, "");
   return url;
 }
 
 export async function predictRemote(base: URL, photo: Uint8Array, options: { topk: number; timeoutMs?: number }): Promise<RemoteAnswer> {
   // Refuse what is not a photo here, with the same message the service would give.
   const { format } = await readImageHeader(photo);
-  const url = new URL(`${base.pathname}/v1/predict`, base);
+  // Relative to the base's path, so a service behind a path prefix (https://host/faces/) works too.
+  const url = new URL(`${base.href.replace(/\/+$/, "")}/v1/predict`);
   url.searchParams.set("topk", String(options.topk));
   let response: Response;
   try {
@@ -63,8 +63,9 @@ export async function predictRemote(base: URL, photo: Uint8Array, options: { top
       signal: AbortSignal.timeout(options.timeoutMs ?? 60_000),
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new RemotePredictError(`the service at ${base.origin} cannot be reached (${cause})`, null, "unreachable");
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    throw new RemotePredictError(`the service at ${base.origin} cannot be reached (${reason})`, null, "unreachable");
   }
   const text = await response.text();
   let body: unknown;

@@ -76,6 +76,17 @@ const defaults = {
     brightnessMin: 0.8,
     brightnessMax: 1.2,
   },
+  openSet: { maxDistance: "auto" },
+  serve: {
+    port: 8080,
+    host: "0.0.0.0",
+    maxBatch: 8,
+    maxDelayMs: 5,
+    maxBodyBytes: 10_000_000,
+    maxImagesPerRequest: 16,
+    gracePeriod: 25_000,
+    checkInterval: 5_000,
+  },
 };
 
 const allKeys = [
@@ -100,6 +111,8 @@ const allKeys = [
   ...Object.keys(defaults.model).map((key) => `model.${key}`),
   ...Object.keys(defaults.train).map((key) => `train.${key}`),
   ...Object.keys(defaults.augment).map((key) => `augment.${key}`),
+  "openSet.maxDistance",
+  ...Object.keys(defaults.serve).map((key) => `serve.${key}`),
 ];
 
 describe("loadConfig defaults", () => {
@@ -449,6 +462,21 @@ describe("loadConfig precedence", () => {
     });
   });
 
+  test("openSet.maxDistance takes auto, off or a distance in (0, 2], and names a bad value", async () => {
+    for (const [value, expected] of [["auto", "auto"], ["off", "off"], ["0.35", 0.35], ["2", 2]] as const) {
+      const loaded = await loadConfig({ defaultFile: missing(), overrides: [{ key: "openSet.maxDistance", value, origin: "--set" }] });
+      assert.equal(loaded.config.openSet.maxDistance, expected, value);
+    }
+    for (const value of ["far", "0", "2.5", "-1"]) {
+      await assert.rejects(loadConfig({ defaultFile: missing(), overrides: [{ key: "openSet.maxDistance", value, origin: "--set" }] }), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /openSet\.maxDistance/);
+        assert.ok(error.message.includes(value), `${value} is named in: ${error.message}`);
+        return true;
+      });
+    }
+  });
+
   test("a file is not needed for loadConfig to combine env and overrides", async () => {
     const loaded = await loadConfig({
       defaultFile: missing(),
@@ -586,6 +614,15 @@ describe("keys and environment names", () => {
       "augment.horizontalFlip": "no",
       "augment.brightnessMin": "0.9",
       "augment.brightnessMax": "1.1",
+      "openSet.maxDistance": "0.4",
+      "serve.port": "9000",
+      "serve.host": "127.0.0.1",
+      "serve.maxBatch": "4",
+      "serve.maxDelayMs": "2",
+      "serve.maxBodyBytes": "1MB",
+      "serve.maxImagesPerRequest": "3",
+      "serve.gracePeriod": "10s",
+      "serve.checkInterval": "1s",
     };
     assert.deepEqual(Object.keys(sample).sort(), [...allKeys].sort());
     const env = Object.fromEntries(Object.entries(sample).map(([key, value]) => [envNameForKey(key), value]));
@@ -620,6 +657,8 @@ describe("keys and environment names", () => {
         brightnessMin: 0.9,
         brightnessMax: 1.1,
       },
+      openSet: { maxDistance: 0.4 },
+      serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, gracePeriod: 10_000, checkInterval: 1_000 },
     });
     for (const key of allKeys) assert.equal(loaded.origins.get(key), `env ${envNameForKey(key)}`, key);
   });

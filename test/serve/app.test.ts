@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
@@ -108,7 +109,7 @@ describe("inference service", () => {
     const table = await runCliAsync(["predict", "--url", service.url, photo]);
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /Serena_Williams/);
-    const dead = await runCliAsync(["predict", "--url", "http://127.0.0.1:9", photo]);
+    const dead = await runCliAsync(["predict", "--url", `http://127.0.0.1:${await closedPort()}`, photo]);
     assert.equal(dead.status, 1);
     assert.match(dead.stdout, /cannot be reached \(ECONNREFUSED\)/);
     const bad = await runCliAsync(["predict", "--url", "ftp://example.com", photo]);
@@ -242,6 +243,15 @@ describe("inference service", () => {
     return fetch(`${service.url}/v2/models/faces/infer`, { method: "POST", headers: { "Content-Type": "application/json" }, body });
   }
 });
+
+/** A loopback port nothing listens on: one the system just handed out and that was closed again. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 function asResponse(result: { status: number; body: Record<string, unknown> }): Response {
   return new Response(JSON.stringify(result.body), { status: result.status });
