@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import autocannon from "autocannon";
+import { promisify } from "node:util";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
 import { Predictor } from "../src/model/predictor.js";
@@ -41,7 +41,8 @@ export async function benchServe(): Promise<BenchResult> {
     const bundle = join(scratch, "bundle");
     const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "train.augmentVariants": "0" };
     await trainBundle(faces, store, settings, bundle);
-    const photos = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2)).map((path) => readFileSync(path));
+    const photoPaths = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2));
+    const photos = photoPaths.map((path) => readFileSync(path));
 
     const raw = await rawBackbone(bundle, store, settings, photos);
     const server = await startServer(bundle, store);
@@ -51,13 +52,13 @@ export async function benchServe(): Promise<BenchResult> {
     ];
     try {
       for (const connections of [1, 8, 32]) {
-        const result = await load(server.url, photos, connections);
+        const result = await load(server.url, photoPaths, connections);
         const reference = connections === 1 ? raw.batch1 : raw.batchMax;
-        const served = result.requests.total / result.duration;
+        const served = result.requests / result.seconds;
         rows.push(
-          { metric: `c=${connections}: served`, value: served, unit: "photos/s", note: `${result.requests.total} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
+          { metric: `c=${connections}: served`, value: served, unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
           { metric: `c=${connections}: p50 latency`, value: result.latency.p50, unit: "ms" },
-          { metric: `c=${connections}: p99 latency`, value: result.latency.p99, unit: "ms" },
+          { metric: `c=${connections}: p99 latency`, value: result.latency.p99, unit: "ms", note: `max ${result.latency.max} ms` },
           { metric: `c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
           {
             metric: `c=${connections}: serving overhead`,
@@ -126,12 +127,19 @@ async function startServer(bundle: string, store: StoreLayout): Promise<{ url: s
   };
 }
 
-function load(url: string, photos: Buffer[], connections: number): Promise<autocannon.Result> {
-  return autocannon({
-    url: `${url}/v1/predict`,
-    connections,
-    duration: durationSeconds,
-    timeout: 120,
-    requests: photos.map((body) => ({ method: "POST", headers: { "content-type": "image/jpeg" }, body })),
+interface LoadResult {
+  requests: number;
+  seconds: number;
+  non2xx: number;
+  errors: number;
+  latency: { p50: number; p99: number; max: number };
+}
+
+/** One concurrency level from a fresh client process (see bench/serve-load.ts for why). */
+async function load(url: string, photoPaths: string[], connections: number): Promise<LoadResult> {
+  const script = resolve(import.meta.dirname, "serve-load.ts");
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", import.meta.resolve("tsx"), script, url, String(connections), String(durationSeconds), ...photoPaths], {
+    maxBuffer: 1 << 20,
   });
+  return JSON.parse(stdout.trim().split("\n").pop() as string) as LoadResult;
 }

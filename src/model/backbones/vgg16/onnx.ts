@@ -1,4 +1,6 @@
 import { availableParallelism } from "node:os";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import protobuf from "protobufjs";
 import type { InferenceSession } from "onnxruntime-node";
 import type { Pooling } from "../types.js";
@@ -14,6 +16,7 @@ import {
   type Vgg16ConvLayer,
   type Vgg16Engine,
 } from "./architecture.js";
+import { onnxWorkerSource, type OnnxRunRequest, type OnnxWorkerData, type OnnxWorkerMessage } from "./onnx-worker.js";
 import { convWeights, type Vgg16Weights } from "./weights.js";
 
 /**
@@ -317,8 +320,6 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
   const batchSize = options.batchSize ?? onnxDefaultBatchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`ONNX batch size must be a positive integer, received ${String(batchSize)}`);
   const threads = options.threads ?? availableParallelism();
-  // Loaded here rather than at the top: the native binding is only needed when this engine runs.
-  const ort = await import("onnxruntime-node");
   const started = performance.now();
   const bytes = vgg16OnnxBytes(options.weights, { inputSize: size, pooling: options.pooling, inputLayout: layout });
   const sessionOptions: InferenceSession.SessionOptions = {
@@ -328,7 +329,7 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   };
-  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  const session = await OnnxSessionThread.start(bytes, sessionOptions);
   options.log.debug(
     { inputSize: size, pooling: options.pooling, threads, batchSize, graphBytes: bytes.byteLength, ms: Math.round(performance.now() - started) },
     "onnxruntime VGG16 session ready",
@@ -346,20 +347,82 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
       }
       const data = layout === "nhwc" ? input : nhwcToNchw(input, count, size);
       const dims = layout === "nhwc" ? [count, size, size, 3] : [count, 3, size, size];
-      const feeds = { [inputName]: new ort.Tensor("float32", data, dims) };
-      const results = await session.run(feeds);
-      const output = results[outputName];
-      if (!output || !(output.data instanceof Float32Array) || output.data.length !== count * featureLength) {
-        throw new Error(`onnxruntime returned ${output ? `${output.type} [${output.dims.join(", ")}]` : "no output"}, expected float32 [${count}, ${featureLength}]`);
+      const output = await session.run(data, dims);
+      if (output.type !== "float32" || output.data.length !== count * featureLength) {
+        throw new Error(`onnxruntime returned ${output.type} [${output.dims.join(", ")}], expected float32 [${count}, ${featureLength}]`);
       }
       return output.data;
     },
     async dispose() {
       if (released) return;
       released = true;
-      await session.release();
+      await session.close();
     },
   };
+}
+
+/** The session in a worker thread (onnx-worker.ts explains why). Runs are answered in order. */
+class OnnxSessionThread {
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (output: { data: Float32Array; type: string; dims: readonly number[] }) => void; reject: (error: Error) => void }>();
+  private failure: Error | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on("message", (message: OnnxWorkerMessage) => {
+      if (!("id" in message)) return;
+      const pending = this.waiting.get(message.id);
+      this.waiting.delete(message.id);
+      if ("error" in message) pending?.reject(new Error(`onnxruntime failed: ${message.error}`));
+      else pending?.resolve({ data: message.output, type: message.type, dims: message.dims });
+    });
+    const fail = (error: Error) => {
+      this.failure = error;
+      for (const pending of this.waiting.values()) pending.reject(error);
+      this.waiting.clear();
+    };
+    worker.on("error", (error) => fail(new Error(`the onnxruntime thread failed: ${error.message}`, { cause: error })));
+    worker.on("exit", (code) => fail(new Error(`the onnxruntime thread exited (code ${code})`)));
+  }
+
+  static async start(model: Uint8Array, options: InferenceSession.SessionOptions): Promise<OnnxSessionThread> {
+    // A copy of the graph goes to the worker: the original stays cached for the next session.
+    // (protobufjs hands out a Buffer, whose slice() would share memory rather than copy it.)
+    const copy = new Uint8Array(model.byteLength);
+    copy.set(model);
+    const data: OnnxWorkerData = { runtimePath: createRequire(import.meta.url).resolve("onnxruntime-node"), model: copy.buffer, options, inputName, outputName };
+    const worker = new Worker(onnxWorkerSource, { eval: true, workerData: data, transferList: [data.model] });
+    const ready = await new Promise<OnnxWorkerMessage>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+      worker.once("exit", (code) => reject(new Error(`the onnxruntime thread exited (code ${code}) before its session was ready`)));
+    }).catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    });
+    if ("ready" in ready && !ready.ready) {
+      await worker.terminate();
+      throw new Error(`onnxruntime could not load the VGG16 graph: ${ready.error}`);
+    }
+    return new OnnxSessionThread(worker);
+  }
+
+  run(input: Float32Array, dims: number[]): Promise<{ data: Float32Array; type: string; dims: readonly number[] }> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      // Copied, not transferred: callers may reuse their input, and a batch's copy costs ~1 ms.
+      this.worker.postMessage({ id, input, dims } satisfies OnnxRunRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new Error("the onnxruntime VGG16 engine was disposed");
+    for (const pending of this.waiting.values()) pending.reject(this.failure);
+    this.waiting.clear();
+    this.worker.removeAllListeners("exit");
+    await this.worker.terminate();
+  }
 }
 
 /** For the "nchw" layout: moves the channel axis in front of the spatial ones, image by image. */
