@@ -37,6 +37,8 @@ export interface BackboneReference {
   featureLength: number;
   preprocessing: string;
   pooling: "avg" | "flatten" | "none";
+  /** VGG16's arithmetic: fp32 (Keras' own) or int8. Absent in older bundles: fp32. */
+  precision?: "fp32" | "int8";
 }
 
 export interface CropReference {

@@ -24,7 +24,7 @@ export interface ModelRuntime {
   tf: typeof tfjs;
   tfEngine: TfEngine;
   backbone: Backbone;
-  backboneReference: Pick<BackboneReference, "id" | "weightsSource" | "pooling">;
+  backboneReference: Pick<BackboneReference, "id" | "weightsSource" | "pooling" | "precision">;
   planner: CropPlanner;
   dispose(): Promise<void>;
 }
@@ -86,7 +86,7 @@ async function createBackbone(config: FaceopsConfig, choice: BackboneChoice, log
   if (choice.backbone === "face-embedding") {
     return { backbone: await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize }), weightsSource: `npm:${faceApiPackage}` };
   }
-  const common = { inputSize: config.vision.size, pooling: config.model.pooling, engine: vgg16Engine(config), log, batchSize: config.model.batchSize };
+  const common = { inputSize: config.vision.size, pooling: config.model.pooling, engine: vgg16Engine(config), log, batchSize: config.model.batchSize, precision: config.model.precision };
   if (config.model.vgg16Weights === "random") {
     log.warn({ seed: config.train.seed }, "VGG16 with RANDOM weights: only for tests and benchmarks; the model will not recognise anyone");
     return { backbone: await createVgg16Backbone({ ...common, weights: randomVgg16Weights(config.train.seed) }), weightsSource: `random:${config.train.seed}` };
@@ -100,7 +100,8 @@ async function createBackbone(config: FaceopsConfig, choice: BackboneChoice, log
  * fingerprint would mean different features, and a head trained on other features predicts noise.
  */
 export async function backboneForBundle(reference: BackboneReference, config: FaceopsConfig, log: Logger): Promise<Backbone> {
-  const common = { inputSize: reference.inputSize, engine: vgg16Engine(config), log, batchSize: config.model.batchSize };
+  // The bundle's precision, not the configuration's: its head was trained on those features.
+  const common = { inputSize: reference.inputSize, engine: vgg16Engine(config), log, batchSize: config.model.batchSize, precision: reference.precision ?? "fp32" };
   let backbone: Backbone;
   if (reference.id === "face-embedding") {
     backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize });
@@ -148,7 +149,12 @@ export async function openModelRuntime(options: { config: FaceopsConfig; store: 
     tf,
     tfEngine: engine,
     backbone,
-    backboneReference: { id: backbone.id, weightsSource, pooling: backbone.id === "vgg16" ? config.model.pooling : "none" },
+    backboneReference: {
+      id: backbone.id,
+      weightsSource,
+      pooling: backbone.id === "vgg16" ? config.model.pooling : "none",
+      precision: backbone.id === "vgg16" ? config.model.precision : "fp32",
+    },
     planner,
     dispose: async () => {
       await detector?.dispose();

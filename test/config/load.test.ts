@@ -55,7 +55,7 @@ const defaults = {
   source: { repo: "./faces", branch: "main", username: "", passwordFile: "", sshKeyFile: "" },
   dataset: { minImagesPerLabel: 5, testFraction: 0.2, minSide: 32, maxPixels: 40_000_000, maxBytes: 20_000_000, concurrency: 8 },
   vision: { size: 224, fit: "crop" },
-  model: { backbone: "auto", vgg16Weights: "", pooling: "avg", crop: "face", batchSize: 8 },
+  model: { backbone: "auto", vgg16Weights: "", pooling: "avg", crop: "face", batchSize: 8, precision: "fp32" },
   train: {
     epochs: 5,
     learningRate: 0.001,
@@ -598,6 +598,7 @@ describe("keys and environment names", () => {
       "model.pooling": "flatten",
       "model.crop": "center",
       "model.batchSize": "4",
+      "model.precision": "int8",
       "train.epochs": "7",
       "train.learningRate": "0.01",
       "train.batchSize": "16",
@@ -636,7 +637,7 @@ describe("keys and environment names", () => {
       vision: { size: 96, fit: "pad" },
       cache: "/c",
       engine: "tfjs-wasm",
-      model: { backbone: "vgg16", vgg16Weights: "/w.h5", pooling: "flatten", crop: "center", batchSize: 4 },
+      model: { backbone: "vgg16", vgg16Weights: "/w.h5", pooling: "flatten", crop: "center", batchSize: 4, precision: "int8" },
       train: {
         epochs: 7,
         learningRate: 0.01,

@@ -53,6 +53,24 @@ describe("training with a randomly initialised VGG16 (plumbing)", () => {
     }
   });
 
+  test("int8 precision: its own features (none from the fp32 cache), recorded in the bundle, rebuilt by the predictor", async () => {
+    const out = join(folder.path, "int8");
+    const run = await trainOnce(repo.path, store, { ...settings, "model.precision": "int8" }, out);
+    assert.equal(run.forwardPasses, run.train * 3 + run.test, "fp32 features are never reused for int8");
+    assert.equal(run.metadata.backbone.precision, "int8");
+    assert.equal(run.metadata.backbone.engine, "onnxruntime-cpu-int8");
+    assert.match(run.metadata.backbone.fingerprint, /-int8-/);
+    // Loaded with the default configuration (fp32): the bundle's precision wins.
+    const { config } = await loadConfig({ overrides: [{ key: "store", value: store.root, origin: "test" }] });
+    const predictor = await Predictor.load(out, { config, log: silentLogger() });
+    try {
+      const [prediction] = await predictor.predict([readFileSync(lfwPhotos("Serena_Williams")[15] as string)]);
+      assert.ok(prediction && prediction.topk.length === 3);
+    } finally {
+      await predictor.dispose();
+    }
+  });
+
   test("a retry with other epochs and learning rate performs zero forward passes", async () => {
     const run = await trainOnce(repo.path, store, { ...settings, "train.epochs": "9", "train.learningRate": "0.01" }, join(folder.path, "retry"));
     assert.equal(run.forwardPasses, 0);

@@ -133,6 +133,23 @@ describe("VGG16 engines agree", () => {
       await Promise.all([nhwc.dispose(), nchw.dispose(), rm(folder, { recursive: true, force: true })]);
     }
   });
+
+  test("int8: features close to fp32's (far closer than two photos are to each other), its own fingerprint, no tfjs", async () => {
+    const float = await createVgg16Backbone({ weights, inputSize: size, pooling: "avg", engine: "onnxruntime", log });
+    const int8 = await createVgg16Backbone({ weights, inputSize: size, pooling: "avg", engine: "auto", precision: "int8", log });
+    backbones.push(float, int8);
+    assert.equal(int8.engine, "onnxruntime-cpu-int8");
+    assert.match(int8.fingerprint, new RegExp(`^${float.fingerprint}-int8-qlinearconv-calibration-[0-9a-f]{16}$`));
+    const [exact, quantised] = [await float.embed(photos), await int8.embed(photos)];
+    const distance = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((sum, value, index) => sum + (value - (b[index] as number)) ** 2, 0));
+    const between = distance(exact[0] as Float32Array, exact[1] as Float32Array);
+    assert.ok(between > 0);
+    for (let index = 0; index < photos.length; index++) {
+      const error = distance(quantised[index] as Float32Array, exact[index] as Float32Array);
+      assert.ok(error < 0.1 * between, `photo ${index}: int8 is ${error} from fp32, the two photos are ${between} apart`);
+    }
+    await assert.rejects(createVgg16Backbone({ weights, inputSize: size, engine: "tfjs", precision: "int8", log }), /int8" runs on onnxruntime/);
+  });
 });
 
 /*

@@ -105,6 +105,11 @@ export interface Vgg16Engine {
   /** The batch size this engine runs fastest with; larger batches are split into runs of this size. */
   readonly preferredBatchSize: number;
   /**
+   * Set when the engine's arithmetic differs from Keras' float32 beyond rounding (int8): joins the
+   * backbone's fingerprint, so its features never mix with float ones in caches or bundles.
+   */
+  readonly numerics?: string;
+  /**
    * Features for `count` images given as one NHWC float32 buffer of count x size x size x 3 in
    * caffe normalisation. Returns count x featureLength values, image after image.
    */

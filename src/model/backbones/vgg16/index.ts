@@ -4,7 +4,7 @@ import type { RgbImage } from "../../../vision/image.js";
 import { caffeNormalization, imageToTensorData } from "../../../vision/preprocess.js";
 import { loadTf, type TfRuntime } from "../../runtime.js";
 import { validateVgg16InputSize, vgg16DefaultInputSize, vgg16FeatureLength, type Vgg16Engine } from "./architecture.js";
-import { createOnnxVgg16Engine } from "./onnx.js";
+import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx.js";
 import { createTfjsVgg16Engine } from "./tfjs.js";
 import { randomWeightsSeed, type Vgg16Weights } from "./weights.js";
 
@@ -42,7 +42,7 @@ export {
   type Vgg16ConvWeights,
   type Vgg16Weights,
 } from "./weights.js";
-export { exportOnnx } from "./onnx.js";
+export { exportOnnx, type Vgg16Precision } from "./onnx.js";
 
 /**
  * "onnxruntime" and "tfjs" force an engine. "auto" uses TensorFlow.js when it runs on a GPU
@@ -64,6 +64,8 @@ export interface Vgg16BackboneOptions {
   loadTf?: () => Promise<TfRuntime>;
   /** Overrides the engine's preferred batch size. */
   batchSize?: number;
+  /** Default "fp32"; "int8" runs on onnxruntime only (see Vgg16Precision). */
+  precision?: Vgg16Precision;
 }
 
 export async function createVgg16Backbone(options: Vgg16BackboneOptions): Promise<Backbone> {
@@ -81,6 +83,10 @@ export async function createVgg16Backbone(options: Vgg16BackboneOptions): Promis
 async function createEngine(options: Vgg16BackboneOptions & { inputSize: number; pooling: Pooling }): Promise<Vgg16Engine> {
   const choice = options.engine ?? "auto";
   const common = { weights: options.weights, inputSize: options.inputSize, pooling: options.pooling, log: options.log };
+  if ((options.precision ?? "fp32") === "int8") {
+    if (choice === "tfjs") throw new RangeError('VGG16 precision "int8" runs on onnxruntime; choose engine "onnxruntime" or "auto", or precision "fp32"');
+    return createOnnxVgg16Engine({ ...common, precision: "int8" });
+  }
   switch (choice) {
     case "onnxruntime":
       return createOnnxVgg16Engine(common);
@@ -138,9 +144,10 @@ class Vgg16Backbone implements Backbone {
     private readonly batchSize: number,
   ) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`VGG16 batch size must be a positive integer, received ${String(batchSize)}`);
-    // The engine is not part of the fingerprint: both engines give the same features to within
-    // float32 rounding (the engine tests hold them to 1e-4 relative), so caches can be shared.
-    this.fingerprint = vgg16Fingerprint(weights, inputSize, pooling);
+    // The float engines are not part of the fingerprint: they give the same features to within
+    // float32 rounding (the engine tests hold them to 1e-4 relative), so caches can be shared. An
+    // engine with other numerics (int8) names them, and its features stay apart.
+    this.fingerprint = vgg16Fingerprint(weights, inputSize, pooling) + (runner.numerics ? `-${runner.numerics}` : "");
     this.weightsSha256 = weights.sha256;
     this.randomWeights = weights.random;
     this.featureLength = vgg16FeatureLength(inputSize, pooling);

@@ -17,6 +17,7 @@ import {
   type Vgg16Engine,
 } from "./architecture.js";
 import { onnxWorkerSource, type OnnxRunRequest, type OnnxWorkerData, type OnnxWorkerMessage } from "./onnx-worker.js";
+import { calibrationImages } from "./calibration.js";
 import { convWeights, type Vgg16Weights } from "./weights.js";
 
 /**
@@ -114,6 +115,9 @@ message OperatorSetIdProto {
 const irVersion = 7;
 const opsetVersion = 13;
 const floatType = 1;
+const uint8Type = 2;
+const int8Type = 3;
+const int32Type = 6;
 const attributeType = { int: 2, ints: 7 } as const;
 
 /** keepCase keeps the schema's snake_case field names, so plain objects below can use them. */
@@ -136,6 +140,21 @@ export interface Vgg16GraphOptions {
   inputSize: number;
   pooling: Pooling;
   inputLayout?: OnnxInputLayout;
+}
+
+/**
+ * fp32: the float graph, exactly Keras' arithmetic. int8: convolutions in 8-bit integers
+ * (QLinearConv, per-channel symmetric int8 weights, uint8 activations with zero point 0, so the
+ * clamp at 0 is the ReLU); about 3.7x faster where the CPU has VNNI instructions (37 vs 139 ms/image
+ * at 224 on this project's 2-core machine), at the cost of a small difference in the features.
+ */
+export type Vgg16Precision = "fp32" | "int8";
+
+/** Activation scales for the int8 graph, measured on the calibration photos. */
+export interface Int8Scales {
+  input: { scale: number; zeroPoint: number };
+  /** Per conv layer name: the scale of its (post-ReLU) uint8 output. */
+  layers: Record<string, number>;
 }
 
 const inputName = "input";
@@ -177,6 +196,10 @@ export function hwioToOihw(kernel: Float32Array, inChannels: number, outChannels
 function floatInitializer(name: string, dims: number[], values: Float32Array) {
   // raw_data must be little-endian; every platform Node and onnxruntime ship for is.
   return { name, dims, data_type: floatType, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+function typedInitializer(name: string, dims: number[], dataType: number, values: Float32Array | Int8Array | Uint8Array | Int32Array) {
+  return { name, dims, data_type: dataType, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
 
 function convNodes(layer: Vgg16ConvLayer, input: string, weights: Vgg16Weights) {
@@ -230,17 +253,46 @@ function tensorValueInfo(name: string, dims: Array<number | string>) {
   return { name, type: { tensor_type: { elem_type: floatType, shape: { dim } } } };
 }
 
-/** The serialised ModelProto for these weights, input size, pooling and input layout. */
-export function buildVgg16Onnx(weights: Vgg16Weights, options: Vgg16GraphOptions): Uint8Array {
-  const size = validateVgg16InputSize(options.inputSize);
+function serialiseGraph(nodes: NodeSpec[], initializers: object[], options: Vgg16GraphOptions, doc: string, extraOutputs: string[] = []): Uint8Array {
+  const size = options.inputSize;
   const layout = options.inputLayout ?? "nhwc";
-  const nodes: NodeSpec[] = [];
-  const initializers: Array<ReturnType<typeof floatInitializer>> = [];
-  let current = inputName;
-  if (layout === "nhwc") {
-    nodes.push({ op_type: "Transpose", name: "to_nchw", input: [current], output: ["input_nchw"], attribute: [intsAttribute("perm", [0, 3, 1, 2])] });
-    current = "input_nchw";
-  }
+  // The batch is symbolic so one session serves every batch size; the spatial size is fixed,
+  // which lets onnxruntime plan its buffers once.
+  const inputDims = layout === "nhwc" ? ["N", size, size, 3] : ["N", 3, size, size];
+  const model = {
+    ir_version: irVersion,
+    opset_import: [{ domain: "", version: opsetVersion }],
+    producer_name: "faceops",
+    doc_string: doc,
+    graph: {
+      name: "vgg16",
+      node: nodes,
+      initializer: initializers,
+      input: [tensorValueInfo(inputName, inputDims)],
+      output: [
+        tensorValueInfo(outputName, ["N", vgg16FeatureLength(size, options.pooling)]),
+        ...extraOutputs.map((name) => ({ name, type: { tensor_type: { elem_type: floatType } } })),
+      ],
+    },
+  };
+  return modelProto().encode(model).finish();
+}
+
+function inputNodes(layout: OnnxInputLayout): { nodes: NodeSpec[]; output: string } {
+  if (layout === "nchw") return { nodes: [], output: inputName };
+  return { nodes: [{ op_type: "Transpose", name: "to_nchw", input: [inputName], output: ["input_nchw"], attribute: [intsAttribute("perm", [0, 3, 1, 2])] }], output: "input_nchw" };
+}
+
+/**
+ * The serialised ModelProto for these weights, input size, pooling and input layout.
+ * `exposeActivations` adds every conv layer's output as a graph output, for calibration.
+ */
+export function buildVgg16Onnx(weights: Vgg16Weights, options: Vgg16GraphOptions & { exposeActivations?: boolean }): Uint8Array {
+  const size = validateVgg16InputSize(options.inputSize);
+  const input = inputNodes(options.inputLayout ?? "nhwc");
+  const nodes: NodeSpec[] = [...input.nodes];
+  const initializers: object[] = [];
+  let current = input.output;
   for (const layer of vgg16Layers) {
     if (layer.kind === "conv") {
       const built = convNodes(layer, current, weights);
@@ -252,23 +304,110 @@ export function buildVgg16Onnx(weights: Vgg16Weights, options: Vgg16GraphOptions
     current = layer.name;
   }
   nodes.push(...headNodes(options.pooling, current));
-  // The batch is symbolic so one session serves every batch size; the spatial size is fixed,
-  // which lets onnxruntime plan its buffers once.
-  const inputDims = layout === "nhwc" ? ["N", size, size, 3] : ["N", 3, size, size];
-  const model = {
-    ir_version: irVersion,
-    opset_import: [{ domain: "", version: opsetVersion }],
-    producer_name: "faceops",
-    doc_string: `VGG16 conv base (Keras include_top=False), ${size}x${size}, pooling ${options.pooling}, weights ${weights.sha256}`,
-    graph: {
-      name: "vgg16",
-      node: nodes,
-      initializer: initializers,
-      input: [tensorValueInfo(inputName, inputDims)],
-      output: [tensorValueInfo(outputName, ["N", vgg16FeatureLength(size, options.pooling)])],
-    },
-  };
-  return modelProto().encode(model).finish();
+  const exposed = options.exposeActivations ? vgg16Layers.filter((layer) => layer.kind === "conv").map((layer) => layer.name) : [];
+  return serialiseGraph(nodes, initializers, { ...options, inputSize: size }, `VGG16 conv base (Keras include_top=False), ${size}x${size}, pooling ${options.pooling}, weights ${weights.sha256}`, exposed);
+}
+
+/** The int8 graph: see Vgg16Precision. Weights are quantised here, per output channel. */
+export function buildVgg16OnnxInt8(weights: Vgg16Weights, options: Vgg16GraphOptions, scales: Int8Scales): Uint8Array {
+  const size = validateVgg16InputSize(options.inputSize);
+  const input = inputNodes(options.inputLayout ?? "nhwc");
+  const nodes: NodeSpec[] = [...input.nodes];
+  const initializers: object[] = [
+    typedInitializer("input_scale", [], floatType, Float32Array.of(scales.input.scale)),
+    typedInitializer("input_zero_point", [], uint8Type, Uint8Array.of(scales.input.zeroPoint)),
+    typedInitializer("activation_zero_point", [], uint8Type, Uint8Array.of(0)),
+  ];
+  nodes.push({ op_type: "QuantizeLinear", name: "quantize_input", input: [input.output, "input_scale", "input_zero_point"], output: ["input_q"], attribute: [] });
+  let current = "input_q";
+  let currentScale = scales.input.scale;
+  let scaleName = "input_scale";
+  let zeroPointName = "input_zero_point";
+  const k = vgg16KernelSize;
+  for (const layer of vgg16Layers) {
+    if (layer.kind === "pool") {
+      nodes.push(poolNode(layer.name, current));
+      current = layer.name;
+      continue;
+    }
+    const { kernel, bias } = convWeights(weights, layer);
+    const oihw = hwioToOihw(kernel, layer.inChannels, layer.outChannels);
+    const perOutput = layer.inChannels * k * k;
+    const quantised = new Int8Array(oihw.length);
+    const weightScales = new Float32Array(layer.outChannels);
+    const biasQ = new Int32Array(layer.outChannels);
+    for (let o = 0; o < layer.outChannels; o++) {
+      let largest = 0;
+      for (let i = o * perOutput; i < (o + 1) * perOutput; i++) largest = Math.max(largest, Math.abs(oihw[i] as number));
+      const scale = largest > 0 ? largest / 127 : 1;
+      weightScales[o] = scale;
+      for (let i = o * perOutput; i < (o + 1) * perOutput; i++) quantised[i] = Math.max(-127, Math.min(127, Math.round((oihw[i] as number) / scale)));
+      biasQ[o] = Math.round((bias[o] as number) / (currentScale * scale));
+    }
+    const outputScale = scales.layers[layer.name];
+    if (!(outputScale !== undefined && outputScale > 0)) throw new RangeError(`no int8 activation scale for ${layer.name}`);
+    initializers.push(
+      typedInitializer(`${layer.name}_kernel_q`, [layer.outChannels, layer.inChannels, k, k], int8Type, quantised),
+      typedInitializer(`${layer.name}_kernel_scale`, [layer.outChannels], floatType, weightScales),
+      typedInitializer(`${layer.name}_kernel_zero_point`, [layer.outChannels], int8Type, new Int8Array(layer.outChannels)),
+      typedInitializer(`${layer.name}_scale`, [], floatType, Float32Array.of(outputScale)),
+      typedInitializer(`${layer.name}_bias_q`, [layer.outChannels], int32Type, biasQ),
+    );
+    nodes.push({
+      op_type: "QLinearConv",
+      name: `${layer.name}_conv`,
+      input: [current, scaleName, zeroPointName, `${layer.name}_kernel_q`, `${layer.name}_kernel_scale`, `${layer.name}_kernel_zero_point`, `${layer.name}_scale`, "activation_zero_point", `${layer.name}_bias_q`],
+      output: [layer.name],
+      attribute: [intsAttribute("kernel_shape", [k, k]), intsAttribute("pads", [1, 1, 1, 1]), intsAttribute("strides", [1, 1])],
+    });
+    current = layer.name;
+    currentScale = outputScale;
+    scaleName = `${layer.name}_scale`;
+    zeroPointName = "activation_zero_point";
+  }
+  nodes.push({ op_type: "DequantizeLinear", name: "dequantize", input: [current, scaleName, zeroPointName], output: ["block5_pool_float"], attribute: [] });
+  nodes.push(...headNodes(options.pooling, "block5_pool_float"));
+  return serialiseGraph(nodes, initializers, { ...options, inputSize: size }, `VGG16 conv base, int8, ${size}x${size}, pooling ${options.pooling}, weights ${weights.sha256}`);
+}
+
+/**
+ * Measures the int8 scales on calibration images (NHWC, caffe-normalised) with the float graph: the
+ * input's range, and each conv layer's largest output (ReLU outputs are never negative, so zero
+ * point 0 and scale = largest / 255).
+ */
+export async function calibrateInt8(weights: Vgg16Weights, options: Vgg16GraphOptions, images: { data: Float32Array; count: number }): Promise<Int8Scales> {
+  const size = validateVgg16InputSize(options.inputSize);
+  const ort = await import("onnxruntime-node");
+  const session = await ort.InferenceSession.create(buildVgg16Onnx(weights, { ...options, inputLayout: "nhwc", exposeActivations: true }), {
+    executionProviders: ["cpu"],
+    graphOptimizationLevel: "all",
+  });
+  try {
+    let low = Infinity;
+    let high = -Infinity;
+    for (const value of images.data) {
+      if (value < low) low = value;
+      if (value > high) high = value;
+    }
+    const layers: Record<string, number> = {};
+    const perImage = size * size * 3;
+    for (let start = 0; start < images.count; start += 4) {
+      const count = Math.min(4, images.count - start);
+      const batch = images.data.subarray(start * perImage, (start + count) * perImage);
+      const results = await session.run({ [inputName]: new ort.Tensor("float32", batch, [count, size, size, 3]) });
+      for (const layer of vgg16Layers) {
+        if (layer.kind !== "conv") continue;
+        let largest = layers[layer.name] ?? 0;
+        for (const value of results[layer.name]?.data as Float32Array) if (value > largest) largest = value;
+        layers[layer.name] = largest;
+      }
+    }
+    for (const name of Object.keys(layers)) layers[name] = (layers[name] as number) > 0 ? (layers[name] as number) / 255 : 1e-6;
+    const scale = high > low ? (high - low) / 255 : 1;
+    return { input: { scale, zeroPoint: Math.max(0, Math.min(255, Math.round(-low / scale))) }, layers };
+  } finally {
+    await session.release();
+  }
 }
 
 /*
@@ -304,6 +443,30 @@ export interface OnnxEngineOptions extends Vgg16GraphOptions {
   batchSize?: number;
   /** Intra-op threads; the number of cores by default. */
   threads?: number;
+  /** Default "fp32". */
+  precision?: Vgg16Precision;
+}
+
+/** Scales are measured once per weights object, input size and pooling. */
+const int8ScalesCache = new WeakMap<Vgg16Weights, Map<string, Promise<{ scales: Int8Scales; calibration: string }>>>();
+
+function int8ScalesFor(weights: Vgg16Weights, options: Vgg16GraphOptions): Promise<{ scales: Int8Scales; calibration: string }> {
+  let perWeights = int8ScalesCache.get(weights);
+  if (!perWeights) {
+    perWeights = new Map();
+    int8ScalesCache.set(weights, perWeights);
+  }
+  const key = `${options.inputSize}-${options.pooling}`;
+  let found = perWeights.get(key);
+  if (!found) {
+    found = (async () => {
+      const images = await calibrationImages(options.inputSize);
+      return { scales: await calibrateInt8(weights, options, images), calibration: images.sha256 };
+    })();
+    perWeights.set(key, found);
+    found.catch(() => perWeights.delete(key));
+  }
+  return found;
 }
 
 /**
@@ -320,8 +483,19 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
   const batchSize = options.batchSize ?? onnxDefaultBatchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`ONNX batch size must be a positive integer, received ${String(batchSize)}`);
   const threads = options.threads ?? availableParallelism();
+  const precision = options.precision ?? "fp32";
+  if (precision !== "fp32" && precision !== "int8") throw new RangeError(`VGG16 precision must be "fp32" or "int8", received ${JSON.stringify(precision)}`);
   const started = performance.now();
-  const bytes = vgg16OnnxBytes(options.weights, { inputSize: size, pooling: options.pooling, inputLayout: layout });
+  const graphOptions = { inputSize: size, pooling: options.pooling, inputLayout: layout };
+  let bytes: Uint8Array;
+  let numerics: string | undefined;
+  if (precision === "int8") {
+    const { scales, calibration } = await int8ScalesFor(options.weights, graphOptions);
+    bytes = buildVgg16OnnxInt8(options.weights, graphOptions, scales);
+    numerics = `int8-qlinearconv-calibration-${calibration.slice(0, 16)}`;
+  } else {
+    bytes = vgg16OnnxBytes(options.weights, graphOptions);
+  }
   const sessionOptions: InferenceSession.SessionOptions = {
     executionProviders: ["cpu"],
     intraOpNumThreads: threads,
@@ -331,13 +505,14 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
   };
   const session = await OnnxSessionThread.start(bytes, sessionOptions);
   options.log.debug(
-    { inputSize: size, pooling: options.pooling, threads, batchSize, graphBytes: bytes.byteLength, ms: Math.round(performance.now() - started) },
+    { inputSize: size, pooling: options.pooling, precision, threads, batchSize, graphBytes: bytes.byteLength, ms: Math.round(performance.now() - started) },
     "onnxruntime VGG16 session ready",
   );
   const featureLength = vgg16FeatureLength(size, options.pooling);
   let released = false;
   return {
-    name: "onnxruntime-cpu",
+    name: precision === "int8" ? "onnxruntime-cpu-int8" : "onnxruntime-cpu",
+    numerics,
     preferredBatchSize: batchSize,
     async run(input, count) {
       if (released) throw new Error("the onnxruntime VGG16 engine was disposed");
