@@ -22,6 +22,17 @@ export interface CommandContext {
   log: Logger;
   store: StoreLayout;
   env: NodeJS.ProcessEnv;
+  /** The global options as given, to start child faceops processes with the same configuration. */
+  globalArgs: string[];
+}
+
+/** The global options again as arguments, for child processes (attempts) of this one. */
+export function globalArguments(options: GlobalOptions, configFile: string | null): string[] {
+  const args: string[] = [];
+  if (configFile) args.push("--config", configFile);
+  for (const entry of options.set ?? []) args.push("--set", entry);
+  if (options.logLevel) args.push("--log-level", options.logLevel);
+  return args;
 }
 
 export async function createContext(options: GlobalOptions, extraOverrides: ConfigOverride[] = []): Promise<CommandContext> {
@@ -35,7 +46,8 @@ export async function createContext(options: GlobalOptions, extraOverrides: Conf
   const { level, format } = loaded.config.log;
   const log = createLogger({ level, format: format === "auto" ? defaultLogFormat(process.stderr) : format });
   for (const warning of loaded.warnings) log.warn(warning);
-  return { loaded, log, store: new StoreLayout(loaded.config.store), env };
+  const store = new StoreLayout(loaded.config.store);
+  return { loaded, log, store, env, globalArgs: [...globalArguments(options, loaded.file), "--store", store.root] };
 }
 
 /**
@@ -60,4 +72,16 @@ export function gitCredentials(context: CommandContext): GitCredentials {
     password,
     sshKeyFile: env.FACEOPS_GIT_SSH_KEY_FILE || source.sshKeyFile || undefined,
   };
+}
+
+/** A secret from an environment variable, or else from a file (a mounted Secret); "" when neither is set. */
+export function readSecret(context: CommandContext, envName: string, file: string, what: string): string {
+  const fromEnv = context.env[envName];
+  if (fromEnv) return fromEnv.trim();
+  if (!file) return "";
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (error) {
+    throw new ConfigError(`cannot read the ${what} file ${file}: ${(error as Error).message}`, { cause: error });
+  }
 }

@@ -10,6 +10,10 @@ import { trainCommand, trainOverrides, type TrainOptions } from "./commands/trai
 import { predictCommand, type PredictOptions } from "./commands/predict.js";
 import { serveCommand, type ServeOptions } from "./commands/serve.js";
 import { BundleError } from "../model/bundle.js";
+import { ControllerBusyError } from "../controller/controller.js";
+import { upCommand } from "./commands/up.js";
+import { attemptCommand, type AttemptOptions } from "./commands/attempt.js";
+import { statusCommand, type StatusOptions } from "./commands/status.js";
 
 /**
  * The `faceops` binary: every process of the system (controller, training attempt, server) is this
@@ -92,6 +96,33 @@ function buildProgram(): Command {
       await serveCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>(), overrides));
     });
 
+  program
+    .command("up")
+    .description("run everything on this machine: watch the repository, train, gate, promote and serve (what npm start runs)")
+    .option("--port <port>", "port for the page, predictions, /metrics and the controller API (config key serve.port)")
+    .action(async (options: { port?: string }, command: Command) => {
+      const overrides = options.port !== undefined ? [{ key: "serve.port", value: options.port, origin: "--port" }] : [];
+      await upCommand(await createContext(command.optsWithGlobals<GlobalOptions>(), overrides));
+    });
+
+  program
+    .command("attempt")
+    .description("run one training attempt of a controller run (started by the controller, or by a Kubernetes Job)")
+    .requiredOption("--run <id>", "the run")
+    .requiredOption("--attempt <n>", "the attempt number")
+    .action(async (options: AttemptOptions, command: Command) => {
+      process.exitCode = await attemptCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+
+  program
+    .command("status")
+    .description("the model in service, the active run and the last runs")
+    .option("--json", "print JSON")
+    .option("--limit <n>", "how many runs to show", "10")
+    .action(async (options: StatusOptions, command: Command) => {
+      await statusCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+
   const cache = program.command("cache").description("the feature cache in the store");
   cache
     .command("stats")
@@ -114,7 +145,7 @@ function buildProgram(): Command {
 /** Errors the user can fix get one clear line; anything else also gets its stack for a bug report. */
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : exitError;
-  if (error instanceof ConfigError || error instanceof SourceError || error instanceof BundleError) {
+  if (error instanceof ConfigError || error instanceof SourceError || error instanceof BundleError || error instanceof ControllerBusyError) {
     process.stderr.write(`faceops: ${error.message}\n`);
     return exitError;
   }

@@ -45,6 +45,8 @@ export const nonConfigEnvironment = new Set([
   "FACEOPS_GIT_PASSWORD_FILE",
   "FACEOPS_GIT_USERNAME",
   "FACEOPS_GIT_SSH_KEY_FILE",
+  "FACEOPS_API_TOKEN",
+  "FACEOPS_WEBHOOK_SECRET",
 ]);
 
 type Tree = Record<string, unknown>;

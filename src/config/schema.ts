@@ -170,6 +170,34 @@ const serveSchema = z.strictObject({
   checkInterval: duration().default(5_000),
 });
 
+const gateSchema = z.strictObject({
+  /** Test accuracy a candidate needs on its held-out photos, 0..1. */
+  minAccuracy: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.9),
+  /** How much worse than the model in service a candidate may be on the same photos, 0..1. */
+  maxRegression: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.01),
+});
+
+const controllerSchema = z.strictObject({
+  /** How often the watched branch is looked at (webhooks and POST /v1/runs look at once). */
+  pollInterval: duration().default(30_000),
+  /** A newer commit while a run is active: queue (the run finishes first) or supersede (it is stopped). */
+  onNewCommit: z.enum(["queue", "supersede"]).default("queue"),
+  /** Attempts per run, counting the first. */
+  maxAttempts: integer(1, 100).default(4),
+  /** Attempts that crash (rather than fail the gate) before a run gives up. */
+  maxFailedAttempts: integer(1, 100).default(2),
+  /** Attempts running at once. */
+  parallelAttempts: integer(1, 64).default(1),
+  /** An attempt still running after this is stopped and counts as crashed. */
+  attemptTimeout: duration().default(7_200_000),
+  /** How long a promoted version has to be reported ready before it is rolled back. */
+  rolloutDeadline: duration().default(120_000),
+  /** A file holding the bearer token for POST /v1/runs (or FACEOPS_API_TOKEN). Unset: runs cannot be requested over HTTP. */
+  apiTokenFile: z.string().default(""),
+  /** A file holding the webhook secret (or FACEOPS_WEBHOOK_SECRET). Unset: POST /v1/webhook is refused. */
+  webhookSecretFile: z.string().default(""),
+});
+
 export const configSchema = z.strictObject({
   /** Where faceops keeps its state: caches, runs, model versions. */
   store: z.string().min(1).default(".faceops"),
@@ -186,6 +214,8 @@ export const configSchema = z.strictObject({
   augment: augmentSchema.default(augmentSchema.parse({})),
   openSet: openSetSchema.default(openSetSchema.parse({})),
   serve: serveSchema.default(serveSchema.parse({})),
+  gate: gateSchema.default(gateSchema.parse({})),
+  controller: controllerSchema.default(controllerSchema.parse({})),
 });
 
 export type FaceopsConfig = z.output<typeof configSchema>;
@@ -196,6 +226,8 @@ export type TrainConfig = FaceopsConfig["train"];
 export type AugmentConfig = FaceopsConfig["augment"];
 export type ServeConfig = FaceopsConfig["serve"];
 export type OpenSetConfig = FaceopsConfig["openSet"];
+export type GateConfig = FaceopsConfig["gate"];
+export type ControllerConfig = FaceopsConfig["controller"];
 
 /** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
 export { duration };

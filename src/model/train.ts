@@ -50,6 +50,8 @@ export interface TrainOutcome {
   references: ReferenceSet;
   /** Vectors read from the feature cache and computed by the backbone in this run. */
   featureStats: { cached: number; computed: number };
+  /** The test photos with their unscaled backbone vectors, to evaluate another model on the same split. */
+  testSet: { photos: ManifestImage[]; vectors: Float32Array[] };
 }
 
 /** Share of training photos kept aside to watch the loss when early stopping is on. */
@@ -113,6 +115,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   const sets = { train: emptySet(), test: emptySet(), validation: emptySet() };
   const references = { vectors: [] as Float32Array[], labels: [] as number[] };
   const testRaw: Float32Array[] = [];
+  const testPhotos: ManifestImage[] = [];
   for (const image of manifest.images) {
     const vectors = extracted.features.get(image.sha256) as Float32Array[];
     const label = labelIndex.get(image.label) as number;
@@ -121,6 +124,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       references.labels.push(label);
     } else {
       testRaw.push(vectors[0] as Float32Array);
+      testPhotos.push(image);
     }
     const set = image.split === "test" ? sets.test : validation.has(image.sha256) ? sets.validation : sets.train;
     const used = set === sets.train ? vectors : vectors.slice(0, 1);
@@ -201,7 +205,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed } };
+  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw } };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {

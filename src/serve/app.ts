@@ -21,6 +21,8 @@ export interface AppOptions {
   log: Logger;
   limits: UploadLimits;
   serverVersion: string;
+  /** More routes served by the same app, e.g. the controller's in `faceops up`. */
+  routers?: express.Router[];
 }
 
 const pagePath = new URL("./page/index.html", import.meta.url);
@@ -98,6 +100,8 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.use(openInferenceRouter({ slot, metrics, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+
+  for (const router of options.routers ?? []) app.use(router);
 
   app.use((request, _response, next) => next(new HttpError(404, "not_found", `no route ${request.method} ${request.path}`)));
   // Express recognises an error handler by its four parameters.

@@ -66,7 +66,52 @@ export class StoreLayout {
     return join(this.models, "current.json");
   }
 
+  /** Runs of the controller, one folder each: runs/<id>/run.json and runs/<id>/attempt-<n>/. */
+  get runs(): string {
+    return join(this.root, "runs");
+  }
+
+  run(id: string): string {
+    if (!/^[0-9]{1,9}$/.test(id)) throw new Error(`"${id}" is not a run id (a number)`);
+    return join(this.runs, id);
+  }
+
+  runRecord(id: string): string {
+    return join(this.run(id), "run.json");
+  }
+
+  /** Everything one attempt leaves: its lock (pid and start time), log, result and bundle. */
+  attempt(runId: string, attempt: number): AttemptPaths {
+    if (!Number.isInteger(attempt) || attempt < 1) throw new Error(`"${attempt}" is not an attempt number (1, 2, ...)`);
+    const folder = join(this.run(runId), `attempt-${attempt}`);
+    return {
+      folder,
+      lock: join(folder, "process.json"),
+      log: join(folder, "attempt.log"),
+      result: join(folder, "result.json"),
+      bundle: join(folder, "bundle"),
+    };
+  }
+
+  /** Held by the one controller working on this store (pid and start time). */
+  get controllerLock(): string {
+    return join(this.root, "controller.lock");
+  }
+
+  /** Runs asked for over HTTP (POST /v1/runs) that the controller has not started yet. */
+  get runRequests(): string {
+    return join(this.root, "run-requests.json");
+  }
+
   get temporary(): string {
     return join(this.root, "tmp");
   }
+}
+
+export interface AttemptPaths {
+  folder: string;
+  lock: string;
+  log: string;
+  result: string;
+  bundle: string;
 }

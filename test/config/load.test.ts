@@ -87,6 +87,18 @@ const defaults = {
     gracePeriod: 25_000,
     checkInterval: 5_000,
   },
+  gate: { minAccuracy: 0.9, maxRegression: 0.01 },
+  controller: {
+    pollInterval: 30_000,
+    onNewCommit: "queue",
+    maxAttempts: 4,
+    maxFailedAttempts: 2,
+    parallelAttempts: 1,
+    attemptTimeout: 7_200_000,
+    rolloutDeadline: 120_000,
+    apiTokenFile: "",
+    webhookSecretFile: "",
+  },
 };
 
 const allKeys = [
@@ -113,6 +125,9 @@ const allKeys = [
   ...Object.keys(defaults.augment).map((key) => `augment.${key}`),
   "openSet.maxDistance",
   ...Object.keys(defaults.serve).map((key) => `serve.${key}`),
+  "gate.minAccuracy",
+  "gate.maxRegression",
+  ...Object.keys(defaults.controller).map((key) => `controller.${key}`),
 ];
 
 describe("loadConfig defaults", () => {
@@ -624,6 +639,17 @@ describe("keys and environment names", () => {
       "serve.maxImagesPerRequest": "3",
       "serve.gracePeriod": "10s",
       "serve.checkInterval": "1s",
+      "gate.minAccuracy": "0.8",
+      "gate.maxRegression": "0",
+      "controller.pollInterval": "1m",
+      "controller.onNewCommit": "supersede",
+      "controller.maxAttempts": "6",
+      "controller.maxFailedAttempts": "1",
+      "controller.parallelAttempts": "2",
+      "controller.attemptTimeout": "30m",
+      "controller.rolloutDeadline": "45s",
+      "controller.apiTokenFile": "/run/secrets/token",
+      "controller.webhookSecretFile": "/run/secrets/webhook",
     };
     assert.deepEqual(Object.keys(sample).sort(), [...allKeys].sort());
     const env = Object.fromEntries(Object.entries(sample).map(([key, value]) => [envNameForKey(key), value]));
@@ -660,6 +686,18 @@ describe("keys and environment names", () => {
       },
       openSet: { maxDistance: 0.4 },
       serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, gracePeriod: 10_000, checkInterval: 1_000 },
+      gate: { minAccuracy: 0.8, maxRegression: 0 },
+      controller: {
+        pollInterval: 60_000,
+        onNewCommit: "supersede",
+        maxAttempts: 6,
+        maxFailedAttempts: 1,
+        parallelAttempts: 2,
+        attemptTimeout: 1_800_000,
+        rolloutDeadline: 45_000,
+        apiTokenFile: "/run/secrets/token",
+        webhookSecretFile: "/run/secrets/webhook",
+      },
     });
     for (const key of allKeys) assert.equal(loaded.origins.get(key), `env ${envNameForKey(key)}`, key);
   });

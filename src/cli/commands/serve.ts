@@ -8,7 +8,7 @@ import type { CommandContext } from "../context.js";
 import { readFileSync } from "node:fs";
 
 /** package.json sits three folders up from this file both in src/ and in dist/. */
-function faceopsVersion(): string {
+export function faceopsVersion(): string {
   return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 }
 

@@ -1,0 +1,78 @@
+import { readFile } from "node:fs/promises";
+import { runSummary } from "../../controller/http.js";
+import { isActive, listRuns, type RunRecord } from "../../controller/records.js";
+import type { BundleMetadata } from "../../model/bundle.js";
+import { readCurrentModel } from "../../store/models.js";
+import type { CommandContext } from "../context.js";
+import { renderTable } from "../table.js";
+
+export interface StatusOptions {
+  json?: boolean;
+  limit?: string;
+}
+
+/** `faceops status`: the model in service, the active run and the last runs, read from the store. */
+export async function statusCommand(options: StatusOptions, context: CommandContext): Promise<void> {
+  const limit = options.limit === undefined ? 10 : Number(options.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a positive whole number, received "${options.limit}"`);
+  const { store } = context;
+  const current = await readCurrentModel(store);
+  const metadata = current ? await readMetadata(store.modelVersion(current.version)) : null;
+  const runs = await listRuns(store);
+  const active = runs.find(isActive) ?? null;
+  const model = current
+    ? {
+        version: current.version,
+        previous: current.previous,
+        promotedAt: current.promotedAt,
+        reason: current.reason,
+        labels: metadata?.labels ?? null,
+        accuracy: metadata?.metrics.accuracy ?? null,
+        datasetCommit: metadata?.dataset.commit ?? null,
+        backbone: metadata ? `${metadata.backbone.id} on ${metadata.backbone.engine}` : null,
+      }
+    : null;
+  const recent = runs.slice(-limit).reverse();
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ store: store.root, model, activeRun: active, runs: recent.map(runSummary) }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(`${renderStatus(store.root, model, active, recent)}\n`);
+}
+
+async function readMetadata(directory: string): Promise<BundleMetadata | null> {
+  try {
+    return JSON.parse(await readFile(`${directory}/metadata.json`, "utf8")) as BundleMetadata;
+  } catch {
+    return null;
+  }
+}
+
+const percent = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${(value * 100).toFixed(1)}%`);
+
+function renderStatus(root: string, model: { version: string; labels: string[] | null; accuracy: number | null; datasetCommit: string | null; promotedAt: string; backbone: string | null } | null, active: RunRecord | null, runs: RunRecord[]): string {
+  const lines = [`Store        ${root}`];
+  lines.push(
+    model
+      ? `In service   ${model.version}: ${model.labels?.length ?? "?"} people, test accuracy ${percent(model.accuracy)}, commit ${model.datasetCommit?.slice(0, 12) ?? "-"}, ${model.backbone ?? ""}, since ${model.promotedAt}`
+      : "In service   nothing yet",
+  );
+  if (active) {
+    const attempt = active.attempts.at(-1);
+    lines.push(`Active run   ${active.id} (${active.state}), commit ${active.commit?.slice(0, 12) ?? "-"}, attempt ${attempt?.number ?? "-"} ${attempt?.state ?? ""}: ${attempt?.reason ?? ""}`);
+  } else {
+    lines.push("Active run   none");
+  }
+  if (runs.length === 0) return [...lines, "", "No runs yet."].join("\n");
+  lines.push(
+    "",
+    renderTable(
+      ["RUN", "STATE", "COMMIT", "PHOTOS", "PEOPLE", "ATTEMPTS", "BEST ACC", "VERSION", "REASON"],
+      runs.map((run) => {
+        const summary = runSummary(run);
+        return [run.id, run.state, run.commit?.slice(0, 12) ?? "-", run.dataset.photos, run.dataset.labels, run.attempts.length, percent(summary.bestAccuracy), summary.version ?? "-", run.reason ?? ""];
+      }),
+    ),
+  );
+  return lines.join("\n");
+}

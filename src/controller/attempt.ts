@@ -1,0 +1,124 @@
+import { rm } from "node:fs/promises";
+import type { FaceopsConfig } from "../config/schema.js";
+import { withDataset } from "../dataset/check.js";
+import type { GitCredentials } from "../dataset/source.js";
+import type { Logger } from "../log.js";
+import { saveBundle } from "../model/bundle.js";
+import { recordManifest } from "../model/cache-maintenance.js";
+import { evaluateDeployed } from "../model/compare.js";
+import { openModelRuntime } from "../model/model-runtime.js";
+import { configuredTraining, trainModel } from "../model/train.js";
+import { currentProcessIdentity } from "../platform/local/process-identity.js";
+import { writeJsonAtomic } from "../store/files.js";
+import type { StoreLayout } from "../store/layout.js";
+import { acquireLock, releaseLock } from "../store/lock.js";
+import { readCurrentModel } from "../store/models.js";
+import { readRun, type AttemptResult } from "./records.js";
+
+/**
+ * One training attempt, the body of `faceops attempt --store S --run R --attempt N`: what a local
+ * child process and a Kubernetes Job both run. It takes the attempt's lock (so a second process for
+ * the same attempt stops at once), trains with the attempt's hyperparameters on the run's commit,
+ * measures the model in service on the same test split, writes the candidate bundle and then its
+ * result. It never touches the run record or the models: the controller decides what follows.
+ */
+
+export interface AttemptRequest {
+  runId: string;
+  attempt: number;
+  config: FaceopsConfig;
+  store: StoreLayout;
+  log: Logger;
+  env: NodeJS.ProcessEnv;
+  credentials: GitCredentials;
+}
+
+/** Exit codes: the controller reads the result file; these tell a shell or a Job what happened. */
+export const attemptExit = { passed: 0, failed: 1, permanent: 2, alreadyRunning: 75 } as const;
+
+/** Thrown for failures that a retry cannot fix: the dataset changed under the run, or is unusable. */
+export class PermanentAttemptError extends Error {
+  override readonly name = "PermanentAttemptError";
+}
+
+export async function runAttempt(request: AttemptRequest): Promise<number> {
+  const { store, runId, attempt, log } = request;
+  const paths = store.attempt(runId, attempt);
+  const identity = await currentProcessIdentity();
+  const lock = await acquireLock(paths.lock, { ...identity, acquiredAt: new Date().toISOString(), run: runId, attempt });
+  if (!lock.acquired) {
+    log.warn({ run: runId, attempt, holder: lock.holder.pid }, "another process is already working on this attempt; leaving it alone");
+    return attemptExit.alreadyRunning;
+  }
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    const result = await trainAttempt(request, paths.bundle, seconds);
+    await writeJsonAtomic(paths.result, result);
+    log.info({ run: runId, attempt, accuracy: result.ok ? result.accuracy : null }, "attempt finished");
+    return attemptExit.passed;
+  } catch (error) {
+    const permanent = error instanceof PermanentAttemptError;
+    const message = error instanceof Error ? error.message : String(error);
+    log.error({ err: error, run: runId, attempt, permanent }, "attempt failed");
+    const result: AttemptResult = { ok: false, error: message, permanent, durationSeconds: seconds() };
+    await writeJsonAtomic(paths.result, result);
+    return permanent ? attemptExit.permanent : attemptExit.failed;
+  } finally {
+    await releaseLock(paths.lock, identity);
+  }
+}
+
+async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds: () => number): Promise<AttemptResult> {
+  const { store, runId, attempt, log } = request;
+  const run = await readRun(store, runId);
+  if (!run) throw new PermanentAttemptError(`run ${runId} does not exist in ${store.root}`);
+  const record = run.attempts[attempt - 1];
+  if (!record || record.number !== attempt) throw new PermanentAttemptError(`run ${runId} has no attempt ${attempt}`);
+  const { hyperparameters } = record;
+  const config: FaceopsConfig = { ...request.config, train: { ...request.config.train, ...hyperparameters } };
+  log.info({ run: runId, attempt, commit: run.commit, ...hyperparameters, reason: record.reason }, "attempt starting");
+  await rm(bundleDir, { recursive: true, force: true });
+
+  const runtime = await openModelRuntime({ config, store, log });
+  try {
+    return await withDataset(
+      { location: config.source.repo, commit: run.commit ?? undefined, dataset: config.dataset, store, log, env: request.env, credentials: request.credentials },
+      async (manifest, readPhoto) => {
+        if (manifest.fingerprint !== run.fingerprint) {
+          throw new PermanentAttemptError(`the dataset at ${run.commit ?? config.source.repo} has fingerprint ${manifest.fingerprint.slice(0, 12)}, not the run's ${run.fingerprint.slice(0, 12)}`);
+        }
+        if (!manifest.usable) throw new PermanentAttemptError(`the dataset has ${manifest.labels.length} usable label(s); training needs at least 2`);
+        await recordManifest(store, manifest);
+        const outcome = await trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), log, name: "faces" });
+        try {
+          const current = await readCurrentModel(store);
+          let deployed: { version: string; accuracy: number } | null = null;
+          if (current) {
+            const evaluation = await evaluateDeployed(store.modelVersion(current.version), outcome.testSet, outcome.metadata, { tf: runtime.tf, config, log, readPhoto });
+            deployed = { version: current.version, accuracy: evaluation.accuracy };
+            log.info({ version: current.version, accuracy: evaluation.accuracy, via: evaluation.via }, "the deployed model on the candidate's test split");
+          }
+          const metadata = await saveBundle(bundleDir, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
+          return {
+            ok: true,
+            accuracy: metadata.metrics.accuracy,
+            balancedAccuracy: metadata.metrics.balancedAccuracy,
+            testPhotos: outcome.testSet.photos.length,
+            labels: metadata.labels.length,
+            curves: metadata.metrics.curves,
+            deployed,
+            forwardPasses: runtime.backbone.forwardPasses,
+            durationSeconds: seconds(),
+            engine: metadata.backbone.engine,
+            backbone: metadata.backbone.id,
+          };
+        } finally {
+          outcome.head.dispose();
+        }
+      },
+    );
+  } finally {
+    await runtime.dispose();
+  }
+}

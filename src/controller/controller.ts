@@ -1,0 +1,278 @@
+import { mkdir, rename, stat } from "node:fs/promises";
+import type { Logger } from "../log.js";
+import type { ControllerMetrics } from "../metrics/controller-metrics.js";
+import { recordRunEvents } from "../metrics/controller-metrics.js";
+import type { ModelDeployer, TrainingExecutor } from "../platform/types.js";
+import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/process-identity.js";
+import type { StoreLayout } from "../store/layout.js";
+import { acquireLock, releaseLock } from "../store/lock.js";
+import { nextModelVersion, readCurrentModel } from "../store/models.js";
+import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
+import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "./decide.js";
+import { isActive, listRuns, readRun, readRunRequest, writeRun, writeRunRequest, type RunRecord } from "./records.js";
+
+/**
+ * The control loop: observe the store, the repository and the platform; decide (pure); act; repeat.
+ * Every tick starts from what is observed, never from what the last tick remembered, so a
+ * controller restarted at any moment carries on where the records say things stand. One controller
+ * per store: it holds the store's controller lock while it runs.
+ */
+
+export interface ControllerOptions {
+  store: StoreLayout;
+  watch: DatasetWatch;
+  executor: TrainingExecutor;
+  deployer: ModelDeployer;
+  settings: ControllerSettings;
+  metrics: ControllerMetrics;
+  log: Logger;
+  /** How often the repository is looked at without a webhook or a request. */
+  pollIntervalMs: number;
+  /** How often an active run is looked at (attempt finished? rollout confirmed?). */
+  activeIntervalMs?: number;
+  now?: () => number;
+}
+
+export class ControllerBusyError extends Error {
+  override readonly name = "ControllerBusyError";
+}
+
+export class Controller {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = true;
+  private sourceDue: string | null = "startup";
+  private lastSourceLook = 0;
+  private watched: WatchedDataset | null = null;
+  private watchedTrigger = "startup";
+  private failures = 0;
+  private identity: ProcessIdentity | null = null;
+  /** The last error of looking at the repository, for status. */
+  lastSourceError: string | null = null;
+  private lookedAt: string | null = null;
+
+  constructor(private readonly options: ControllerOptions) {}
+
+  private get now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  async start(): Promise<void> {
+    const { store, log } = this.options;
+    this.identity = await currentProcessIdentity();
+    const lock = await acquireLock(store.controllerLock, { ...this.identity, acquiredAt: new Date().toISOString() });
+    if (!lock.acquired) throw new ControllerBusyError(`another faceops controller (pid ${lock.holder.pid}) is already working on the store ${store.root}`);
+    this.stopped = false;
+    log.info({ store: store.root, pollIntervalMs: this.options.pollIntervalMs }, "controller started");
+    await this.tick();
+  }
+
+  /** Look now: a webhook said the repository changed, or someone asked for a run. Bursts coalesce. */
+  kick(trigger: string): void {
+    this.sourceDue = trigger;
+    void this.tick();
+  }
+
+  /** Runs one loop iteration now (or right after the one running), and resolves when it is done. */
+  tick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.running = this.iterate().finally(() => {
+      this.running = null;
+      if (this.stopped) return;
+      if (this.again) {
+        this.again = false;
+        void this.tick();
+      }
+    });
+    return this.running;
+  }
+
+  private async iterate(): Promise<void> {
+    let active = false;
+    try {
+      for (let round = 0; round < 20; round++) {
+        const observed = await this.observe();
+        active = observed.runs.some(isActive);
+        const actions = decide(observed, this.options.settings);
+        if (actions.length === 0) break;
+        for (const action of actions) await this.act(action);
+      }
+      this.failures = 0;
+    } catch (error) {
+      this.failures++;
+      this.options.metrics.loopErrors.inc();
+      this.options.log.error({ err: error, failures: this.failures }, "controller iteration failed; retrying with backoff");
+    }
+    this.schedule(active);
+  }
+
+  private schedule(active: boolean): void {
+    if (this.stopped) return;
+    const { pollIntervalMs, activeIntervalMs = 1000 } = this.options;
+    const backoff = this.failures > 0 ? Math.min(pollIntervalMs, 1000 * 2 ** Math.min(this.failures, 6)) : Infinity;
+    const untilPoll = Math.max(0, this.lastSourceLook + pollIntervalMs - this.now);
+    const delay = Math.min(backoff, active ? activeIntervalMs : untilPoll);
+    this.timer = setTimeout(() => void this.tick(), delay);
+    this.timer.unref();
+  }
+
+  /** What the controller last saw in the repository, for the API and status. */
+  get watching() {
+    const watched = this.watched;
+    return {
+      commit: watched?.commit ?? null,
+      fingerprint: watched?.fingerprint ?? null,
+      usable: watched?.usable ?? null,
+      reason: watched?.reason ?? null,
+      dataset: watched?.dataset ?? null,
+      checkedAt: this.lookedAt,
+      error: this.lastSourceError,
+    };
+  }
+
+  async observe(): Promise<Observed> {
+    const { store, executor, deployer, metrics, log } = this.options;
+    const runs = await listRuns(store);
+    const request = await readRunRequest(store);
+    const due = this.sourceDue !== null || this.now - this.lastSourceLook >= this.options.pollIntervalMs;
+    let desired: DesiredDataset | null = null;
+    if (due || request) {
+      const trigger = this.sourceDue ?? "poll";
+      this.sourceDue = null;
+      this.lastSourceLook = this.now;
+      try {
+        const looked = await this.options.watch.look(request?.commit ?? null);
+        this.lastSourceError = null;
+        this.lookedAt = new Date(this.now).toISOString();
+        if (request) {
+          desired = { ...looked, trigger: `api (${request.by})`, force: request.force, fromRequest: true };
+        } else {
+          if (looked.fingerprint !== this.watched?.fingerprint) this.watchedTrigger = trigger;
+          this.watched = looked;
+        }
+      } catch (error) {
+        this.lastSourceError = (error as Error).message;
+        log.warn({ err: error }, "cannot read the watched repository; trying again later");
+        if (request) throw error;
+      }
+    }
+    if (!desired && this.watched) desired = { ...this.watched, trigger: this.watchedTrigger, force: false, fromRequest: false };
+    if (desired) {
+      metrics.datasetPhotos.set({ split: "train" }, desired.dataset.train);
+      metrics.datasetPhotos.set({ split: "test" }, desired.dataset.test);
+      metrics.rejectedFiles.set(desired.dataset.rejected.length);
+    }
+
+    const attempts = new Map<string, AttemptObservation>();
+    for (const run of runs.filter(isActive)) {
+      for (const attempt of run.attempts.filter((entry) => entry.state === "running")) {
+        attempts.set(attemptKey(run.id, attempt.number), await executor.inspect(run.id, attempt.number, attempt.process));
+      }
+    }
+    const current = await readCurrentModel(store);
+    metrics.activeRuns.set(runs.filter(isActive).length);
+    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion() };
+  }
+
+  private async act(action: Action): Promise<void> {
+    const { store, executor, deployer, metrics, log } = this.options;
+    switch (action.type) {
+      case "write-run": {
+        await writeRun(store, action.run);
+        recordRunEvents(metrics, action.events);
+        log.info({ run: action.run.id, state: action.run.state, attempts: action.run.attempts.length, reason: action.run.reason }, action.why);
+        return;
+      }
+      case "launch":
+        return this.launch(action.runId, action.attempt);
+      case "stop-attempt":
+        return executor.stop(action.runId, action.attempt, action.reason);
+      case "promote":
+        return this.promote(action.runId);
+      case "rollback": {
+        log.warn({ run: action.runId, version: action.version, previous: action.previous, reason: action.reason }, "rolling back");
+        await deployer.rollback(action.version, action.previous, action.reason);
+        return;
+      }
+      case "clear-request": {
+        log.info({ reason: action.reason }, "run request handled");
+        await writeRunRequest(store, null);
+        return;
+      }
+    }
+  }
+
+  /** Records the execution before starting it, so a crash in between is seen as a lost execution, never as none. */
+  private async launch(runId: string, number: number): Promise<void> {
+    const { store, executor } = this.options;
+    const run = await this.mustRead(runId);
+    const attempt = run.attempts[number - 1];
+    if (!attempt || attempt.state !== "pending") return;
+    const startedAt = new Date(this.now).toISOString();
+    const started: RunRecord = {
+      ...run,
+      updatedAt: startedAt,
+      attempts: run.attempts.map((entry) => (entry.number === number ? { ...entry, state: "running" as const, executions: entry.executions + 1, startedAt, process: null } : entry)),
+    };
+    await writeRun(store, started);
+    const process = await executor.launch(runId, number);
+    if (!process) return;
+    const latest = await this.mustRead(runId);
+    await writeRun(store, { ...latest, attempts: latest.attempts.map((entry) => (entry.number === number && entry.state === "running" ? { ...entry, process } : entry)) });
+  }
+
+  /** Each step is idempotent: allocate the version (recorded), move the bundle in, move the pointer. */
+  private async promote(runId: string): Promise<void> {
+    const { store, deployer, log, metrics } = this.options;
+    let run = await this.mustRead(runId);
+    const promotion = run.promotion;
+    if (!promotion) return;
+    let version = promotion.version;
+    if (!version) {
+      version = await nextModelVersion(store);
+      run = { ...run, promotion: { ...promotion, version } };
+      await writeRun(store, run);
+    }
+    const target = store.modelVersion(version);
+    if (!(await exists(target))) {
+      const bundle = store.attempt(runId, promotion.attempt).bundle;
+      await mkdir(store.models, { recursive: true });
+      await rename(bundle, target);
+    }
+    const attempt = run.attempts[promotion.attempt - 1];
+    const accuracy = attempt?.result?.ok ? `${(attempt.result.accuracy * 100).toFixed(1)}%` : "?";
+    await deployer.rollout(version, `run ${runId} attempt ${promotion.attempt} passed the gate (test accuracy ${accuracy})`);
+    metrics.deployedModel.reset();
+    metrics.deployedModel.set({ version, dataset_commit: run.commit ?? "none" }, 1);
+    log.info({ run: runId, version, previous: promotion.previous }, "model version promoted; waiting for the server to report it ready");
+  }
+
+  private async mustRead(runId: string): Promise<RunRecord> {
+    const run = await readRun(this.options.store, runId);
+    if (!run) throw new Error(`run ${runId} disappeared from the store`);
+    return run;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+    await this.options.executor.close();
+    if (this.identity) await releaseLock(this.options.store.controllerLock, this.identity);
+    this.options.log.info("controller stopped");
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}

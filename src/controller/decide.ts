@@ -1,0 +1,274 @@
+import type { CurrentModel } from "../store/models.js";
+import { decideGate, type GateSettings } from "../tuning/gate.js";
+import { nextAttempt, type AttemptHistory, type Hyperparameters, type PolicySettings } from "../tuning/policy.js";
+import { isActive, type AttemptRecord, type AttemptResult, type RunDataset, type RunRecord } from "./records.js";
+
+/**
+ * The controller's brain: given everything observed, what to do now. Pure (no I/O, no clock: `now`
+ * is observed), so it is driven by table tests, and a restarted controller that observes the same
+ * store reaches the same decisions: level-triggered, not edge-triggered.
+ */
+
+/** The dataset the controller should have a run for: the branch tip, or a commit asked for. */
+export interface DesiredDataset {
+  fingerprint: string;
+  commit: string | null;
+  source: string;
+  /** False when there is nothing to train on (fewer than two people); `reason` says why. */
+  usable: boolean;
+  reason: string | null;
+  dataset: RunDataset;
+  trigger: string;
+  /** Asked for with force: run even when the last run had the same dataset. */
+  force: boolean;
+  /** It came from a run request, which is cleared once it is acted on. */
+  fromRequest: boolean;
+}
+
+/** What the platform says about an attempt that the records call running. */
+export interface AttemptObservation {
+  /** Whether its process is alive; null when no process is known for it yet. */
+  alive: boolean | null;
+  result: AttemptResult | null;
+}
+
+export interface Observed {
+  now: number;
+  desired: DesiredDataset | null;
+  /** Every run, oldest first. */
+  runs: readonly RunRecord[];
+  /** Keyed by attemptKey(run id, number), for attempts recorded as running. */
+  attempts: ReadonlyMap<string, AttemptObservation>;
+  current: CurrentModel | null;
+  /** The version the serving side reports ready, or null. */
+  servedVersion: string | null;
+}
+
+export interface ControllerSettings {
+  policy: PolicySettings;
+  gate: GateSettings;
+  configured: Hyperparameters;
+  onNewCommit: "queue" | "supersede";
+  parallelAttempts: number;
+  attemptTimeoutMs: number;
+  rolloutDeadlineMs: number;
+  /** How long a just-started attempt may go without showing a live process before it counts as lost. */
+  startGraceMs: number;
+  /** Executions of one attempt number (the first plus re-runs after losing its process) before it counts as crashed. */
+  maxExecutions: number;
+}
+
+export type RunEvent =
+  | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null }
+  | { kind: "run-ended"; outcome: "passed" | "failed" | "superseded"; attempts: number; accuracy: number | null; at: number };
+
+export type Action =
+  | { type: "write-run"; run: RunRecord; why: string; events: RunEvent[] }
+  | { type: "launch"; runId: string; attempt: number }
+  | { type: "stop-attempt"; runId: string; attempt: number; reason: string }
+  | { type: "promote"; runId: string }
+  | { type: "rollback"; runId: string; version: string; previous: string | null; reason: string }
+  | { type: "clear-request"; reason: string };
+
+export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
+
+export function decide(observed: Observed, settings: ControllerSettings): Action[] {
+  const active = observed.runs.find(isActive);
+  const actions: Action[] = [];
+  const desired = observed.desired;
+  if (active) {
+    const newer = desired && desired.usable && desired.fingerprint !== active.fingerprint ? desired : null;
+    if (newer && active.state === "running" && settings.onNewCommit === "supersede") return supersede(active, newer, observed);
+    actions.push(...(active.state === "running" ? advanceRun(active, observed, settings) : advancePromotion(active, observed, settings)));
+    return actions;
+  }
+  if (!desired) return actions;
+  const last = observed.runs.at(-1);
+  const sameAsLast = last !== undefined && last.fingerprint === desired.fingerprint;
+  if (!desired.usable) {
+    if (desired.fromRequest) actions.push({ type: "clear-request", reason: desired.reason ?? "the dataset cannot be trained on" });
+    return actions;
+  }
+  if (sameAsLast && !desired.force) {
+    if (desired.fromRequest) actions.push({ type: "clear-request", reason: `run ${last.id} already trained on this dataset (fingerprint ${desired.fingerprint.slice(0, 12)})` });
+    return actions;
+  }
+  actions.push({ type: "write-run", run: newRun(desired, observed, settings), why: "a new dataset to train on", events: [] });
+  if (desired.fromRequest) actions.push({ type: "clear-request", reason: "a run was created for it" });
+  return actions;
+}
+
+function newRun(desired: DesiredDataset, observed: Observed, settings: ControllerSettings): RunRecord {
+  const at = new Date(observed.now).toISOString();
+  const last = observed.runs.at(-1);
+  const id = String(last ? Number(last.id) + 1 : 1);
+  const first = nextAttempt([], settings.configured, settings.policy);
+  if (first.action !== "attempt") throw new Error("the tuning policy refused a first attempt");
+  const why = last && last.fingerprint === desired.fingerprint ? "asked for again (force)" : last ? `the dataset changed since run ${last.id}` : "the first dataset seen";
+  return {
+    schemaVersion: 1,
+    id,
+    fingerprint: desired.fingerprint,
+    commit: desired.commit,
+    source: desired.source,
+    trigger: desired.trigger,
+    createdAt: at,
+    updatedAt: at,
+    state: "running",
+    reason: why,
+    dataset: desired.dataset,
+    attempts: [pendingAttempt(id, first.attempt, first.hyperparameters, first.diagnosis, first.reason)],
+    promotion: null,
+  };
+}
+
+function pendingAttempt(runId: string, number: number, hyperparameters: Hyperparameters, diagnosis: AttemptRecord["diagnosis"], reason: string): AttemptRecord {
+  return {
+    number,
+    hyperparameters,
+    diagnosis,
+    reason,
+    state: "pending",
+    executions: 0,
+    process: null,
+    startedAt: null,
+    endedAt: null,
+    result: null,
+    gate: null,
+    error: null,
+    log: `runs/${runId}/attempt-${number}/attempt.log`,
+  };
+}
+
+function supersede(active: RunRecord, newer: DesiredDataset, observed: Observed): Action[] {
+  const at = new Date(observed.now).toISOString();
+  const actions: Action[] = [];
+  const events: RunEvent[] = [];
+  const attempts = active.attempts.map((attempt) => {
+    if (attempt.state !== "running" && attempt.state !== "pending") return attempt;
+    if (attempt.state === "running") actions.push({ type: "stop-attempt", runId: active.id, attempt: attempt.number, reason: "its run was superseded" });
+    events.push({ kind: "attempt-ended", outcome: "cancelled", durationSeconds: secondsSince(attempt.startedAt, observed.now) });
+    return { ...attempt, state: "cancelled" as const, endedAt: at, error: "its run was superseded by a newer commit" };
+  });
+  const commit = newer.commit ? `commit ${newer.commit.slice(0, 12)}` : "a newer dataset";
+  const run: RunRecord = { ...active, attempts, state: "superseded", updatedAt: at, reason: `superseded by ${commit} (onNewCommit: supersede)` };
+  events.push({ kind: "run-ended", outcome: "superseded", attempts: attempts.length, accuracy: null, at: observed.now });
+  return [...actions, { type: "write-run", run, why: "superseded", events }];
+}
+
+function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSettings): Action[] {
+  const attempt = run.attempts.at(-1);
+  if (!attempt) return [];
+  const at = new Date(observed.now).toISOString();
+  if (attempt.state === "pending") {
+    const running = observed.runs.flatMap((entry) => entry.attempts).filter((entry) => entry.state === "running").length;
+    return running < settings.parallelAttempts ? [{ type: "launch", runId: run.id, attempt: attempt.number }] : [];
+  }
+  if (attempt.state !== "running") return concludeAttempt(run, attempt, observed, settings);
+
+  const seen = observed.attempts.get(attemptKey(run.id, attempt.number)) ?? { alive: null, result: null };
+  const elapsed = attempt.startedAt ? observed.now - Date.parse(attempt.startedAt) : 0;
+  const duration = secondsSince(attempt.startedAt, observed.now);
+  if (seen.result) {
+    const ended = { ...attempt, endedAt: at, result: seen.result };
+    if (!seen.result.ok) {
+      const failed: AttemptRecord = { ...ended, state: "crashed", error: seen.result.error };
+      return concludeAttempt(replaceAttempt(run, failed, at), failed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
+    }
+    const result = seen.result;
+    const gate = decideGate(
+      { candidateAccuracy: result.accuracy, deployedAccuracy: result.deployed?.accuracy ?? null, deployedVersion: result.deployed?.version ?? null, testPhotos: result.testPhotos },
+      settings.gate,
+    );
+    const finished: AttemptRecord = { ...ended, state: "finished", gate };
+    return concludeAttempt(replaceAttempt(run, finished, at), finished, observed, settings, [
+      { kind: "attempt-ended", outcome: gate.pass ? "passed" : "failed", durationSeconds: duration },
+    ]);
+  }
+  if (seen.alive === true) {
+    if (elapsed > settings.attemptTimeoutMs) {
+      const timedOut: AttemptRecord = { ...attempt, state: "timed-out", endedAt: at, error: `still running after the timeout of ${Math.round(settings.attemptTimeoutMs / 1000)} s; stopped` };
+      return [
+        { type: "stop-attempt", runId: run.id, attempt: attempt.number, reason: "timeout" },
+        ...concludeAttempt(replaceAttempt(run, timedOut, at), timedOut, observed, settings, [{ kind: "attempt-ended", outcome: "timed-out", durationSeconds: duration }]),
+      ];
+    }
+    return [];
+  }
+  // No live process and no result: just started (its process may not be visible yet), or lost.
+  if (seen.alive === null && elapsed < settings.startGraceMs) return [];
+  const lostWhy = `its process (execution ${attempt.executions}) ended without a result`;
+  if (attempt.executions < settings.maxExecutions) {
+    const rerun: AttemptRecord = { ...attempt, state: "pending", process: null, error: `${lostWhy}; re-run under the same number` };
+    return [{ type: "write-run", run: replaceAttempt(run, rerun, at), why: `attempt ${attempt.number} lost`, events: [] }];
+  }
+  const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `${lostWhy}, ${attempt.executions} times` };
+  return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
+}
+
+/** After an attempt ends: promote, plan the next attempt, or end the run, as the gate and policy say. */
+function concludeAttempt(run: RunRecord, attempt: AttemptRecord, observed: Observed, settings: ControllerSettings, events: RunEvent[] = []): Action[] {
+  const at = new Date(observed.now).toISOString();
+  if (attempt.state === "finished" && attempt.gate?.pass) {
+    const promotion = { attempt: attempt.number, version: null, previous: observed.current?.version ?? null, state: "pending" as const, startedAt: at, endedAt: null, reason: null };
+    return [{ type: "write-run", run: { ...run, state: "promoting", updatedAt: at, reason: `attempt ${attempt.number} passed the gate: ${attempt.gate.reason}`, promotion }, why: "gate passed", events }];
+  }
+  if (attempt.result && !attempt.result.ok && attempt.result.permanent) {
+    return [endRun(run, "failed", `attempt ${attempt.number} failed in a way retrying cannot fix: ${attempt.result.error}`, observed, events)];
+  }
+  const decision = nextAttempt(run.attempts.map(historyOf), settings.configured, settings.policy);
+  if (decision.action === "stop") return [endRun(run, "failed", `${decision.reason}; nothing was deployed`, observed, events)];
+  const next = pendingAttempt(run.id, decision.attempt, decision.hyperparameters, decision.diagnosis, decision.reason);
+  return [{ type: "write-run", run: { ...run, updatedAt: at, attempts: [...run.attempts, next] }, why: `attempt ${decision.attempt} planned`, events }];
+}
+
+function historyOf(attempt: AttemptRecord): AttemptHistory {
+  const result = attempt.result?.ok ? attempt.result : null;
+  return {
+    hyperparameters: attempt.hyperparameters,
+    curves: result?.curves ?? [],
+    testAccuracy: result?.accuracy ?? null,
+    outcome: attempt.state === "finished" ? (attempt.gate?.pass ? "passed" : "failed") : "crashed",
+  };
+}
+
+function advancePromotion(run: RunRecord, observed: Observed, settings: ControllerSettings): Action[] {
+  const promotion = run.promotion;
+  if (!promotion) return [endRun(run, "failed", "the run was promoting without a promotion record", observed)];
+  const at = new Date(observed.now).toISOString();
+  const version = promotion.version;
+  if (version === null || observed.current?.version !== version) return [{ type: "promote", runId: run.id }];
+  if (observed.servedVersion === version) {
+    const confirmed = { ...run, promotion: { ...promotion, state: "serving" as const, endedAt: at, reason: `${version} is serving` } };
+    const accuracy = bestAccuracy(run);
+    return [endRun(confirmed, "passed", `${version} is in service (attempt ${promotion.attempt}, test accuracy ${accuracy === null ? "?" : `${(accuracy * 100).toFixed(1)}%`})`, observed)];
+  }
+  if (observed.now - Date.parse(promotion.startedAt) <= settings.rolloutDeadlineMs) return [];
+  const reason = `${version} was not reported ready within ${Math.round(settings.rolloutDeadlineMs / 1000)} s; ${promotion.previous ?? "no model"} serves again`;
+  const rolledBack = { ...run, promotion: { ...promotion, state: "rolled-back" as const, endedAt: at, reason } };
+  return [{ type: "rollback", runId: run.id, version, previous: promotion.previous, reason }, endRun(rolledBack, "failed", `rollout failed: ${reason}`, observed)];
+}
+
+function endRun(run: RunRecord, outcome: "passed" | "failed", reason: string, observed: Observed, events: RunEvent[] = []): Action {
+  const at = new Date(observed.now).toISOString();
+  return {
+    type: "write-run",
+    run: { ...run, state: outcome, reason, updatedAt: at },
+    why: `run ${outcome}`,
+    events: [...events, { kind: "run-ended", outcome, attempts: run.attempts.length, accuracy: bestAccuracy(run), at: observed.now }],
+  };
+}
+
+function bestAccuracy(run: RunRecord): number | null {
+  const promoted = run.promotion ? run.attempts[run.promotion.attempt - 1] : undefined;
+  const chosen = promoted ?? [...run.attempts].reverse().find((attempt) => attempt.result?.ok);
+  return chosen?.result?.ok ? chosen.result.accuracy : null;
+}
+
+function replaceAttempt(run: RunRecord, attempt: AttemptRecord, at: string): RunRecord {
+  return { ...run, updatedAt: at, attempts: run.attempts.map((entry) => (entry.number === attempt.number ? attempt : entry)) };
+}
+
+function secondsSince(startedAt: string | null, now: number): number | null {
+  return startedAt ? Math.max(0, (now - Date.parse(startedAt)) / 1000) : null;
+}

@@ -1,0 +1,135 @@
+import { timingSafeEqual } from "node:crypto";
+import express, { type Request } from "express";
+import type { Logger } from "../log.js";
+import { HttpError } from "../serve/errors.js";
+import type { StoreLayout } from "../store/layout.js";
+import { listRuns, readRun, writeRunRequest, type RunRecord, type RunRequest } from "./records.js";
+import { isPushEvent, verifyWebhook, webhookEvent } from "./webhook.js";
+
+/**
+ * The controller's HTTP API: runs to read (GET /v1/runs, GET /v1/runs/{id}), runs to ask for
+ * (POST /v1/runs, bearer token: Jenkins and people) and git servers' push webhooks (POST
+ * /v1/webhook, signed). Asking only records the wish and wakes the loop; the loop decides.
+ */
+
+export interface ControllerApiOptions {
+  store: StoreLayout;
+  branch: string;
+  /** Bearer token for POST /v1/runs; empty: requests over HTTP are refused. */
+  apiToken: string;
+  /** Webhook secret; empty: webhooks are refused. */
+  webhookSecret: string;
+  /** Wakes the loop to look at the repository now. */
+  kick: (trigger: string) => void;
+  /** What the controller last saw in the repository. */
+  watching?: () => unknown;
+  log: Logger;
+}
+
+const maxWebhookBytes = 5_000_000;
+const revisionPattern = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
+
+export function runSummary(run: RunRecord) {
+  const last = run.attempts.at(-1);
+  const best = run.attempts.filter((attempt) => attempt.result?.ok).map((attempt) => (attempt.result?.ok ? attempt.result.accuracy : 0));
+  return {
+    id: run.id,
+    state: run.state,
+    reason: run.reason,
+    commit: run.commit,
+    fingerprint: run.fingerprint,
+    trigger: run.trigger,
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+    attempts: run.attempts.length,
+    lastAttempt: last ? { number: last.number, state: last.state } : null,
+    bestAccuracy: best.length ? Math.max(...best) : null,
+    version: run.promotion?.version ?? null,
+    dataset: { photos: run.dataset.photos, labels: run.dataset.labels, rejected: run.dataset.rejected.length },
+  };
+}
+
+export function controllerRouter(options: ControllerApiOptions): express.Router {
+  const router = express.Router();
+
+  router.get("/v1/runs", async (request, response) => {
+    const limit = request.query.limit === undefined ? 50 : Number(request.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, "invalid_limit", `limit must be an integer from 1 to 1000, received ${JSON.stringify(request.query.limit)}`);
+    const runs = await listRuns(options.store);
+    response.json({ watching: options.watching?.() ?? null, runs: runs.reverse().slice(0, limit).map(runSummary) });
+  });
+
+  router.get("/v1/runs/:id", async (request, response) => {
+    const id = request.params.id;
+    if (!/^[0-9]{1,9}$/.test(id)) throw new HttpError(400, "invalid_run_id", `run ids are numbers, received "${id.slice(0, 40)}"`);
+    const run = await readRun(options.store, id);
+    if (!run) throw new HttpError(404, "run_not_found", `there is no run ${id}`);
+    response.json({
+      ...run,
+      attempts: run.attempts.map((attempt) => ({ ...attempt, log: options.store.attempt(run.id, attempt.number).log })),
+    });
+  });
+
+  router.post("/v1/runs", express.json({ limit: "16kb", strict: true }), async (request, response) => {
+    authorize(request, options.apiToken);
+    const body: unknown = request.body ?? {};
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_body", "the body must be a JSON object: {\"commit\"?: string, \"force\"?: boolean}");
+    const { commit, force, ...rest } = body as Record<string, unknown>;
+    const unknown = Object.keys(rest);
+    if (unknown.length > 0) throw new HttpError(400, "invalid_body", `unknown field(s) ${unknown.join(", ")}; known: commit, force`);
+    if (commit !== undefined && (typeof commit !== "string" || !revisionPattern.test(commit))) {
+      throw new HttpError(400, "invalid_commit", `commit must be a commit id or a ref name, received ${JSON.stringify(commit).slice(0, 80)}`);
+    }
+    if (force !== undefined && typeof force !== "boolean") throw new HttpError(400, "invalid_force", `force must be true or false, received ${JSON.stringify(force).slice(0, 40)}`);
+    const wish: RunRequest = { commit: commit ?? null, force: force ?? false, requestedAt: new Date().toISOString(), by: request.ip ?? "unknown" };
+    await writeRunRequest(options.store, wish);
+    options.log.info({ commit: wish.commit, force: wish.force, by: wish.by }, "run requested");
+    options.kick("api");
+    response.status(202).json({ accepted: true, request: wish });
+  });
+
+  router.post("/v1/webhook", express.raw({ type: () => true, limit: maxWebhookBytes }), (request, response) => {
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    if (!options.webhookSecret) throw new HttpError(403, "webhook_not_configured", "webhooks are off: set FACEOPS_WEBHOOK_SECRET or controller.webhookSecretFile");
+    const verdict = verifyWebhook(request.headers, body, options.webhookSecret);
+    if (!verdict.ok) {
+      options.log.warn({ reason: verdict.reason, from: request.ip }, "webhook refused");
+      throw new HttpError(401, "invalid_signature", verdict.reason);
+    }
+    const event = webhookEvent(request.headers);
+    if (event === "ping") {
+      response.json({ accepted: true, event });
+      return;
+    }
+    if (!isPushEvent(event)) {
+      response.status(202).json({ accepted: false, event, reason: "only push events trigger a run" });
+      return;
+    }
+    let payload: { ref?: unknown; after?: unknown };
+    try {
+      payload = JSON.parse(body.toString("utf8")) as { ref?: unknown; after?: unknown };
+    } catch {
+      throw new HttpError(400, "invalid_json", "the push event body is not JSON");
+    }
+    const watched = `refs/heads/${options.branch}`;
+    if (payload.ref !== watched) {
+      response.status(202).json({ accepted: false, event, reason: `a push to ${String(payload.ref)}; faceops watches ${watched}` });
+      return;
+    }
+    options.log.info({ sender: verdict.sender, commit: payload.after }, "push webhook received");
+    options.kick("webhook");
+    response.status(202).json({ accepted: true, event, commit: typeof payload.after === "string" ? payload.after : null });
+  });
+
+  return router;
+}
+
+function authorize(request: Request, token: string): void {
+  if (!token) throw new HttpError(403, "api_token_not_configured", "runs cannot be requested over HTTP: set FACEOPS_API_TOKEN or controller.apiTokenFile");
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(request.get("authorization") ?? "")?.[1];
+  const challenge = { "WWW-Authenticate": 'Bearer realm="faceops"' };
+  if (!given) throw new HttpError(401, "unauthorized", "send Authorization: Bearer <token>", challenge);
+  const left = Buffer.from(given);
+  const right = Buffer.from(token);
+  if (left.length !== right.length || !timingSafeEqual(left, right)) throw new HttpError(401, "unauthorized", "the bearer token is not the configured one", challenge);
+}

@@ -1,0 +1,152 @@
+import { readdir } from "node:fs/promises";
+import type { EpochCurve } from "../model/head.js";
+import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import type { StoreLayout } from "../store/layout.js";
+import type { GateDecision } from "../tuning/gate.js";
+import type { Diagnosis, Hyperparameters } from "../tuning/policy.js";
+
+/**
+ * The controller's records, kept in the store so that a restart (after a crash or `kill -9`)
+ * re-observes exactly where things stood. One file per run, written only by the controller and
+ * atomically; an attempt process writes only its own result file next to it.
+ */
+
+/** running: attempts are being made; promoting: an attempt passed and its rollout is under way. */
+export type RunState = "running" | "promoting" | "passed" | "failed" | "superseded";
+
+/**
+ * pending: decided, not started; running: a process was started for it; finished: it wrote a
+ * result and the gate judged it; crashed: it failed or kept disappearing; timed-out: stopped after
+ * the timeout; cancelled: its run was superseded.
+ */
+export type AttemptState = "pending" | "running" | "finished" | "crashed" | "timed-out" | "cancelled";
+
+/** What an attempt process writes when it ends (result.json in its folder). */
+export type AttemptResult =
+  | {
+      ok: true;
+      accuracy: number;
+      balancedAccuracy: number;
+      testPhotos: number;
+      labels: number;
+      curves: EpochCurve[];
+      /** The model in service when the attempt ran, evaluated on the candidate's test split. */
+      deployed: { version: string; accuracy: number } | null;
+      forwardPasses: number;
+      durationSeconds: number;
+      engine: string;
+      backbone: string;
+    }
+  | {
+      ok: false;
+      error: string;
+      /** True when retrying cannot help (bad data, bad configuration). */
+      permanent: boolean;
+      durationSeconds: number;
+    };
+
+export interface AttemptRecord {
+  number: number;
+  hyperparameters: Hyperparameters;
+  diagnosis: Diagnosis | null;
+  /** Why these hyperparameters: the tuning policy's sentence. */
+  reason: string;
+  state: AttemptState;
+  /** How many times a process was started for this attempt; a lost process is re-run under the same number. */
+  executions: number;
+  /** The process of the current execution, once known. */
+  process: { pid: number; startTime: string | null } | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  result: AttemptResult | null;
+  gate: GateDecision | null;
+  /** What went wrong, for crashed, timed-out and cancelled attempts and for lost executions. */
+  error: string | null;
+  log: string;
+}
+
+export interface PromotionRecord {
+  attempt: number;
+  /** Allocated before anything moves, so a restart finishes the same promotion. */
+  version: string | null;
+  previous: string | null;
+  /** pending: moving and rolling out; serving: the server confirmed it; rolled-back: it did not, in time. */
+  state: "pending" | "serving" | "rolled-back";
+  startedAt: string;
+  endedAt: string | null;
+  reason: string | null;
+}
+
+export interface RunDataset {
+  photos: number;
+  train: number;
+  test: number;
+  labels: number;
+  rejected: Array<{ path: string; reason: string; message: string }>;
+}
+
+export interface RunRecord {
+  schemaVersion: 1;
+  id: string;
+  fingerprint: string;
+  commit: string | null;
+  source: string;
+  /** What started it: poll, webhook, api, startup. */
+  trigger: string;
+  createdAt: string;
+  updatedAt: string;
+  state: RunState;
+  /** The sentence that ended the run, or why it is waiting. */
+  reason: string | null;
+  dataset: RunDataset;
+  attempts: AttemptRecord[];
+  promotion: PromotionRecord | null;
+}
+
+export const activeRunStates: readonly RunState[] = ["running", "promoting"];
+
+export function isActive(run: RunRecord): boolean {
+  return activeRunStates.includes(run.state);
+}
+
+/** Every run in the store, oldest first. */
+export async function listRuns(store: StoreLayout): Promise<RunRecord[]> {
+  const names = await readdir(store.runs).catch(() => [] as string[]);
+  const ids = names.filter((name) => /^[0-9]{1,9}$/.test(name)).sort((a, b) => Number(a) - Number(b));
+  const runs: RunRecord[] = [];
+  for (const id of ids) {
+    const run = await readRun(store, id);
+    if (run) runs.push(run);
+  }
+  return runs;
+}
+
+export async function readRun(store: StoreLayout, id: string): Promise<RunRecord | null> {
+  return readJsonOr<RunRecord | null>(store.runRecord(id), null);
+}
+
+export async function writeRun(store: StoreLayout, run: RunRecord): Promise<void> {
+  await writeJsonAtomic(store.runRecord(run.id), run);
+}
+
+export function nextRunId(runs: readonly RunRecord[]): string {
+  const last = runs.at(-1);
+  return String(last ? Number(last.id) + 1 : 1);
+}
+
+export interface RunRequest {
+  /** A commit to train on; null: the branch tip. */
+  commit: string | null;
+  /** Run even when the dataset is the same as the last run's. */
+  force: boolean;
+  requestedAt: string;
+  by: string;
+}
+
+export async function readRunRequest(store: StoreLayout): Promise<RunRequest | null> {
+  return readJsonOr<RunRequest | null>(store.runRequests, null);
+}
+
+export async function writeRunRequest(store: StoreLayout, request: RunRequest | null): Promise<void> {
+  await writeJsonAtomic(store.runRequests, request);
+}

@@ -1,0 +1,44 @@
+import { execFile } from "node:child_process";
+import { cp, mkdir, stat, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import type { Logger } from "../log.js";
+import { gitEnvironment } from "./source.js";
+
+const run = promisify(execFile);
+
+/**
+ * The newcomer's first start: when the watched repository does not exist yet, it is created as a
+ * git repository holding the example people shipped with faceops (LFW photos, credited in
+ * CREDITS.md), committed, so a model is trained and served without preparing anything.
+ */
+
+export const examplesFolder = new URL("../../examples/", import.meta.url);
+
+const readme = `# Faces
+
+One folder per person, photos inside. Commit and faceops trains, checks and serves a new model:
+
+    mkdir -p Ada_Lovelace && cp ~/photos/ada-*.jpg Ada_Lovelace/
+    git add Ada_Lovelace && git commit -m "Add Ada"
+
+The example people come from Labeled Faces in the Wild; see CREDITS.md.
+`;
+
+export async function seedExampleRepository(path: string, options: { branch: string; log: Logger; env: NodeJS.ProcessEnv }): Promise<boolean> {
+  const target = resolve(path);
+  if (await stat(target).then(() => true, () => false)) return false;
+  const examples = new URL("faces/", examplesFolder);
+  await mkdir(target, { recursive: true });
+  await cp(examples, target, { recursive: true });
+  await cp(new URL("CREDITS.md", examplesFolder), join(target, "CREDITS.md"));
+  await writeFile(join(target, "README.md"), readme);
+  const env = gitEnvironment(options.env);
+  const git = (...args: string[]) => run("git", args, { cwd: target, env });
+  await git("init", "--quiet", `--initial-branch=${options.branch}`);
+  await git("add", "--all");
+  // An identity for this one commit, in case the machine has none configured yet.
+  await git("-c", "user.name=faceops", "-c", "user.email=faceops@localhost", "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "Example faces from Labeled Faces in the Wild (see CREDITS.md)");
+  options.log.info({ repo: target, branch: options.branch }, "created the face repository with the example people; add a folder per person and commit");
+  return true;
+}

@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { RunEvent } from "../controller/decide.js";
+
+/**
+ * The controller's metrics, declared once on an injected registry (in `faceops up` the same one as
+ * the inference service's, so one /metrics shows both).
+ */
+export interface ControllerMetrics {
+  registry: Registry;
+  runs: Counter<"outcome">;
+  attempts: Counter<"outcome">;
+  attemptDuration: Histogram;
+  attemptsPerRun: Histogram;
+  lastRunAccuracy: Gauge;
+  lastSuccessfulRun: Gauge;
+  deployedModel: Gauge<"version" | "dataset_commit">;
+  datasetPhotos: Gauge<"split">;
+  rejectedFiles: Gauge;
+  activeRuns: Gauge;
+  loopErrors: Counter;
+}
+
+export function createControllerMetrics(registry: Registry): ControllerMetrics {
+  return {
+    registry,
+    runs: new Counter({ name: "faceops_runs_total", help: "Runs ended, by outcome: passed, failed, superseded.", labelNames: ["outcome"], registers: [registry] }),
+    attempts: new Counter({
+      name: "faceops_attempts_total",
+      help: "Training attempts ended, by outcome: passed, failed (the gate refused it), crashed, timed-out, cancelled.",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    attemptDuration: new Histogram({
+      name: "faceops_attempt_duration_seconds",
+      help: "Wall time of training attempts, start to result.",
+      buckets: [5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers: [registry],
+    }),
+    attemptsPerRun: new Histogram({ name: "faceops_attempts_per_run", help: "Attempts a run took before it ended.", buckets: [1, 2, 3, 4, 5, 6, 8, 10], registers: [registry] }),
+    lastRunAccuracy: new Gauge({ name: "faceops_last_run_accuracy", help: "Test accuracy of the last run that ended with a trained model (0..1).", registers: [registry] }),
+    lastSuccessfulRun: new Gauge({ name: "faceops_last_successful_run_timestamp_seconds", help: "When the last run that put a model in service ended (Unix time).", registers: [registry] }),
+    deployedModel: new Gauge({
+      name: "faceops_deployed_model_info",
+      help: "The model version the controller has in service (value 1), with its dataset commit.",
+      labelNames: ["version", "dataset_commit"],
+      registers: [registry],
+    }),
+    datasetPhotos: new Gauge({ name: "faceops_dataset_photos", help: "Valid photos in the watched dataset, by split.", labelNames: ["split"], registers: [registry] }),
+    rejectedFiles: new Gauge({ name: "faceops_dataset_rejected_files", help: "Files of the watched dataset that were skipped (corrupt, too small, not a photo...).", registers: [registry] }),
+    activeRuns: new Gauge({ name: "faceops_active_runs", help: "Runs in progress (0 or 1).", registers: [registry] }),
+    loopErrors: new Counter({ name: "faceops_controller_errors_total", help: "Controller loop iterations that failed and were retried.", registers: [registry] }),
+  };
+}
+
+export function recordRunEvents(metrics: ControllerMetrics, events: readonly RunEvent[]): void {
+  for (const event of events) {
+    if (event.kind === "attempt-ended") {
+      metrics.attempts.inc({ outcome: event.outcome });
+      if (event.durationSeconds !== null) metrics.attemptDuration.observe(event.durationSeconds);
+      continue;
+    }
+    metrics.runs.inc({ outcome: event.outcome });
+    metrics.attemptsPerRun.observe(event.attempts);
+    if (event.accuracy !== null) metrics.lastRunAccuracy.set(event.accuracy);
+    if (event.outcome === "passed") metrics.lastSuccessfulRun.set(event.at / 1000);
+  }
+}

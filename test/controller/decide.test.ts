@@ -1,0 +1,278 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "../../src/controller/decide.js";
+import type { AttemptRecord, AttemptResult, RunRecord } from "../../src/controller/records.js";
+import type { EpochCurve } from "../../src/model/head.js";
+
+const settings: ControllerSettings = {
+  policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.9 },
+  gate: { minAccuracy: 0.9, maxRegression: 0.01 },
+  configured: { epochs: 5, learningRate: 0.001, dropout: 0.5 },
+  onNewCommit: "queue",
+  parallelAttempts: 1,
+  attemptTimeoutMs: 600_000,
+  rolloutDeadlineMs: 60_000,
+  startGraceMs: 30_000,
+  maxExecutions: 3,
+};
+
+const t0 = Date.parse("2026-11-28T12:00:00Z");
+const at = (seconds: number) => new Date(t0 + seconds * 1000).toISOString();
+
+function desired(fingerprint: string, extra: Partial<DesiredDataset> = {}): DesiredDataset {
+  return {
+    fingerprint,
+    commit: `${fingerprint}`.padEnd(40, "0"),
+    source: "/repo",
+    usable: true,
+    reason: null,
+    dataset: { photos: 60, train: 45, test: 15, labels: 3, rejected: [] },
+    trigger: "poll",
+    force: false,
+    fromRequest: false,
+    ...extra,
+  };
+}
+
+function attempt(number: number, extra: Partial<AttemptRecord> = {}): AttemptRecord {
+  return {
+    number,
+    hyperparameters: settings.configured,
+    diagnosis: null,
+    reason: "configured",
+    state: "running",
+    executions: 1,
+    process: { pid: 4242, startTime: "1" },
+    startedAt: at(0),
+    endedAt: null,
+    result: null,
+    gate: null,
+    error: null,
+    log: `runs/1/attempt-${number}/attempt.log`,
+    ...extra,
+  };
+}
+
+function run(id: string, fingerprint: string, extra: Partial<RunRecord> = {}): RunRecord {
+  return {
+    schemaVersion: 1,
+    id,
+    fingerprint,
+    commit: fingerprint.padEnd(40, "0"),
+    source: "/repo",
+    trigger: "poll",
+    createdAt: at(0),
+    updatedAt: at(0),
+    state: "running",
+    reason: null,
+    dataset: { photos: 60, train: 45, test: 15, labels: 3, rejected: [] },
+    attempts: [attempt(1)],
+    promotion: null,
+    ...extra,
+  };
+}
+
+const curves = (trainAccuracy: number, testAccuracy: number): EpochCurve[] => [
+  { epoch: 1, trainLoss: 1.2, trainAccuracy: trainAccuracy / 2, testLoss: 1.3, testAccuracy: testAccuracy / 2, validationLoss: null, diverged: false },
+  { epoch: 2, trainLoss: 0.8, trainAccuracy, testLoss: 0.9, testAccuracy, validationLoss: null, diverged: false },
+];
+
+const result = (accuracy: number, deployed: { version: string; accuracy: number } | null = null, trainAccuracy = accuracy): AttemptResult => ({
+  ok: true,
+  accuracy,
+  balancedAccuracy: accuracy,
+  testPhotos: 15,
+  labels: 3,
+  curves: curves(trainAccuracy, accuracy),
+  deployed,
+  forwardPasses: 0,
+  durationSeconds: 5,
+  engine: "tfjs-wasm",
+  backbone: "face-embedding",
+});
+
+function observed(extra: Partial<Observed> & { seen?: Record<string, AttemptObservation> }): Observed {
+  const { seen, ...rest } = extra;
+  return {
+    now: t0 + 10_000,
+    desired: null,
+    runs: [],
+    attempts: new Map(Object.entries(seen ?? {})),
+    current: null,
+    servedVersion: null,
+    ...rest,
+  };
+}
+
+const writes = (actions: Action[]) => actions.filter((action) => action.type === "write-run").map((action) => action.run);
+
+describe("decide: when to start a run", () => {
+  test("a new dataset starts run 1 with attempt 1 on the configured hyperparameters", () => {
+    const actions = decide(observed({ desired: desired("aaaa") }), settings);
+    const [created] = writes(actions);
+    assert.ok(created);
+    assert.equal(created.id, "1");
+    assert.equal(created.state, "running");
+    assert.deepEqual(created.attempts.map((entry) => [entry.number, entry.state, entry.hyperparameters]), [[1, "pending", settings.configured]]);
+    assert.match(created.attempts[0]?.reason ?? "", /configured hyperparameters/);
+  });
+
+  test("the same fingerprint as the last run (a README-only commit) does nothing", () => {
+    const last = run("3", "aaaa", { state: "passed" });
+    assert.deepEqual(decide(observed({ desired: desired("aaaa", { commit: "b".repeat(40) }), runs: [last] }), settings), []);
+  });
+
+  test("a run request with force runs the same dataset again, and the request is cleared", () => {
+    const last = run("3", "aaaa", { state: "failed" });
+    const actions = decide(observed({ desired: desired("aaaa", { force: true, fromRequest: true }), runs: [last] }), settings);
+    assert.equal(writes(actions)[0]?.id, "4");
+    assert.ok(actions.some((action) => action.type === "clear-request"));
+  });
+
+  test("a request for a dataset already run is cleared with a reason, and nothing runs", () => {
+    const actions = decide(observed({ desired: desired("aaaa", { fromRequest: true }), runs: [run("3", "aaaa", { state: "passed" })] }), settings);
+    assert.deepEqual(actions.map((action) => action.type), ["clear-request"]);
+    assert.match((actions[0] as { reason: string }).reason, /run 3 already trained on this dataset/);
+  });
+
+  test("an unusable dataset (one person) starts nothing", () => {
+    assert.deepEqual(decide(observed({ desired: desired("aaaa", { usable: false, reason: "one person" }) }), settings), []);
+  });
+
+  test("a newer commit waits for the active run (queue)", () => {
+    const active = run("1", "aaaa");
+    const actions = decide(observed({ desired: desired("bbbb"), runs: [active], seen: { [attemptKey("1", 1)]: { alive: true, result: null } } }), settings);
+    assert.deepEqual(actions, []);
+  });
+
+  test("a newer commit stops the active run (supersede)", () => {
+    const active = run("1", "aaaa");
+    const actions = decide(observed({ desired: desired("bbbb"), runs: [active], seen: { [attemptKey("1", 1)]: { alive: true, result: null } } }), { ...settings, onNewCommit: "supersede" });
+    assert.deepEqual(actions.map((action) => action.type), ["stop-attempt", "write-run"]);
+    const [superseded] = writes(actions);
+    assert.equal(superseded?.state, "superseded");
+    assert.equal(superseded?.attempts[0]?.state, "cancelled");
+  });
+});
+
+describe("decide: attempts", () => {
+  test("a pending attempt is launched when a slot is free, and waits when not", () => {
+    const pending = run("2", "bbbb", { attempts: [attempt(1, { state: "pending", executions: 0, process: null, startedAt: null })] });
+    assert.deepEqual(decide(observed({ runs: [pending] }), settings), [{ type: "launch", runId: "2", attempt: 1 }]);
+    const busy = run("1", "aaaa", { state: "superseded", attempts: [attempt(1)] });
+    assert.deepEqual(decide(observed({ runs: [busy, pending] }), settings), []);
+  });
+
+  test("a running attempt with a live process is left alone", () => {
+    assert.deepEqual(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: true, result: null } } }), settings), []);
+  });
+
+  test("a passing result promotes: the run is promoting with the gate's reason", () => {
+    const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: result(0.97) } } }), settings);
+    const [promoting] = writes(actions);
+    assert.equal(promoting?.state, "promoting");
+    assert.equal(promoting?.attempts[0]?.state, "finished");
+    assert.equal(promoting?.attempts[0]?.gate?.pass, true);
+    assert.equal(promoting?.promotion?.attempt, 1);
+    assert.equal(promoting?.promotion?.version, null);
+  });
+
+  test("an underfitting attempt plans attempt 2 with more epochs and a recorded reason", () => {
+    const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: result(0.4, null, 0.45) } } }), settings);
+    const [next] = writes(actions);
+    assert.equal(next?.state, "running");
+    assert.equal(next?.attempts[0]?.gate?.verdict, "absolute");
+    const second = next?.attempts[1];
+    assert.equal(second?.state, "pending");
+    assert.equal(second?.hyperparameters.epochs, 15);
+    assert.equal(second?.diagnosis, "underfitting");
+    assert.match(second?.reason ?? "", /attempt 1 was underfitting .* attempt 2 tries 3x the epochs/);
+  });
+
+  test("a regression against the deployed model fails the gate", () => {
+    const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: result(0.92, { version: "v3", accuracy: 0.99 }) } } }), settings);
+    assert.equal(writes(actions)[0]?.attempts[0]?.gate?.verdict, "regression");
+  });
+
+  test("the last allowed attempt failing ends the run as failed, and nothing is promoted", () => {
+    const done = [1, 2, 3].map((number) => attempt(number, { state: "finished", result: result(0.5), gate: { pass: false, verdict: "absolute", reason: "low" }, hyperparameters: { ...settings.configured, epochs: 5 * number } }));
+    const last = run("1", "aaaa", { attempts: [...done, attempt(4, { hyperparameters: { ...settings.configured, epochs: 99 } })] });
+    const actions = decide(observed({ runs: [last], seen: { "1/4": { alive: false, result: result(0.5) } } }), settings);
+    assert.deepEqual(actions.map((action) => action.type), ["write-run"]);
+    const [ended] = writes(actions);
+    assert.equal(ended?.state, "failed");
+    assert.match(ended?.reason ?? "", /all 4 attempts were spent without passing the gate; nothing was deployed/);
+    assert.equal(ended?.promotion, null);
+  });
+
+  test("a crash retries the same hyperparameters; a permanent failure ends the run", () => {
+    const crash: AttemptResult = { ok: false, error: "out of memory", permanent: false, durationSeconds: 3 };
+    const [retry] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: crash } } }), settings));
+    assert.equal(retry?.attempts[0]?.state, "crashed");
+    assert.deepEqual(retry?.attempts[1]?.hyperparameters, settings.configured);
+    const permanent: AttemptResult = { ...crash, error: "the dataset changed", permanent: true };
+    const [failed] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: permanent } } }), settings));
+    assert.equal(failed?.state, "failed");
+    assert.match(failed?.reason ?? "", /retrying cannot fix: the dataset changed/);
+  });
+
+  test("a lost process (controller restarted, attempt gone without a result) is re-run under the same number", () => {
+    const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: null } } }), settings);
+    const [rerun] = writes(actions);
+    assert.equal(rerun?.attempts.length, 1);
+    assert.equal(rerun?.attempts[0]?.state, "pending");
+    assert.equal(rerun?.attempts[0]?.executions, 1);
+    assert.match(rerun?.attempts[0]?.error ?? "", /re-run under the same number/);
+  });
+
+  test("a just-launched attempt whose process is not visible yet is given the start grace", () => {
+    const starting = run("1", "aaaa", { attempts: [attempt(1, { process: null })] });
+    assert.deepEqual(decide(observed({ runs: [starting], seen: { "1/1": { alive: null, result: null } } }), settings), []);
+    const late = observed({ runs: [starting], seen: { "1/1": { alive: null, result: null } }, now: t0 + 31_000 });
+    assert.equal(writes(decide(late, settings))[0]?.attempts[0]?.state, "pending");
+  });
+
+  test("an attempt lost too often counts as crashed", () => {
+    const flaky = run("1", "aaaa", { attempts: [attempt(1, { executions: 3 })] });
+    const [next] = writes(decide(observed({ runs: [flaky], seen: { "1/1": { alive: false, result: null } } }), settings));
+    assert.equal(next?.attempts[0]?.state, "crashed");
+    assert.equal(next?.attempts[1]?.number, 2);
+  });
+
+  test("an attempt past its timeout is stopped and counts as crashed", () => {
+    const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: true, result: null } }, now: t0 + 601_000 }), settings);
+    assert.equal(actions[0]?.type, "stop-attempt");
+    assert.equal(writes(actions)[0]?.attempts[0]?.state, "timed-out");
+  });
+});
+
+describe("decide: promotion and rollout", () => {
+  const promoting = (version: string | null, startedAt = at(0)) =>
+    run("1", "aaaa", {
+      state: "promoting",
+      attempts: [attempt(1, { state: "finished", result: result(0.97), gate: { pass: true, verdict: "passed", reason: "ok" } })],
+      promotion: { attempt: 1, version, previous: "v1", state: "pending", startedAt, endedAt: null, reason: null },
+    });
+  const current = (version: string) => ({ version, previous: "v1", promotedAt: at(1), reason: "r" });
+
+  test("promote until the pointer names the new version (idempotent after a restart)", () => {
+    assert.deepEqual(decide(observed({ runs: [promoting(null)] }), settings), [{ type: "promote", runId: "1" }]);
+    assert.deepEqual(decide(observed({ runs: [promoting("v2")], current: current("v1") }), settings), [{ type: "promote", runId: "1" }]);
+  });
+
+  test("the rollout waits for the server, then the run passes", () => {
+    assert.deepEqual(decide(observed({ runs: [promoting("v2")], current: current("v2"), servedVersion: "v1" }), settings), []);
+    const [passed] = writes(decide(observed({ runs: [promoting("v2")], current: current("v2"), servedVersion: "v2" }), settings));
+    assert.equal(passed?.state, "passed");
+    assert.equal(passed?.promotion?.state, "serving");
+    assert.match(passed?.reason ?? "", /v2 is in service/);
+  });
+
+  test("a rollout not confirmed before the deadline is rolled back to the previous version", () => {
+    const actions = decide(observed({ runs: [promoting("v2")], current: current("v2"), servedVersion: "v1", now: t0 + 61_000 }), settings);
+    assert.deepEqual(actions[0], { type: "rollback", runId: "1", version: "v2", previous: "v1", reason: "v2 was not reported ready within 60 s; v1 serves again" });
+    const [failed] = writes(actions);
+    assert.equal(failed?.state, "failed");
+    assert.equal(failed?.promotion?.state, "rolled-back");
+  });
+});

@@ -1,0 +1,215 @@
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { RunRecord } from "../../src/controller/records.js";
+import { FaceopsUp, getJson, waitFor } from "../helpers/faceops-up.js";
+import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
+import { lfwPhotos } from "../helpers/lfw.js";
+
+/**
+ * The whole system on one machine, as a user runs it: a real git repository of faces, `faceops up`
+ * as a real process, attempts as real child processes, the inference service answering over HTTP.
+ * The scenarios build on each other (one repository, one store), as a team's history would.
+ */
+
+const examples = resolve(import.meta.dirname, "../../examples");
+const webhookSecret = "e2e-webhook-secret";
+const apiToken = "e2e-api-token";
+
+interface RunsAnswer {
+  watching: { commit: string | null; fingerprint: string | null } | null;
+  runs: Array<{ id: string; state: string; version: string | null; attempts: number }>;
+}
+
+describe("faceops up, end to end", { timeout: 900_000 }, () => {
+  const repo = new TestRepo("faceops-e2e-faces-");
+  const store = temporaryFolder("faceops-e2e-store-");
+  let up: FaceopsUp | null = null;
+
+  const settings = (extra: string[] = []) => [
+    "--store", store.path,
+    "--set", `source.repo=${repo.path}`,
+    "--set", "serve.port=0",
+    "--set", "serve.host=127.0.0.1",
+    "--set", "serve.checkInterval=500ms",
+    "--set", "controller.pollInterval=500ms",
+    "--set", "model.backbone=face-embedding",
+    "--set", "train.augmentVariants=1",
+    ...extra,
+  ];
+  const env = { FACEOPS_WEBHOOK_SECRET: webhookSecret, FACEOPS_API_TOKEN: apiToken };
+  const start = async (extra: string[] = []) => (up = await FaceopsUp.start(settings(extra), { env }));
+  const server = () => {
+    if (!up) throw new Error("faceops up is not running");
+    return up;
+  };
+
+  const runs = async () => (await getJson<RunsAnswer>(`${server().url}/v1/runs`)).body;
+  const run = async (id: string) => (await getJson<RunRecord>(`${server().url}/v1/runs/${id}`)).body;
+  const servedModel = async () => {
+    const answer = await getJson<{ version: string; labels: string[] }>(`${server().url}/v1/model`);
+    return answer.status === 200 ? answer.body : null;
+  };
+  const waitForRunEnd = (id: string, timeoutMs = 150_000) =>
+    waitFor(`run ${id} to end`, async () => {
+      const found = await run(id).catch(() => null);
+      return found && ["passed", "failed", "superseded"].includes(found.state) ? found : undefined;
+    }, timeoutMs);
+  const waitForWatching = (commit: string) =>
+    waitFor(`the controller to check ${commit.slice(0, 8)}`, async () => ((await runs()).watching?.commit === commit ? true : undefined), 60_000);
+  const predict = async (photo: string) => {
+    const response = await fetch(`${server().url}/v1/predict`, { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: readFileSync(photo) });
+    assert.equal(response.status, 200);
+    return ((await response.json()) as { model: { version: string }; results: Array<{ label: string }> });
+  };
+  const addPerson = (person: string, photos: string[]) => {
+    for (const photo of photos) repo.copy(photo, `${person}/${photo.split("/").at(-1)}`);
+  };
+  const webhook = (body: string, signature: string | null) =>
+    fetch(`${server().url}/v1/webhook`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-GitHub-Event": "push", ...(signature ? { "X-Hub-Signature-256": signature } : {}) },
+      body,
+    });
+
+  before(() => {
+    for (const person of readdirSync(join(examples, "faces"))) {
+      addPerson(person, readdirSync(join(examples, "faces", person)).map((name) => join(examples, "faces", person, name)));
+    }
+    repo.commit("Three people");
+  });
+
+  after(async () => {
+    await up?.stop();
+    repo.dispose();
+    store.dispose();
+  });
+
+  test("photos of 3 people: a version is trained, passes, is served, and recognises a held-out photo", async () => {
+    await start();
+    const served = await waitFor("v1 in service", async () => ((await servedModel())?.version === "v1" ? await servedModel() : undefined), 150_000);
+    assert.equal(served?.labels.length, 3);
+    const first = await run("1");
+    assert.equal(first.state, "passed");
+    assert.equal(first.attempts.length, 1);
+    assert.equal(first.attempts[0]?.gate?.pass, true);
+    assert.match(first.attempts[0]?.gate?.reason ?? "", /nothing is deployed yet/);
+    const heldOut = lfwPhotos("Serena_Williams").find((photo) => !photo.endsWith("_0001.jpg") && Number(/_(\d+)\.jpg$/.exec(photo)?.[1]) > 20) as string;
+    const answer = await predict(heldOut);
+    assert.equal(answer.results[0]?.label, "Serena_Williams");
+    assert.equal(answer.model.version, "v1");
+  });
+
+  test("photos of a 4th person: v2 with 4 labels is served; v1 serves until then", async () => {
+    addPerson("Vladimir_Putin", readdirSync(join(examples, "newcomer", "Vladimir_Putin")).map((name) => join(examples, "newcomer", "Vladimir_Putin", name)));
+    repo.commit("Add Vladimir Putin");
+    // While run 2 trains, v1 answers.
+    await waitFor("run 2 to start", async () => ((await runs()).runs.some((entry) => entry.id === "2") ? true : undefined), 60_000);
+    const during = await run("2");
+    if (during.state === "running") assert.equal((await servedModel())?.version, "v1");
+    const ended = await waitForRunEnd("2");
+    assert.equal(ended.state, "passed", ended.reason ?? "");
+    const served = await waitFor("v2 in service", async () => ((await servedModel())?.version === "v2" ? await servedModel() : undefined), 30_000);
+    assert.deepEqual(served?.labels, ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams", "Vladimir_Putin"]);
+    const heldOut = lfwPhotos("Vladimir_Putin").find((photo) => Number(/_(\d+)\.jpg$/.exec(photo)?.[1]) > 30) as string;
+    assert.equal((await predict(heldOut)).results[0]?.label, "Vladimir_Putin");
+  });
+
+  test("a README-only commit starts no run", async () => {
+    repo.write("README.md", "# Our team's faces\n");
+    const commit = repo.commit("Describe the repository");
+    await waitForWatching(commit);
+    const after = await runs();
+    assert.equal(after.runs.length, 2);
+    assert.deepEqual(after.runs.map((entry) => entry.state), ["passed", "passed"]);
+  });
+
+  test("a commit with a corrupt photo: the photo is skipped and reported, and the run happens", async () => {
+    repo.write("Hugo_Chavez/scanned-badly.jpg", Buffer.concat([readFileSync(lfwPhotos("Hugo_Chavez")[0] as string).subarray(0, 600)]));
+    addPerson("Hugo_Chavez", lfwPhotos("Hugo_Chavez").slice(20, 23));
+    repo.commit("More Hugo, one photo truncated");
+    const ended = await waitForRunEnd("3");
+    assert.equal(ended.state, "passed", ended.reason ?? "");
+    const rejected = ended.dataset.rejected.map((entry) => entry.path);
+    assert.deepEqual(rejected, ["Hugo_Chavez/scanned-badly.jpg"]);
+    await waitFor("v3 in service", async () => ((await servedModel())?.version === "v3" ? true : undefined), 30_000);
+  });
+
+  test("webhooks: a wrong or missing signature is refused with 401 and triggers nothing; a signed push is accepted", async () => {
+    const body = JSON.stringify({ ref: "refs/heads/main", after: "0".repeat(40) });
+    const wrong = await webhook(body, `sha256=${createHmac("sha256", "not-the-secret").update(body).digest("hex")}`);
+    assert.equal(wrong.status, 401);
+    assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, "invalid_signature");
+    assert.equal((await webhook(body, null)).status, 401);
+    const signed = await webhook(body, `sha256=${createHmac("sha256", webhookSecret).update(body).digest("hex")}`);
+    assert.equal(signed.status, 202);
+    assert.equal((await runs()).runs.length, 3);
+    const unauthorised = await fetch(`${server().url}/v1/runs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
+    assert.equal(unauthorised.status, 401);
+  });
+
+  test("kill -9 of the controller during an attempt, then a restart: the attempt is adopted; exactly one completed attempt 1", async () => {
+    addPerson("Tony_Blair", lfwPhotos("Tony_Blair").slice(0, 20));
+    repo.commit("Add Tony Blair");
+    const lock = join(store.path, "runs", "4", "attempt-1", "process.json");
+    await waitFor("attempt 1 of run 4 to be running", () => {
+      try {
+        return readFileSync(lock, "utf8").includes('"pid"') ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 60_000, 50);
+    await server().kill9();
+    await start();
+    const ended = await waitForRunEnd("4");
+    assert.equal(ended.state, "passed", ended.reason ?? "");
+    assert.equal(ended.attempts.length, 1);
+    assert.equal(ended.attempts[0]?.executions, 1, "the running attempt was adopted, not started again");
+    const log = readFileSync(join(store.path, "runs", "4", "attempt-1", "attempt.log"), "utf8");
+    assert.equal(log.split("\n").filter((line) => line.includes('"msg":"attempt finished"')).length, 1);
+  });
+
+  test("kill -9 of the controller and of its attempt: the attempt is lost and re-run under the same number; one completes", async () => {
+    addPerson("Colin_Powell", lfwPhotos("Colin_Powell").slice(0, 20));
+    repo.commit("Add Colin Powell");
+    const lock = join(store.path, "runs", "5", "attempt-1", "process.json");
+    const holder = await waitFor("attempt 1 of run 5 to be running", () => {
+      try {
+        return JSON.parse(readFileSync(lock, "utf8")) as { pid: number };
+      } catch {
+        return undefined;
+      }
+    }, 60_000, 50);
+    await server().kill9();
+    process.kill(-holder.pid, "SIGKILL");
+    await start();
+    const ended = await waitForRunEnd("5");
+    assert.equal(ended.state, "passed", ended.reason ?? "");
+    assert.equal(ended.attempts.length, 1);
+    assert.equal(ended.attempts[0]?.executions, 2);
+    assert.equal(ended.attempts[0]?.state, "finished");
+    assert.match(ended.attempts[0]?.error ?? "", /ended without a result; re-run under the same number/);
+  });
+
+  test("a gate the first attempt cannot pass: tweaked attempts with reasons, at most maxAttempts, nothing deployed", async () => {
+    await server().stop();
+    await start(["--set", "train.epochs=1", "--set", "train.learningRate=1e-6", "--set", "controller.maxAttempts=3"]);
+    const before = await waitFor("the served model after the restart", servedModel, 60_000);
+    addPerson("George_W_Bush", lfwPhotos("George_W_Bush").slice(0, 20));
+    repo.commit("Add George W Bush");
+    const ended = await waitForRunEnd("6", 240_000);
+    assert.equal(ended.state, "failed");
+    assert.ok(ended.attempts.length >= 2 && ended.attempts.length <= 3, `${ended.attempts.length} attempts`);
+    assert.deepEqual(ended.attempts[0]?.hyperparameters, { epochs: 1, learningRate: 1e-6, dropout: 0.5 });
+    for (const attempt of ended.attempts.slice(1)) {
+      assert.notDeepEqual(attempt.hyperparameters, ended.attempts[0]?.hyperparameters);
+      assert.match(attempt.reason, /^attempt \d+ was \w+ \(.+\); attempt \d+ tries /);
+    }
+    for (const attempt of ended.attempts) assert.equal(attempt.gate?.pass, false);
+    assert.match(ended.reason ?? "", /nothing was deployed/);
+    assert.equal(ended.promotion, null);
+    assert.equal((await servedModel())?.version, before?.version);
+  });
+});
