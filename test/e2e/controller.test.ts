@@ -196,7 +196,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
   test("a gate the first attempt cannot pass: tweaked attempts with reasons, at most maxAttempts, nothing deployed", async () => {
     await server().stop();
     await start(["--set", "train.epochs=1", "--set", "train.learningRate=1e-6", "--set", "controller.maxAttempts=3"]);
-    const before = await waitFor("the served model after the restart", servedModel, 60_000);
+    const before = await waitFor("the served model after the restart", async () => (await servedModel()) ?? undefined, 60_000);
     addPerson("George_W_Bush", lfwPhotos("George_W_Bush").slice(0, 20));
     repo.commit("Add George W Bush");
     const ended = await waitForRunEnd("6", 240_000);
