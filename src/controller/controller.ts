@@ -1,10 +1,12 @@
 import { mkdir, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
 import type { Logger } from "../log.js";
 import type { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { recordRunEvents } from "../metrics/controller-metrics.js";
 import type { ModelDeployer, TrainingExecutor } from "../platform/types.js";
 import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/process-identity.js";
 import type { StoreLayout } from "../store/layout.js";
+import { readJsonOr } from "../store/files.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
@@ -177,8 +179,23 @@ export class Controller {
       }
     }
     const current = await readCurrentModel(store);
+    await this.showDeployed(current?.version ?? null);
     metrics.activeRuns.set(runs.filter(isActive).length);
     return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion() };
+  }
+
+  private shownVersion: string | null = null;
+
+  /** faceops_deployed_model_info follows the pointer, whoever moved it (a promotion, a rollback, a person). */
+  private async showDeployed(version: string | null): Promise<void> {
+    if (version === this.shownVersion) return;
+    const { metrics, store } = this.options;
+    metrics.deployedModel.reset();
+    if (version) {
+      const metadata = await readJsonOr<{ dataset?: { commit?: string | null } } | null>(join(store.modelVersion(version), "metadata.json"), null).catch(() => null);
+      metrics.deployedModel.set({ version, dataset_commit: metadata?.dataset?.commit ?? "none" }, 1);
+    }
+    this.shownVersion = version;
   }
 
   private async act(action: Action): Promise<void> {
@@ -230,7 +247,7 @@ export class Controller {
 
   /** Each step is idempotent: allocate the version (recorded), move the bundle in, move the pointer. */
   private async promote(runId: string): Promise<void> {
-    const { store, deployer, log, metrics } = this.options;
+    const { store, deployer, log } = this.options;
     let run = await this.mustRead(runId);
     const promotion = run.promotion;
     if (!promotion) return;
@@ -243,14 +260,20 @@ export class Controller {
     const target = store.modelVersion(version);
     if (!(await exists(target))) {
       const bundle = store.attempt(runId, promotion.attempt).bundle;
+      if (!(await exists(bundle))) {
+        // Nothing to promote (the bundle was removed by hand): the run cannot succeed; say so rather than retry forever.
+        const reason = `the bundle of attempt ${promotion.attempt} (${bundle}) is gone; nothing was deployed`;
+        await writeRun(store, { ...run, state: "failed", reason, updatedAt: new Date(this.now).toISOString(), promotion: { ...promotion, version, state: "rolled-back", endedAt: new Date(this.now).toISOString(), reason } });
+        recordRunEvents(this.options.metrics, [{ kind: "run-ended", outcome: "failed", attempts: run.attempts.length, accuracy: null, at: this.now }]);
+        log.error({ run: runId, bundle }, reason);
+        return;
+      }
       await mkdir(store.models, { recursive: true });
       await rename(bundle, target);
     }
     const attempt = run.attempts[promotion.attempt - 1];
     const accuracy = attempt?.result?.ok ? `${(attempt.result.accuracy * 100).toFixed(1)}%` : "?";
     await deployer.rollout(version, `run ${runId} attempt ${promotion.attempt} passed the gate (test accuracy ${accuracy})`);
-    metrics.deployedModel.reset();
-    metrics.deployedModel.set({ version, dataset_commit: run.commit ?? "none" }, 1);
     log.info({ run: runId, version, previous: promotion.previous }, "model version promoted; waiting for the server to report it ready");
   }
 

@@ -7,6 +7,7 @@ import type { RunRecord } from "../../src/controller/records.js";
 import { FaceopsUp, getJson, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
+import { promtoolCheckMetrics } from "../helpers/promtool.js";
 
 /**
  * The whole system on one machine, as a user runs it: a real git repository of faces, `faceops up`
@@ -91,7 +92,8 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     await start();
     const served = await waitFor("v1 in service", async () => ((await servedModel())?.version === "v1" ? await servedModel() : undefined), 150_000);
     assert.equal(served?.labels.length, 3);
-    const first = await run("1");
+    // The server may load v1 from the pointer a moment before the controller records the confirmation.
+    const first = await waitForRunEnd("1", 30_000);
     assert.equal(first.state, "passed");
     assert.equal(first.attempts.length, 1);
     assert.equal(first.attempts[0]?.gate?.pass, true);
@@ -105,11 +107,16 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
   test("photos of a 4th person: v2 with 4 labels is served; v1 serves until then", async () => {
     addPerson("Vladimir_Putin", readdirSync(join(examples, "newcomer", "Vladimir_Putin")).map((name) => join(examples, "newcomer", "Vladimir_Putin", name)));
     repo.commit("Add Vladimir Putin");
-    // While run 2 trains, v1 answers.
+    // While run 2 trains, v1 answers: watch both until the run ends.
     await waitFor("run 2 to start", async () => ((await runs()).runs.some((entry) => entry.id === "2") ? true : undefined), 60_000);
-    const during = await run("2");
-    if (during.state === "running") assert.equal((await servedModel())?.version, "v1");
-    const ended = await waitForRunEnd("2");
+    const servedWhileTraining = new Set<string>();
+    const ended = await waitFor("run 2 to end", async () => {
+      const state = (await run("2")).state;
+      const version = (await servedModel())?.version ?? "none";
+      if (state === "running") servedWhileTraining.add(version);
+      return ["passed", "failed"].includes(state) ? run("2") : undefined;
+    }, 150_000, 100);
+    assert.deepEqual([...servedWhileTraining], ["v1"]);
     assert.equal(ended.state, "passed", ended.reason ?? "");
     const served = await waitFor("v2 in service", async () => ((await servedModel())?.version === "v2" ? await servedModel() : undefined), 30_000);
     assert.deepEqual(served?.labels, ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams", "Vladimir_Putin"]);
@@ -135,6 +142,21 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     const rejected = ended.dataset.rejected.map((entry) => entry.path);
     assert.deepEqual(rejected, ["Hugo_Chavez/scanned-badly.jpg"]);
     await waitFor("v3 in service", async () => ((await servedModel())?.version === "v3" ? true : undefined), 30_000);
+  });
+
+  test("/metrics has the controller's metrics beside the server's, and promtool accepts them", async () => {
+    const text = await (await fetch(`${server().url}/metrics`)).text();
+    assert.match(text, /^faceops_runs_total\{outcome="passed"\} 3$/m);
+    assert.match(text, /^faceops_attempts_total\{outcome="passed"\} 3$/m);
+    assert.match(text, /^faceops_deployed_model_info\{version="v3",dataset_commit="[0-9a-f]{40}"\} 1$/m);
+    assert.match(text, /^faceops_dataset_rejected_files 1$/m);
+    assert.match(text, /^faceops_dataset_photos\{split="test"\} \d+$/m);
+    assert.match(text, /^faceops_last_run_accuracy (0\.9\d*|1)$/m);
+    assert.match(text, /^faceops_attempt_duration_seconds_count 3$/m);
+    assert.match(text, /^request_predict_seconds_count\{model_name="faces"\} \d+$/m);
+    const { status, output } = await promtoolCheckMetrics(text);
+    assert.equal(status, 0, output);
+    assert.equal(output.trim(), "", `promtool has remarks: ${output}`);
   });
 
   test("webhooks: a wrong or missing signature is refused with 401 and triggers nothing; a signed push is accepted", async () => {
