@@ -13,6 +13,7 @@ import { writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { readCurrentModel } from "../store/models.js";
+import { exitAlreadyRunning } from "./decide.js";
 import { readRun, type AttemptResult } from "./records.js";
 
 /**
@@ -34,7 +35,7 @@ export interface AttemptRequest {
 }
 
 /** Exit codes: the controller reads the result file; these tell a shell or a Job what happened. */
-export const attemptExit = { passed: 0, failed: 1, permanent: 2, alreadyRunning: 75 } as const;
+export const attemptExit = { passed: 0, failed: 1, permanent: 2, alreadyRunning: exitAlreadyRunning } as const;
 
 /** Thrown for failures that a retry cannot fix: the dataset changed under the run, or is unusable. */
 export class PermanentAttemptError extends Error {

@@ -30,6 +30,8 @@ export interface AttemptObservation {
   /** Whether its process is alive; null when no process is known for it yet. */
   alive: boolean | null;
   result: AttemptResult | null;
+  /** The exit code of its process when this controller started it and saw it exit; else undefined. */
+  exitCode?: number | null;
 }
 
 export interface Observed {
@@ -69,6 +71,9 @@ export type Action =
   | { type: "promote"; runId: string }
   | { type: "rollback"; runId: string; version: string; previous: string | null; reason: string }
   | { type: "clear-request"; reason: string };
+
+/** An attempt process that found another one already working on the same attempt exits with this. */
+export const exitAlreadyRunning = 75;
 
 export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
 
@@ -195,7 +200,12 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
     }
     return [];
   }
-  // No live process and no result: just started (its process may not be visible yet), or lost.
+  // No live process and no result: it crashed (we saw it exit), it just started (its process may not be
+  // visible yet), or it was lost (killed, or it ran under a controller that was itself killed).
+  if (seen.exitCode !== undefined && seen.exitCode !== exitAlreadyRunning) {
+    const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `its process exited with ${seen.exitCode === null ? "a signal" : `code ${seen.exitCode}`} without a result; see ${attempt.log}` };
+    return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
+  }
   if (seen.alive === null && elapsed < settings.startGraceMs) return [];
   const lostWhy = `its process (execution ${attempt.executions}) ended without a result`;
   if (attempt.executions < settings.maxExecutions) {

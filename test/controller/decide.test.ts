@@ -225,6 +225,15 @@ describe("decide: attempts", () => {
     assert.match(rerun?.attempts[0]?.error ?? "", /re-run under the same number/);
   });
 
+  test("a process this controller saw exit without a result crashed (no re-run); code 75 (another process has it) is not a crash", () => {
+    const [crashed] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: null, exitCode: 1 } } }), settings));
+    assert.equal(crashed?.attempts[0]?.state, "crashed");
+    assert.match(crashed?.attempts[0]?.error ?? "", /exited with code 1 without a result; see runs\/1\/attempt-1\/attempt.log/);
+    assert.deepEqual(crashed?.attempts[1]?.hyperparameters, settings.configured, "a crash retries the same hyperparameters");
+    const busy = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: true, result: null, exitCode: 75 } } }), settings);
+    assert.deepEqual(busy, []);
+  });
+
   test("a just-launched attempt whose process is not visible yet is given the start grace", () => {
     const starting = run("1", "aaaa", { attempts: [attempt(1, { process: null })] });
     assert.deepEqual(decide(observed({ runs: [starting], seen: { "1/1": { alive: null, result: null } } }), settings), []);

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/controller/records.js";
+import { runCli } from "../helpers/cli.js";
 import { FaceopsUp, getJson, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
@@ -233,5 +234,18 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     assert.match(ended.reason ?? "", /nothing was deployed/);
     assert.equal(ended.promotion, null);
     assert.equal((await servedModel())?.version, before?.version);
+  });
+
+  test("faceops status shows the model in service and the runs, as a table and as JSON", async () => {
+    const table = runCli(["status", "--store", store.path]);
+    assert.equal(table.status, 0, table.stderr);
+    assert.match(table.stdout, /^In service {3}v5: 6 people, test accuracy \d+\.\d%/m);
+    assert.match(table.stdout, /^RUN +STATE +COMMIT/m);
+    assert.match(table.stdout, /^6 +failed +[0-9a-f]{12} .*nothing was deployed/m);
+    const json = runCli(["status", "--store", store.path, "--json"]);
+    const parsed = JSON.parse(json.stdout) as { model: { version: string }; activeRun: unknown; runs: Array<{ id: string; state: string }> };
+    assert.equal(parsed.model.version, "v5");
+    assert.equal(parsed.activeRun, null);
+    assert.deepEqual(parsed.runs.map((entry) => entry.state), ["failed", "passed", "passed", "passed", "passed", "passed"]);
   });
 });

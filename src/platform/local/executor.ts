@@ -29,11 +29,10 @@ export interface LocalExecutorOptions {
   stopGraceMs?: number;
 }
 
-/** Exit code of an attempt that found another process already working on it. */
-export const exitAlreadyRunning = 75;
-
 export class LocalExecutor implements TrainingExecutor {
   private readonly children = new Map<string, { pid: number; exited: Promise<void> }>();
+  /** Exit codes of children that ended, until the attempt is started again. */
+  private readonly exitCodes = new Map<string, number | null>();
 
   constructor(private readonly options: LocalExecutorOptions) {}
 
@@ -54,9 +53,11 @@ export class LocalExecutor implements TrainingExecutor {
         child.once("error", reject);
       });
       const key = `${runId}/${attempt}`;
+      this.exitCodes.delete(key);
       const exited = new Promise<void>((resolve) => {
         child.once("exit", (code, signal) => {
           this.children.delete(key);
+          this.exitCodes.set(key, code);
           log.info({ run: runId, attempt, pid, code, signal }, "attempt process exited");
           this.options.onExit?.(runId, attempt, code);
           resolve();
@@ -77,7 +78,9 @@ export class LocalExecutor implements TrainingExecutor {
     const holder = await readLock(paths.lock);
     if (holder && (await isAlive(holder))) return { alive: true, result };
     if (recorded && (await isAlive(recorded))) return { alive: true, result };
-    return { alive: holder || recorded ? false : null, result };
+    const key = `${runId}/${attempt}`;
+    const exitCode = this.exitCodes.has(key) ? this.exitCodes.get(key) : undefined;
+    return { alive: holder || recorded ? false : null, result, ...(exitCode !== undefined ? { exitCode } : {}) };
   }
 
   async stop(runId: string, attempt: number, reason: string): Promise<void> {
