@@ -236,7 +236,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     assert.equal((await servedModel())?.version, before?.version);
   });
 
-  test("faceops status shows the model in service and the runs, as a table and as JSON", async () => {
+  test("faceops status shows the model in service and the runs, as a table and as JSON", () => {
     const table = runCli(["status", "--store", store.path]);
     assert.equal(table.status, 0, table.stderr);
     assert.match(table.stdout, /^In service {3}v5: 6 people, test accuracy \d+\.\d%/m);
