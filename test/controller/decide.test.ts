@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "../../src/controller/decide.js";
+import { attemptKey, decide, type Action, type AttemptObservation, type DesiredDataset, type Observed } from "../../src/controller/decide.js";
 import type { AttemptRecord, AttemptResult, RunRecord } from "../../src/controller/records.js";
 import type { EpochCurve } from "../../src/model/head.js";
+import { controllerSettings } from "../helpers/controller-settings.js";
 
-const settings: ControllerSettings = {
-  policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.9 },
-  gate: { minAccuracy: 0.9, maxRegression: 0.01 },
-  configured: { epochs: 5, learningRate: 0.001, dropout: 0.5 },
-  onNewCommit: "queue",
-  parallelAttempts: 1,
-  attemptTimeoutMs: 600_000,
-  rolloutDeadlineMs: 60_000,
-  startGraceMs: 30_000,
-  maxExecutions: 3,
-};
+const settings = controllerSettings();
 
 const t0 = Date.parse("2026-11-28T12:00:00Z");
 const at = (seconds: number) => new Date(t0 + seconds * 1000).toISOString();

@@ -4,7 +4,6 @@ import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import type { ControllerSettings } from "../../src/controller/decide.js";
 import { readRun, writeRun, type RunRecord } from "../../src/controller/records.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
@@ -15,6 +14,7 @@ import { ModelSlot } from "../../src/serve/model-slot.js";
 import { StoreFollower } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pointCurrentModel, readCurrentModel } from "../../src/store/models.js";
+import { controllerSettings } from "../helpers/controller-settings.js";
 import { waitFor } from "../helpers/faceops-up.js";
 import { temporaryFolder, type TestRepo } from "../helpers/git-repo.js";
 import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../helpers/training.js";
@@ -24,17 +24,7 @@ import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../h
  * store follower, model slot), starting from records as a crashed controller would leave them.
  */
 
-const settings: ControllerSettings = {
-  policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.5 },
-  gate: { minAccuracy: 0.5, maxRegression: 0.01 },
-  configured: { epochs: 5, learningRate: 0.001, dropout: 0.5 },
-  onNewCommit: "queue",
-  parallelAttempts: 1,
-  attemptTimeoutMs: 600_000,
-  rolloutDeadlineMs: 3_000,
-  startGraceMs: 30_000,
-  maxExecutions: 3,
-};
+const settings = controllerSettings({ policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.5 }, gate: { minAccuracy: 0.5, maxRegression: 0.01 }, rolloutDeadlineMs: 3_000 });
 
 describe("promotion and rollout", { timeout: 300_000 }, () => {
   let repo: TestRepo;

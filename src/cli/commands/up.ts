@@ -3,13 +3,11 @@ import { controllerRouter } from "../../controller/http.js";
 import { seedExampleRepository } from "../../dataset/seed.js";
 import { createServeMetrics } from "../../metrics/serve-metrics.js";
 import { LocalDeployer } from "../../platform/local/deployer.js";
-import { createApp } from "../../serve/app.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower } from "../../serve/model-source.js";
-import { listen } from "../../serve/server.js";
+import { listenInference } from "./inference-server.js";
 import { readSecret, type CommandContext } from "../context.js";
 import { localController } from "./controller-setup.js";
-import { faceopsVersion } from "./serve.js";
 
 /**
  * `faceops up`, what `npm start` runs: everything on one machine. The controller watches the
@@ -33,12 +31,10 @@ export async function upCommand(context: CommandContext): Promise<void> {
     return slot.model?.version ?? null;
   });
   const { controller } = localController(context, deployer, registry);
-  const app = createApp({
+  const running = await listenInference(context, {
     slot,
     metrics: serveMetrics,
-    log: context.log,
-    limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
-    serverVersion: faceopsVersion(),
+    follower,
     routers: [
       controllerRouter({
         store: context.store,
@@ -50,16 +46,6 @@ export async function upCommand(context: CommandContext): Promise<void> {
         log: context.log,
       }),
     ],
-  });
-  const running = await listen(app, {
-    port: serve.port,
-    host: serve.host,
-    graceMs: serve.gracePeriod,
-    log: context.log,
-    onClosed: async () => {
-      await follower.stop();
-      await slot.close();
-    },
   });
   const stop = (signal: string) =>
     void (async () => {

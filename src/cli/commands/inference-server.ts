@@ -1,0 +1,32 @@
+import type express from "express";
+import type { ServeMetrics } from "../../metrics/serve-metrics.js";
+import { createApp } from "../../serve/app.js";
+import type { ModelSlot } from "../../serve/model-slot.js";
+import type { StoreFollower } from "../../serve/model-source.js";
+import { listen, type RunningServer } from "../../serve/server.js";
+import type { CommandContext } from "../context.js";
+import { faceopsVersion } from "./version.js";
+
+/** The inference app on the configured address, as `serve` and `up` both run it; on close it stops following and disposes the models. */
+export function listenInference(context: CommandContext, parts: { slot: ModelSlot; metrics: ServeMetrics; follower: StoreFollower | null; routers?: express.Router[] }): Promise<RunningServer> {
+  const { serve } = context.loaded.config;
+  const { slot, metrics, follower } = parts;
+  const app = createApp({
+    slot,
+    metrics,
+    log: context.log,
+    limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
+    serverVersion: faceopsVersion(),
+    routers: parts.routers,
+  });
+  return listen(app, {
+    port: serve.port,
+    host: serve.host,
+    graceMs: serve.gracePeriod,
+    log: context.log,
+    onClosed: async () => {
+      await follower?.stop();
+      await slot.close();
+    },
+  });
+}
