@@ -61,7 +61,8 @@ export function configKeys(): string[] {
   const walk = (node: Tree, prefix: string) => {
     for (const [name, value] of Object.entries(node)) {
       const key = prefix + name;
-      if (isTree(value)) walk(value, `${key}.`);
+      // A map whose default is empty (kubernetes.nodeSelector) is one value, set whole.
+      if (isTree(value) && Object.keys(value).length > 0) walk(value, `${key}.`);
       else keys.push(key);
     }
   };

@@ -198,6 +198,52 @@ const controllerSchema = z.strictObject({
   webhookSecretFile: z.string().default(""),
 });
 
+/** A JSON text (from the environment or --set) or the value itself. */
+function fromJsonString(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+const tolerationSchema = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(["Exists", "Equal"]).optional(),
+  value: z.string().optional(),
+  effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
+  tolerationSeconds: z.number().int().optional(),
+});
+
+const kubernetesSchema = z.strictObject({
+  /** Namespace of the training Jobs and the inference Deployment; "" means the controller's own (in a cluster). */
+  namespace: z.string().default(""),
+  /** The image training Jobs run (CUDA + tfjs-node-gpu); it runs `faceops attempt`. */
+  trainerImage: z.string().min(1).default("ghcr.io/faceops/faceops-trainer:0.1.0"),
+  /** nvidia.com/gpu per training Job; 0 on clusters without GPUs. */
+  gpus: integer(0, 16).default(1),
+  trainerCpu: z.string().min(1).default("2"),
+  trainerMemory: z.string().min(1).default("6Gi"),
+  /** Node labels training Jobs must run on, e.g. {"nvidia.com/gpu.present": "true"}. */
+  nodeSelector: z.preprocess(fromJsonString, z.record(z.string(), z.string())).default({}),
+  tolerations: z.preprocess(fromJsonString, z.array(tolerationSchema)).default([]),
+  priorityClassName: z.string().default(""),
+  /** The ReadWriteMany claim holding the store, and where pods mount it (the store key must point there). */
+  storeClaim: z.string().min(1).default("faceops-store"),
+  storeMountPath: z.string().min(1).default("/store"),
+  /** A Secret with git credentials for the Jobs (keys: username, password, ssh-privatekey); "" for none. */
+  gitSecret: z.string().default("faceops-git"),
+  /** Job retries inside Kubernetes; the controller's own policy retries attempts, so 0 by default. */
+  backoffLimit: integer(0, 20).default(0),
+  /** Finished Jobs are deleted after this (their results are in the store). */
+  ttlAfterFinished: duration().default(86_400_000),
+  /** A training pod that stays Pending (unschedulable) this long fails its attempt. */
+  pendingTimeout: duration().default(600_000),
+  /** The inference Deployment a promotion rolls. */
+  deployment: z.string().min(1).default("faceops-inference"),
+});
+
 export const configSchema = z.strictObject({
   /** Where faceops keeps its state: caches, runs, model versions. */
   store: z.string().min(1).default(".faceops"),
@@ -216,6 +262,7 @@ export const configSchema = z.strictObject({
   serve: serveSchema.default(serveSchema.parse({})),
   gate: gateSchema.default(gateSchema.parse({})),
   controller: controllerSchema.default(controllerSchema.parse({})),
+  kubernetes: kubernetesSchema.default(kubernetesSchema.parse({})),
 });
 
 export type FaceopsConfig = z.output<typeof configSchema>;
@@ -228,6 +275,7 @@ export type ServeConfig = FaceopsConfig["serve"];
 export type OpenSetConfig = FaceopsConfig["openSet"];
 export type GateConfig = FaceopsConfig["gate"];
 export type ControllerConfig = FaceopsConfig["controller"];
+export type KubernetesConfig = FaceopsConfig["kubernetes"];
 
 /** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
 export { duration };

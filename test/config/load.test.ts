@@ -99,6 +99,23 @@ const defaults = {
     apiTokenFile: "",
     webhookSecretFile: "",
   },
+  kubernetes: {
+    namespace: "",
+    trainerImage: "ghcr.io/faceops/faceops-trainer:0.1.0",
+    gpus: 1,
+    trainerCpu: "2",
+    trainerMemory: "6Gi",
+    nodeSelector: {},
+    tolerations: [],
+    priorityClassName: "",
+    storeClaim: "faceops-store",
+    storeMountPath: "/store",
+    gitSecret: "faceops-git",
+    backoffLimit: 0,
+    ttlAfterFinished: 86_400_000,
+    pendingTimeout: 600_000,
+    deployment: "faceops-inference",
+  },
 };
 
 const allKeys = [
@@ -128,6 +145,7 @@ const allKeys = [
   "gate.minAccuracy",
   "gate.maxRegression",
   ...Object.keys(defaults.controller).map((key) => `controller.${key}`),
+  ...Object.keys(defaults.kubernetes).map((key) => `kubernetes.${key}`),
 ];
 
 describe("loadConfig defaults", () => {
@@ -650,6 +668,21 @@ describe("keys and environment names", () => {
       "controller.rolloutDeadline": "45s",
       "controller.apiTokenFile": "/run/secrets/token",
       "controller.webhookSecretFile": "/run/secrets/webhook",
+      "kubernetes.namespace": "ml",
+      "kubernetes.trainerImage": "registry.local/trainer:1",
+      "kubernetes.gpus": "0",
+      "kubernetes.trainerCpu": "4",
+      "kubernetes.trainerMemory": "8Gi",
+      "kubernetes.nodeSelector": '{"pool":"gpu"}',
+      "kubernetes.tolerations": '[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]',
+      "kubernetes.priorityClassName": "batch-low",
+      "kubernetes.storeClaim": "store",
+      "kubernetes.storeMountPath": "/data",
+      "kubernetes.gitSecret": "",
+      "kubernetes.backoffLimit": "1",
+      "kubernetes.ttlAfterFinished": "1h",
+      "kubernetes.pendingTimeout": "5m",
+      "kubernetes.deployment": "inference",
     };
     assert.deepEqual(Object.keys(sample).sort(), [...allKeys].sort());
     const env = Object.fromEntries(Object.entries(sample).map(([key, value]) => [envNameForKey(key), value]));
@@ -697,6 +730,23 @@ describe("keys and environment names", () => {
         rolloutDeadline: 45_000,
         apiTokenFile: "/run/secrets/token",
         webhookSecretFile: "/run/secrets/webhook",
+      },
+      kubernetes: {
+        namespace: "ml",
+        trainerImage: "registry.local/trainer:1",
+        gpus: 0,
+        trainerCpu: "4",
+        trainerMemory: "8Gi",
+        nodeSelector: { pool: "gpu" },
+        tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
+        priorityClassName: "batch-low",
+        storeClaim: "store",
+        storeMountPath: "/data",
+        gitSecret: "",
+        backoffLimit: 1,
+        ttlAfterFinished: 3_600_000,
+        pendingTimeout: 300_000,
+        deployment: "inference",
       },
     });
     for (const key of allKeys) assert.equal(loaded.origins.get(key), `env ${envNameForKey(key)}`, key);
