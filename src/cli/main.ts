@@ -12,6 +12,7 @@ import { serveCommand, type ServeOptions } from "./commands/serve.js";
 import { BundleError } from "../model/bundle.js";
 import { ControllerBusyError } from "../controller/controller.js";
 import { upCommand } from "./commands/up.js";
+import { kubernetesUpCommand } from "./commands/up-kubernetes.js";
 import { attemptCommand, type AttemptOptions } from "./commands/attempt.js";
 import { statusCommand, type StatusOptions } from "./commands/status.js";
 
@@ -100,9 +101,12 @@ function buildProgram(): Command {
     .command("up")
     .description("run everything on this machine: watch the repository, train, gate, promote and serve (what npm start runs)")
     .option("--port <port>", "port for the page, predictions, /metrics and the controller API (config key serve.port)")
-    .action(async (options: { port?: string }, command: Command) => {
+    .addOption(new Option("--platform <platform>", "local: attempts as child processes and this process serving; kubernetes: attempts as Jobs, rollouts to the inference Deployment").choices(["local", "kubernetes"]).default("local"))
+    .action(async (options: { port?: string; platform: "local" | "kubernetes" }, command: Command) => {
       const overrides = options.port !== undefined ? [{ key: "serve.port", value: options.port, origin: "--port" }] : [];
-      await upCommand(await createContext(command.optsWithGlobals<GlobalOptions>(), overrides));
+      const context = await createContext(command.optsWithGlobals<GlobalOptions>(), overrides);
+      if (options.platform === "kubernetes") await kubernetesUpCommand(context);
+      else await upCommand(context);
     });
 
   program

@@ -47,6 +47,7 @@ export const nonConfigEnvironment = new Set([
   "FACEOPS_GIT_SSH_KEY_FILE",
   "FACEOPS_API_TOKEN",
   "FACEOPS_WEBHOOK_SECRET",
+  "FACEOPS_MODEL_VERSION",
 ]);
 
 type Tree = Record<string, unknown>;

@@ -6,7 +6,7 @@ import { recordRunEvents } from "../metrics/controller-metrics.js";
 import type { ModelDeployer, TrainingExecutor } from "../platform/types.js";
 import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/process-identity.js";
 import type { StoreLayout } from "../store/layout.js";
-import { readJsonOr } from "../store/files.js";
+import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
@@ -30,6 +30,8 @@ export interface ControllerOptions {
   log: Logger;
   /** How often the repository is looked at without a webhook or a request. */
   pollIntervalMs: number;
+  /** The effective configuration, recorded with each new run so its attempts train with exactly it. */
+  runConfig?: unknown;
   /** How often an active run is looked at (attempt finished? rollout confirmed?). */
   activeIntervalMs?: number;
   now?: () => number;
@@ -181,7 +183,9 @@ export class Controller {
     const current = await readCurrentModel(store);
     await this.showDeployed(current?.version ?? null);
     metrics.activeRuns.set(runs.filter(isActive).length);
-    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion() };
+    const promoting = runs.find((run) => run.state === "promoting")?.promotion?.version ?? null;
+    const rolloutFailure = promoting && deployer.rolloutFailure ? await deployer.rolloutFailure(promoting) : null;
+    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure };
   }
 
   private shownVersion: string | null = null;
@@ -202,6 +206,9 @@ export class Controller {
     const { store, executor, deployer, metrics, log } = this.options;
     switch (action.type) {
       case "write-run": {
+        if (this.options.runConfig !== undefined && !(await exists(store.runConfig(action.run.id)))) {
+          await writeJsonAtomic(store.runConfig(action.run.id), this.options.runConfig);
+        }
         await writeRun(store, action.run);
         recordRunEvents(metrics, action.events);
         log.info({ run: action.run.id, state: action.run.state, attempts: action.run.attempts.length, reason: action.run.reason }, action.why);

@@ -32,6 +32,8 @@ export interface AttemptObservation {
   result: AttemptResult | null;
   /** The exit code of its process when this controller started it and saw it exit; else undefined. */
   exitCode?: number | null;
+  /** What it is waiting for, when the platform says (e.g. the scheduler's message for a pending pod); null: nothing. */
+  detail?: string | null;
 }
 
 export interface Observed {
@@ -44,6 +46,8 @@ export interface Observed {
   current: CurrentModel | null;
   /** The version the serving side reports ready, or null. */
   servedVersion: string | null;
+  /** Why the rollout in progress has failed, when the platform already knows (e.g. ProgressDeadlineExceeded). */
+  rolloutFailure?: string | null;
 }
 
 export interface ControllerSettings {
@@ -191,6 +195,9 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
     ]);
   }
   if (seen.alive === true) {
+    if (seen.detail !== undefined && seen.detail !== attempt.waiting) {
+      return [{ type: "write-run", run: replaceAttempt(run, { ...attempt, waiting: seen.detail }, at), why: seen.detail ?? `attempt ${attempt.number} is running`, events: [] }];
+    }
     if (elapsed > settings.attemptTimeoutMs) {
       const timedOut: AttemptRecord = { ...attempt, state: "timed-out", endedAt: at, error: `still running after the timeout of ${Math.round(settings.attemptTimeoutMs / 1000)} s; stopped` };
       return [
@@ -253,8 +260,10 @@ function advancePromotion(run: RunRecord, observed: Observed, settings: Controll
     const accuracy = bestAccuracy(run);
     return [endRun(confirmed, "passed", `${version} is in service (attempt ${promotion.attempt}, test accuracy ${accuracy === null ? "?" : `${(accuracy * 100).toFixed(1)}%`})`, observed)];
   }
-  if (observed.now - Date.parse(promotion.startedAt) <= settings.rolloutDeadlineMs) return [];
-  const reason = `${version} was not reported ready within ${Math.round(settings.rolloutDeadlineMs / 1000)} s; ${promotion.previous ?? "no model"} serves again`;
+  const failure = observed.rolloutFailure ?? null;
+  if (!failure && observed.now - Date.parse(promotion.startedAt) <= settings.rolloutDeadlineMs) return [];
+  const why = failure ?? `${version} was not reported ready within ${Math.round(settings.rolloutDeadlineMs / 1000)} s`;
+  const reason = `${why}; ${promotion.previous ?? "no model"} serves again`;
   const rolledBack = { ...run, promotion: { ...promotion, state: "rolled-back" as const, endedAt: at, reason } };
   return [{ type: "rollback", runId: run.id, version, previous: promotion.previous, reason }, endRun(rolledBack, "failed", `rollout failed: ${reason}`, observed)];
 }

@@ -62,6 +62,8 @@ export interface AttemptRecord {
   gate: GateDecision | null;
   /** What went wrong, for crashed, timed-out and cancelled attempts and for lost executions. */
   error: string | null;
+  /** What a running attempt waits for, as the platform says (e.g. "waiting to be scheduled: 0/3 nodes..."). */
+  waiting?: string | null;
   log: string;
 }
 

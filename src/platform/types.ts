@@ -28,6 +28,8 @@ export interface ModelDeployer {
   rollout(version: string, reason: string): Promise<void>;
   /** The version the serving side reports ready, or null when none is. */
   servedVersion(): Promise<string | null>;
+  /** Why the rollout of `version` has failed already, when the platform knows before the deadline; else null. */
+  rolloutFailure?(version: string): Promise<string | null>;
   /** Puts `previous` back in service (null: no model) after `version` failed to roll out. */
   rollback(version: string, previous: string | null, reason: string): Promise<void>;
 }

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
-import express, { type NextFunction, type Request, type Response } from "express";
+import express from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { publicPrediction } from "../model/predictor.js";
-import { HttpError } from "./errors.js";
+import { HttpError, useJsonErrors } from "./errors.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseTopk, predictPhotos } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
@@ -103,27 +103,6 @@ export function createApp(options: AppOptions): express.Express {
 
   for (const router of options.routers ?? []) app.use(router);
 
-  app.use((request, _response, next) => next(new HttpError(404, "not_found", `no route ${request.method} ${request.path}`)));
-  // Express recognises an error handler by its four parameters.
-  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
-    const known = toHttpError(error);
-    if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
-    metrics.httpErrors.inc({ status: String(known.status), code: known.code });
-    if (response.headersSent) {
-      response.end();
-      return;
-    }
-    response.status(known.status).set(known.headers).json({ error: { code: known.code, message: known.message } });
-  });
+  useJsonErrors(app, log, (status, code) => metrics.httpErrors.inc({ status: String(status), code }));
   return app;
-}
-
-/** Errors from Express' own parsers carry a status; anything else is an internal error. */
-function toHttpError(error: unknown): HttpError {
-  if (error instanceof HttpError) return error;
-  const status = (error as { status?: unknown }).status;
-  if (typeof status === "number" && status >= 400 && status < 500) {
-    return new HttpError(status, (error as { type?: string }).type ?? "bad_request", (error as Error).message);
-  }
-  return new HttpError(500, "internal", "the server failed to answer this request; the error is in its log");
 }

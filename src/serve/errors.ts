@@ -1,3 +1,6 @@
+import type { Express, NextFunction, Request, Response } from "express";
+import type { Logger } from "../log.js";
+
 /**
  * Errors the service answers with on purpose: a status, a stable code tools can match on, and a
  * sentence for people. Anything else reaching the error handler is a bug and answers 500.
@@ -15,3 +18,32 @@ export class HttpError extends Error {
 }
 
 export const badRequest = (code: string, message: string) => new HttpError(400, code, message);
+
+/**
+ * The last two handlers of every faceops app: a JSON 404 for unknown routes, and the error handler
+ * that answers {error: {code, message}} with the error's status (500 only for our own bugs, logged).
+ */
+export function useJsonErrors(app: Express, log: Logger, onError?: (status: number, code: string) => void): void {
+  app.use((request, _response, next) => next(new HttpError(404, "not_found", `no route ${request.method} ${request.path}`)));
+  // Express recognises an error handler by its four parameters.
+  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+    const known = toHttpError(error);
+    if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
+    onError?.(known.status, known.code);
+    if (response.headersSent) {
+      response.end();
+      return;
+    }
+    response.status(known.status).set(known.headers).json({ error: { code: known.code, message: known.message } });
+  });
+}
+
+/** Errors from Express' own parsers carry a status; anything else is an internal error. */
+function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new HttpError(status, (error as { type?: string }).type ?? "bad_request", (error as Error).message);
+  }
+  return new HttpError(500, "internal", "the server failed to answer this request; the error is in its log");
+}

@@ -80,6 +80,11 @@ export class StoreLayout {
     return join(this.run(id), "run.json");
   }
 
+  /** The configuration a run was created with; its attempts (local processes or Jobs) train with it. */
+  runConfig(id: string): string {
+    return join(this.run(id), "config.json");
+  }
+
   /** Everything one attempt leaves: its lock (pid and start time), log, result and bundle. */
   attempt(runId: string, attempt: number): AttemptPaths {
     if (!Number.isInteger(attempt) || attempt < 1) throw new Error(`"${attempt}" is not an attempt number (1, 2, ...)`);

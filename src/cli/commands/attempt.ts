@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { loadConfig } from "../../config/load.js";
+import type { FaceopsConfig } from "../../config/schema.js";
 import { runAttempt } from "../../controller/attempt.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 
@@ -18,5 +21,15 @@ export async function attemptCommand(options: AttemptOptions, context: CommandCo
     shutdown.abort();
     process.exit(143);
   });
-  return runAttempt({ runId: options.run, attempt, config: context.loaded.config, store: context.store, log: context.log, env: context.env, credentials: gitCredentials(context) });
+  return runAttempt({ runId: options.run, attempt, config: await runConfiguration(options.run, context), store: context.store, log: context.log, env: context.env, credentials: gitCredentials(context) });
+}
+
+/** The configuration the run was created with (recorded in the store), else this process's own. */
+async function runConfiguration(runId: string, context: CommandContext): Promise<FaceopsConfig> {
+  const recorded = context.store.runConfig(runId);
+  if (!existsSync(recorded)) return context.loaded.config;
+  const { config } = await loadConfig({ file: recorded });
+  context.log.info({ run: runId, config: recorded }, "training with the run's recorded configuration");
+  // The store is wherever this process sees it (a Job mounts it at its own path).
+  return { ...config, store: context.store.root };
 }

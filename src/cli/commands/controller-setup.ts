@@ -60,6 +60,7 @@ export function localController(context: CommandContext, deployer: ModelDeployer
     metrics,
     log: context.log,
     pollIntervalMs: config.controller.pollInterval,
+    runConfig: config,
   });
   return { controller, metrics };
 }

@@ -19,11 +19,20 @@ export async function serveCommand(options: ServeOptions, context: CommandContex
   const { serve } = config;
   const metrics = createServeMetrics(new Registry());
   const slot = new ModelSlot({ maxBatch: serve.maxBatch, maxDelayMs: serve.maxDelayMs }, metrics, context.log);
-  const follower = options.model ? null : new StoreFollower({ store: context.store, slot, metrics, config, log: context.log, checkIntervalMs: serve.checkInterval });
+  // FACEOPS_MODEL_VERSION pins one version of the store (a Kubernetes rollout sets it per pod template); else follow the pointer.
+  const pinned = options.model ? "" : (context.env.FACEOPS_MODEL_VERSION ?? "").trim();
+  const follower = options.model || pinned ? null : new StoreFollower({ store: context.store, slot, metrics, config, log: context.log, checkIntervalMs: serve.checkInterval });
   const running = await listenInference(context, { slot, metrics, follower });
   const stop = (signal: string) => void running.shutdown(signal).then(() => process.exit(0));
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
+  if (pinned) {
+    // A version that cannot load leaves this pod unready (so a rollout of it never completes and is rolled back), not dead.
+    await serveBundle(context.store.modelVersion(pinned), pinned, { slot, metrics, config, log: context.log }).catch((error: unknown) =>
+      context.log.error({ err: error, version: pinned }, "the pinned model version failed to load; staying unready"),
+    );
+    return;
+  }
   try {
     if (options.model) await serveBundle(options.model, "v0", { slot, metrics, config, log: context.log });
     else await follower?.start();

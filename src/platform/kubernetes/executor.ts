@@ -1,0 +1,174 @@
+import * as k8s from "@kubernetes/client-node";
+import type { KubernetesConfig } from "../../config/schema.js";
+import type { AttemptObservation } from "../../controller/decide.js";
+import { readRun, type AttemptRecord, type AttemptResult } from "../../controller/records.js";
+import type { Logger } from "../../log.js";
+import { readJsonOr } from "../../store/files.js";
+import type { StoreLayout } from "../../store/layout.js";
+import type { ProcessRef, TrainingExecutor } from "../types.js";
+import { jobFor, jobName, trainerSelector } from "./job.js";
+
+/**
+ * Attempts as Kubernetes Jobs. Jobs and their pods are watched through informers (which re-list
+ * after a 410 Gone); a create that answers 409 means the Job is already there (a controller
+ * restarted mid-attempt) and it is adopted, never created twice. Results are read from the store,
+ * which the Job's pod mounts. A pod left Pending because it cannot be scheduled is reported with
+ * the scheduler's message and fails the attempt after `kubernetes.pendingTimeout`.
+ *
+ * API use, and therefore the Role in k8s/base: jobs create, get, list, watch, delete; pods list, watch.
+ */
+
+export interface KubernetesExecutorOptions {
+  kubeConfig: k8s.KubeConfig;
+  namespace: string;
+  kubernetes: KubernetesConfig;
+  store: StoreLayout;
+  log: Logger;
+  /** Seconds after which a Job is stopped by Kubernetes (the controller's attempt timeout). */
+  activeDeadlineSeconds: number;
+  /** Called when a Job or its pod changes, so the controller looks at once. */
+  onChange?: () => void;
+  now?: () => number;
+}
+
+type Informer<T extends k8s.KubernetesObject> = k8s.Informer<T> & k8s.ObjectCache<T>;
+
+export class KubernetesExecutor implements TrainingExecutor {
+  private readonly batch: k8s.BatchV1Api;
+  private readonly jobs: Informer<k8s.V1Job>;
+  private readonly pods: Informer<k8s.V1Pod>;
+  private started: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: KubernetesExecutorOptions) {
+    const { kubeConfig, namespace } = options;
+    this.batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
+    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.jobs = k8s.makeInformer(kubeConfig, `/apis/batch/v1/namespaces/${namespace}/jobs`, () => this.batch.listNamespacedJob({ namespace, labelSelector: trainerSelector }), trainerSelector);
+    this.pods = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: trainerSelector }), trainerSelector);
+    this.follow("jobs", this.jobs);
+    this.follow("pods", this.pods);
+  }
+
+  private follow<T extends k8s.KubernetesObject>(what: string, informer: Informer<T>): void {
+    const changed = () => this.options.onChange?.();
+    informer.on("change", changed);
+    informer.on("add", changed);
+    informer.on("delete", changed);
+    informer.on("error", (error: unknown) => {
+      if (this.stopped) return;
+      this.options.log.warn({ err: error, watching: what }, "watch failed; re-listing shortly");
+      setTimeout(() => void informer.start().catch(() => undefined), 2_000).unref();
+    });
+  }
+
+  private get now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /** Lists and starts watching once; every inspect reads the informers' caches. */
+  private start(): Promise<void> {
+    this.started ??= Promise.all([this.jobs.start(), this.pods.start()]).then(() => undefined);
+    return this.started;
+  }
+
+  async launch(runId: string, attempt: number): Promise<ProcessRef | null> {
+    const { namespace, kubernetes, store, log } = this.options;
+    await this.start();
+    const run = await readRun(store, runId);
+    const record = run?.attempts[attempt - 1];
+    if (!run || !record) throw new Error(`run ${runId} has no attempt ${attempt} to launch`);
+    const body = jobFor({
+      runId,
+      attempt,
+      commit: run.commit,
+      hyperparameters: record.hyperparameters,
+      reason: record.reason,
+      namespace,
+      kubernetes,
+      activeDeadlineSeconds: this.options.activeDeadlineSeconds,
+    }) as k8s.V1Job;
+    const name = jobName(runId, attempt);
+    try {
+      await this.batch.createNamespacedJob({ namespace, body });
+      log.info({ run: runId, attempt, job: name, namespace }, "training Job created");
+    } catch (error) {
+      if (!(error instanceof k8s.ApiException) || error.code !== 409) throw error;
+      const existing = await this.batch.readNamespacedJob({ namespace, name });
+      const labels = existing.metadata?.labels ?? {};
+      if (labels["faceops.io/run"] !== runId || labels["faceops.io/attempt"] !== String(attempt)) {
+        throw new Error(`a Job named ${name} exists in ${namespace} but is not attempt ${attempt} of run ${runId}`, { cause: error });
+      }
+      log.info({ run: runId, attempt, job: name }, "training Job already exists: adopted");
+    }
+    return null;
+  }
+
+  async inspect(runId: string, attempt: number, _recorded: AttemptRecord["process"]): Promise<AttemptObservation> {
+    await this.start();
+    const { store, namespace, kubernetes } = this.options;
+    const result = await readJsonOr<AttemptResult | null>(store.attempt(runId, attempt).result, null).catch(() => null);
+    const name = jobName(runId, attempt);
+    const job = this.jobs.get(name, namespace);
+    if (result) return { alive: job ? !finished(job) : false, result };
+    if (!job) return { alive: false, result: null };
+    const failed = job.status?.conditions?.find((condition) => condition.type === "Failed" && condition.status === "True");
+    if (failed) {
+      return { alive: false, result: { ok: false, error: `Job ${name} failed: ${failed.reason ?? "Failed"}${failed.message ? `: ${failed.message}` : ""}${this.exitCodes(name)}`, permanent: false, durationSeconds: 0 } };
+    }
+    if (finished(job)) return { alive: false, result: null };
+    const pending = this.unschedulable(name);
+    if (pending) {
+      const waited = this.now - pending.since;
+      if (waited > kubernetes.pendingTimeout) {
+        await this.stop(runId, attempt, "unschedulable");
+        const error = `Job ${name} could not be scheduled for ${Math.round(waited / 1000)} s: ${pending.message}`;
+        return { alive: false, result: { ok: false, error, permanent: false, durationSeconds: waited / 1000 }, detail: error };
+      }
+      return { alive: true, result: null, detail: `waiting to be scheduled: ${pending.message}` };
+    }
+    return { alive: true, result: null, detail: null };
+  }
+
+  /** The newest pod of the Job when the scheduler cannot place it, with its message and since when. */
+  private unschedulable(job: string): { message: string; since: number } | null {
+    const pods = this.pods.list(this.options.namespace).filter((pod) => pod.metadata?.labels?.["job-name"] === job);
+    const newest = pods.sort((a, b) => Date.parse(String(b.metadata?.creationTimestamp ?? 0)) - Date.parse(String(a.metadata?.creationTimestamp ?? 0)))[0];
+    if (!newest || newest.status?.phase !== "Pending") return null;
+    const scheduled = newest.status.conditions?.find((condition) => condition.type === "PodScheduled");
+    if (!scheduled || scheduled.status !== "False" || scheduled.reason !== "Unschedulable") return null;
+    const since = Date.parse(String(scheduled.lastTransitionTime ?? newest.metadata?.creationTimestamp ?? new Date(this.now).toISOString()));
+    return { message: scheduled.message ?? "Unschedulable", since: Number.isFinite(since) ? since : this.now };
+  }
+
+  private exitCodes(job: string): string {
+    const codes = this.pods
+      .list(this.options.namespace)
+      .filter((pod) => pod.metadata?.labels?.["job-name"] === job)
+      .flatMap((pod) => pod.status?.containerStatuses ?? [])
+      .map((status) => status.state?.terminated?.exitCode)
+      .filter((code): code is number => code !== undefined);
+    return codes.length > 0 ? ` (exit code${codes.length > 1 ? "s" : ""} ${codes.join(", ")})` : "";
+  }
+
+  async stop(runId: string, attempt: number, reason: string): Promise<void> {
+    const { namespace, log } = this.options;
+    const name = jobName(runId, attempt);
+    try {
+      await this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: "Background" });
+      log.info({ run: runId, attempt, job: name, reason }, "training Job deleted");
+    } catch (error) {
+      if (!(error instanceof k8s.ApiException) || error.code !== 404) throw error;
+    }
+  }
+
+  /** Jobs keep running without the controller; a restarted one adopts them. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.started) await Promise.all([this.jobs.stop(), this.pods.stop()]);
+  }
+}
+
+function finished(job: k8s.V1Job): boolean {
+  return (job.status?.conditions ?? []).some((condition) => (condition.type === "Complete" || condition.type === "Failed") && condition.status === "True");
+}
