@@ -88,11 +88,12 @@ export function rolloutStatus(deployment: k8s.V1Deployment): { done: boolean; fa
   const generation = deployment.metadata?.generation ?? 0;
   const status = deployment.status ?? {};
   const wanted = deployment.spec?.replicas ?? 1;
+  // Until the controller has seen the latest template, every condition is about an older one.
+  if ((status.observedGeneration ?? 0) < generation) return { done: false, failure: null };
   const progressing = status.conditions?.find((condition) => condition.type === "Progressing");
   if (progressing?.reason === "ProgressDeadlineExceeded") {
     return { done: false, failure: `Deployment ${deployment.metadata?.name ?? ""} exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ""}` };
   }
-  if ((status.observedGeneration ?? 0) < generation) return { done: false, failure: null };
   const updated = status.updatedReplicas ?? 0;
   const done = updated >= wanted && (status.replicas ?? 0) <= updated && (status.availableReplicas ?? 0) >= updated;
   return { done, failure: null };
