@@ -8,10 +8,16 @@ import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/
 import type { StoreLayout } from "../store/layout.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
-import { nextModelVersion, readCurrentModel } from "../store/models.js";
+import { nextModelVersion, readCurrentModel, type CurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
 import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "./decide.js";
 import { isActive, listRuns, readRun, readRunRequest, writeRun, writeRunRequest, type RunRecord } from "./records.js";
+
+/** The parts of a bundle's metadata.json the controller's metrics show. */
+interface DeployedMetadata {
+  dataset?: { commit?: string | null; fingerprint?: string };
+  metrics?: { accuracy?: number };
+}
 
 /**
  * The control loop: observe the store, the repository and the platform; decide (pure); act; repeat.
@@ -181,25 +187,46 @@ export class Controller {
       }
     }
     const current = await readCurrentModel(store);
-    await this.showDeployed(current?.version ?? null);
+    await this.showDeployed(current);
     metrics.activeRuns.set(runs.filter(isActive).length);
+    metrics.attemptsPending.set([...attempts.values()].filter((seen) => seen.result === null && typeof seen.detail === "string").length);
     const promoting = runs.find((run) => run.state === "promoting")?.promotion?.version ?? null;
     const rolloutFailure = promoting && deployer.rolloutFailure ? await deployer.rolloutFailure(promoting) : null;
     return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure };
   }
 
   private shownVersion: string | null = null;
+  private shownFingerprint: string | null = null;
+  private untrainedSince: number | null = null;
 
-  /** faceops_deployed_model_info follows the pointer, whoever moved it (a promotion, a rollback, a person). */
-  private async showDeployed(version: string | null): Promise<void> {
-    if (version === this.shownVersion) return;
+  /**
+   * faceops_deployed_model_* follow the pointer, whoever moved it (a promotion, a rollback, a person);
+   * faceops_dataset_untrained_since_timestamp_seconds says how long the watched branch has held data
+   * the model in service was not trained on.
+   */
+  private async showDeployed(current: CurrentModel | null): Promise<void> {
     const { metrics, store } = this.options;
-    metrics.deployedModel.reset();
-    if (version) {
-      const metadata = await readJsonOr<{ dataset?: { commit?: string | null } } | null>(join(store.modelVersion(version), "metadata.json"), null).catch(() => null);
-      metrics.deployedModel.set({ version, dataset_commit: metadata?.dataset?.commit ?? "none" }, 1);
+    const version = current?.version ?? null;
+    if (version !== this.shownVersion) {
+      metrics.deployedModel.reset();
+      metrics.deployedModelAccuracy.reset();
+      this.shownFingerprint = null;
+      if (version) {
+        const metadata = await readJsonOr<DeployedMetadata | null>(join(store.modelVersion(version), "metadata.json"), null).catch(() => null);
+        metrics.deployedModel.set({ version, dataset_commit: metadata?.dataset?.commit ?? "none" }, 1);
+        if (typeof metadata?.metrics?.accuracy === "number") metrics.deployedModelAccuracy.set(metadata.metrics.accuracy);
+        this.shownFingerprint = metadata?.dataset?.fingerprint ?? null;
+      }
+      this.shownVersion = version;
     }
-    this.shownVersion = version;
+    const promotedAt = current ? Date.parse(current.promotedAt) : Number.NaN;
+    if (Number.isFinite(promotedAt)) metrics.deployedModelPromoted.set(promotedAt / 1000);
+    else metrics.deployedModelPromoted.reset();
+
+    const untrained = this.watched !== null && this.watched.fingerprint !== this.shownFingerprint;
+    if (!untrained) this.untrainedSince = null;
+    else this.untrainedSince ??= this.now;
+    metrics.datasetUntrainedSince.set(this.untrainedSince === null ? 0 : this.untrainedSince / 1000);
   }
 
   private async act(action: Action): Promise<void> {

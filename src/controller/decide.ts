@@ -65,7 +65,7 @@ export interface ControllerSettings {
 }
 
 export type RunEvent =
-  | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null }
+  | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null; accuracy?: number }
   | { kind: "run-ended"; outcome: "passed" | "failed" | "superseded"; attempts: number; accuracy: number | null; at: number };
 
 export type Action =
@@ -191,7 +191,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
     );
     const finished: AttemptRecord = { ...ended, state: "finished", gate };
     return concludeAttempt(replaceAttempt(run, finished, at), finished, observed, settings, [
-      { kind: "attempt-ended", outcome: gate.pass ? "passed" : "failed", durationSeconds: duration },
+      { kind: "attempt-ended", outcome: gate.pass ? "passed" : "failed", durationSeconds: duration, accuracy: result.accuracy },
     ]);
   }
   if (seen.alive === true) {

@@ -11,9 +11,14 @@ export interface ControllerMetrics {
   attempts: Counter<"outcome">;
   attemptDuration: Histogram;
   attemptsPerRun: Histogram;
+  attemptAccuracy: Histogram;
+  attemptsPending: Gauge;
   lastRunAccuracy: Gauge;
   lastSuccessfulRun: Gauge;
   deployedModel: Gauge<"version" | "dataset_commit">;
+  deployedModelAccuracy: Gauge;
+  deployedModelPromoted: Gauge;
+  datasetUntrainedSince: Gauge;
   datasetPhotos: Gauge<"split">;
   rejectedFiles: Gauge;
   activeRuns: Gauge;
@@ -37,12 +42,38 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
       registers: [registry],
     }),
     attemptsPerRun: new Histogram({ name: "faceops_attempts_per_run", help: "Attempts a run took before it ended.", buckets: [1, 2, 3, 4, 5, 6, 8, 10], registers: [registry] }),
+    attemptAccuracy: new Histogram({
+      name: "faceops_attempt_accuracy",
+      help: "Held-out (test split) accuracy of each attempt that trained a model (0..1).",
+      buckets: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1],
+      registers: [registry],
+    }),
+    attemptsPending: new Gauge({
+      name: "faceops_attempts_pending",
+      help: "Attempts started but waiting for the platform (e.g. a training pod the scheduler cannot place).",
+      registers: [registry],
+    }),
     lastRunAccuracy: new Gauge({ name: "faceops_last_run_accuracy", help: "Test accuracy of the last run that ended with a trained model (0..1).", registers: [registry] }),
     lastSuccessfulRun: new Gauge({ name: "faceops_last_successful_run_timestamp_seconds", help: "When the last run that put a model in service ended (Unix time).", registers: [registry] }),
     deployedModel: new Gauge({
       name: "faceops_deployed_model_info",
       help: "The model version the controller has in service (value 1), with its dataset commit.",
       labelNames: ["version", "dataset_commit"],
+      registers: [registry],
+    }),
+    deployedModelAccuracy: new Gauge({
+      name: "faceops_deployed_model_accuracy",
+      help: "Held-out (test split) accuracy of the model in service, from its bundle (0..1).",
+      registers: [registry],
+    }),
+    deployedModelPromoted: new Gauge({
+      name: "faceops_deployed_model_promoted_timestamp_seconds",
+      help: "When the model in service was promoted or rolled back to (Unix time).",
+      registers: [registry],
+    }),
+    datasetUntrainedSince: new Gauge({
+      name: "faceops_dataset_untrained_since_timestamp_seconds",
+      help: "When this controller first saw the watched branch hold a dataset the model in service was not trained on (Unix time); 0 while the model is up to date.",
       registers: [registry],
     }),
     datasetPhotos: new Gauge({ name: "faceops_dataset_photos", help: "Valid photos in the watched dataset, by split.", labelNames: ["split"], registers: [registry] }),
@@ -57,6 +88,7 @@ export function recordRunEvents(metrics: ControllerMetrics, events: readonly Run
     if (event.kind === "attempt-ended") {
       metrics.attempts.inc({ outcome: event.outcome });
       if (event.durationSeconds !== null) metrics.attemptDuration.observe(event.durationSeconds);
+      if (event.accuracy !== undefined) metrics.attemptAccuracy.observe(event.accuracy);
       continue;
     }
     metrics.runs.inc({ outcome: event.outcome });

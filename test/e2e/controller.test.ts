@@ -110,6 +110,8 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     repo.commit("Add Vladimir Putin");
     // While run 2 trains, v1 answers: watch both until the run ends.
     await waitFor("run 2 to start", async () => ((await runs()).runs.some((entry) => entry.id === "2") ? true : undefined), 60_000);
+    const untrainedSince = Number(/^faceops_dataset_untrained_since_timestamp_seconds (\S+)$/m.exec(await (await fetch(`${server().url}/metrics`)).text())?.[1]);
+    assert.ok(untrainedSince > Date.now() / 1000 - 600, `the new photos wait for training since they were seen, not ${untrainedSince}`);
     const servedWhileTraining = new Set<string>();
     const ended = await waitFor("run 2 to end", async () => {
       const state = (await run("2")).state;
@@ -154,6 +156,13 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     assert.match(text, /^faceops_dataset_photos\{split="test"\} \d+$/m);
     assert.match(text, /^faceops_last_run_accuracy (0\.9\d*|1)$/m);
     assert.match(text, /^faceops_attempt_duration_seconds_count 3$/m);
+    assert.match(text, /^faceops_attempt_accuracy_count 3$/m);
+    assert.match(text, /^faceops_attempts_pending 0$/m);
+    assert.match(text, /^faceops_deployed_model_accuracy (0\.9\d*|1)$/m);
+    const promoted = Number(/^faceops_deployed_model_promoted_timestamp_seconds (\S+)$/m.exec(text)?.[1]);
+    assert.ok(promoted > Date.now() / 1000 - 600 && promoted <= Date.now() / 1000, `v3 was promoted minutes ago, not at ${promoted}`);
+    // v3 was trained on the branch tip: no data waits for training.
+    assert.match(text, /^faceops_dataset_untrained_since_timestamp_seconds 0$/m);
     assert.match(text, /^request_predict_seconds_count\{model_name="faces"\} \d+$/m);
     const { status, output } = await promtoolCheckMetrics(text);
     assert.equal(status, 0, output);

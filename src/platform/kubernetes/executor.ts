@@ -1,7 +1,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { KubernetesConfig } from "../../config/schema.js";
 import type { AttemptObservation } from "../../controller/decide.js";
-import { readRun, type AttemptRecord, type AttemptResult } from "../../controller/records.js";
+import { readRun, type AttemptRecord, type AttemptResult, type RunRecord } from "../../controller/records.js";
 import type { Logger } from "../../log.js";
 import { readJsonOr } from "../../store/files.js";
 import type { StoreLayout } from "../../store/layout.js";
@@ -81,6 +81,7 @@ export class KubernetesExecutor implements TrainingExecutor {
     const body = jobFor({
       runId,
       attempt,
+      runCreatedAt: run.createdAt,
       commit: run.commit,
       hyperparameters: record.hyperparameters,
       reason: record.reason,
@@ -95,10 +96,8 @@ export class KubernetesExecutor implements TrainingExecutor {
     } catch (error) {
       if (!(error instanceof k8s.ApiException) || error.code !== 409) throw error;
       const existing = await this.batch.readNamespacedJob({ namespace, name });
-      const labels = existing.metadata?.labels ?? {};
-      if (labels["faceops.io/run"] !== runId || labels["faceops.io/attempt"] !== String(attempt)) {
-        throw new Error(`a Job named ${name} exists in ${namespace} but is not attempt ${attempt} of run ${runId}`, { cause: error });
-      }
+      const foreign = foreignJob(existing, run, attempt, namespace);
+      if (foreign) throw new Error(foreign, { cause: error });
       log.info({ run: runId, attempt, job: name }, "training Job already exists: adopted");
     }
     return null;
@@ -112,6 +111,9 @@ export class KubernetesExecutor implements TrainingExecutor {
     const job = this.jobs.get(name, namespace);
     if (result) return { alive: job ? !finished(job) : false, result };
     if (!job) return { alive: false, result: null };
+    const run = await readRun(store, runId);
+    const foreign = run ? foreignJob(job, run, attempt, namespace) : null;
+    if (foreign) return { alive: false, result: { ok: false, error: foreign, permanent: true, durationSeconds: 0 } };
     const failed = job.status?.conditions?.find((condition) => condition.type === "Failed" && condition.status === "True");
     if (failed) {
       return { alive: false, result: { ok: false, error: `Job ${name} failed: ${failed.reason ?? "Failed"}${failed.message ? `: ${failed.message}` : ""}${this.exitCodes(name)}`, permanent: false, durationSeconds: 0 } };
@@ -171,4 +173,16 @@ export class KubernetesExecutor implements TrainingExecutor {
 
 function finished(job: k8s.V1Job): boolean {
   return (job.status?.conditions ?? []).some((condition) => (condition.type === "Complete" || condition.type === "Failed") && condition.status === "True");
+}
+
+/** Why a Job with this attempt's name is not this attempt's (a wiped store's leftover), or null when it is. */
+function foreignJob(job: k8s.V1Job, run: RunRecord, attempt: number, namespace: string): string | null {
+  const labels = job.metadata?.labels ?? {};
+  const createdAt = job.metadata?.annotations?.["faceops.io/run-created-at"];
+  if (labels["faceops.io/run"] === run.id && labels["faceops.io/attempt"] === String(attempt) && createdAt === run.createdAt) return null;
+  const name = job.metadata?.name ?? jobName(run.id, attempt);
+  return (
+    `a Job named ${name} exists in ${namespace} but it is not attempt ${attempt} of run ${run.id} created at ${run.createdAt} ` +
+    `(it belongs to a run created at ${createdAt ?? "an unknown time"}, from an earlier store?); delete it: kubectl -n ${namespace} delete job ${name}`
+  );
 }

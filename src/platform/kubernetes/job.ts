@@ -18,6 +18,8 @@ export const trainerSelector = `app.kubernetes.io/name=faceops,app.kubernetes.io
 export interface AttemptJobInput {
   runId: string;
   attempt: number;
+  /** When the run was created: tells this run's Job from one a wiped store left with the same name. */
+  runCreatedAt: string;
   commit: string | null;
   hyperparameters: Hyperparameters;
   reason: string;
@@ -63,6 +65,7 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
       namespace: input.namespace,
       labels,
       annotations: {
+        "faceops.io/run-created-at": input.runCreatedAt,
         "faceops.io/hyperparameters": JSON.stringify(input.hyperparameters),
         "faceops.io/reason": input.reason.slice(0, 1000),
       },
