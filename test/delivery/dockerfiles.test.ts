@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
+import { runProcess, type ProcessResult } from "../helpers/process.js";
 import { assignments, dockerignore, execForm, lintDockerfile, parseDockerfile, stagesOf, type Instruction, type Stage } from "./dockerfile.js";
 
 /**
@@ -314,16 +315,8 @@ function runAsUsers(): number[] {
   return found;
 }
 
-function runAsync(command: string, args: string[], extraEnv: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env: { PATH: process.env.PATH, ...extraEnv } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (status) => resolvePromise({ status, stdout, stderr }));
-  });
+function runAsync(command: string, args: string[], env: Record<string, string>): Promise<ProcessResult> {
+  return runProcess(command, args, { env: { HOME: undefined, ...env } });
 }
 
 function closeServer(server: Server): Promise<void> {

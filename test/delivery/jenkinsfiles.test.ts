@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { parse, parseAllDocuments } from "yaml";
+import { runProcess, type ProcessResult } from "../helpers/process.js";
 import { checkDeclarativePipeline, child, environment, findStage, readGroovy, stringsIn, type GroovyBlock, type GroovySource } from "./jenkinsfile.js";
 
 /**
@@ -398,16 +399,8 @@ function groovyLint(java: { java: string; home: string }, cwd: string, files: st
   return run(process.execPath, args, { cwd, env: { HOME: home, JAVA_HOME: java.home }, timeoutMs: 240_000 });
 }
 
-function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, timeout: options.timeoutMs ?? 60_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (status) => resolvePromise({ status, stdout, stderr }));
-  });
+function run(command: string, args: string[], options: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  return runProcess(command, args, { timeoutMs: 60_000, ...options });
 }
 
 async function listen(handler: (request: IncomingMessage, response: ServerResponse) => void | Promise<void>): Promise<Server> {

@@ -1,5 +1,6 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
+import { runProcess } from "./process.js";
 
 const main = resolve(import.meta.dirname, "../../src/cli/main.ts");
 
@@ -21,16 +22,5 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
 
 /** runCli without blocking this process, for commands that talk to a server the test runs. */
 export function runCliAsync(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<CliResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), main, ...args], {
-      cwd: options.cwd,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (status) => resolvePromise({ status, stdout, stderr }));
-  });
+  return runProcess(process.execPath, ["--import", import.meta.resolve("tsx"), main, ...args], options);
 }
