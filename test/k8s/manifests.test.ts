@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -20,14 +19,11 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
-import { Registry } from "prom-client";
-import { parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
-import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
-import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { kubectlPath } from "../helpers/kubectl.js";
 import { validateKubernetesObject } from "../helpers/kube-schema.js";
-import { promtoolPath } from "../helpers/promtool.js";
+import { exposedSeries, grafanaExprToPromQL, promtoolCheckRules, referencedMetrics } from "../helpers/promql.js";
 
 /**
  * The manifests in k8s/, rendered by a real `kubectl kustomize` (test/helpers/kubectl.ts) and checked
@@ -112,38 +108,6 @@ function envVar(entry: IContainer, name: string): IEnvVar | undefined {
 /** `labels` holds every pair of `selector`. */
 function selects(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
   return Object.keys(selector ?? {}).length > 0 && Object.entries(selector ?? {}).every(([key, value]) => labels?.[key] === value);
-}
-
-/** The metric names a PromQL expression reads: faceops_*, http_* and request_* (label values and strings excluded). */
-function referencedMetrics(expr: string): string[] {
-  const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  return [...withoutStrings.matchAll(/\b(?:faceops|http|request)_[A-Za-z0-9_:]*/g)].map((match) => match[0]);
-}
-
-/** Every series name faceops exposes: the serving and controller metrics, with histogram suffixes. */
-async function exposedSeries(): Promise<Set<string>> {
-  const names = new Set<string>();
-  for (const registry of [createServeMetrics(new Registry(), { defaultMetrics: false }).registry, createControllerMetrics(new Registry()).registry]) {
-    for (const metric of await registry.getMetricsAsJSON()) {
-      names.add(metric.name);
-      if (String(metric.type) === "histogram") for (const suffix of ["_bucket", "_count", "_sum"]) names.add(`${metric.name}${suffix}`);
-    }
-  }
-  return names;
-}
-
-/** `promtool check rules` on rule groups; fails the test with promtool's own words. */
-async function promtoolCheckRules(groups: unknown, name: string): Promise<string> {
-  if (!existsSync(promtoolPath)) assert.fail(`this test needs promtool at ${promtoolPath}: apt-get install -y prometheus (or set PROMTOOL_PATH)`);
-  const file = join(work, `${name}.rules.yaml`);
-  await writeFile(file, stringify({ groups }));
-  try {
-    const { stdout } = await run(promtoolPath, ["check", "rules", file]);
-    return stdout;
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    return assert.fail(`promtool check rules ${name}:\n${stdout ?? ""}${stderr ?? ""}`);
-  }
 }
 
 /** Renders every kustomization once, for the suites that read them. */
@@ -603,14 +567,16 @@ describe("k8s monitoring", () => {
         const b = other.gridPos;
         assert.ok(x + w <= b.x || b.x + b.w <= x || y + h <= b.y || b.y + b.h <= y, `${panel.title} and ${other.title} do not overlap`);
       }
-      assert.ok(["stat", "timeseries", "gauge", "table", "bargauge"].includes(panel.type), `${panel.title}: a known panel type`);
+      // Rows only group the panels after them: no query of their own.
+      if (panel.type === "row") return;
+      assert.ok(["stat", "timeseries", "gauge", "table", "bargauge", "heatmap"].includes(panel.type), `${panel.title}: a known panel type`);
       assert.equal(panel.datasource?.uid, "${datasource}");
       assert.ok(panel.targets.length > 0);
       assert.equal(new Set(panel.targets.map((target) => target.refId)).size, panel.targets.length);
       for (const target of panel.targets) {
         checkMetrics(target.expr, `${panel.title} ${target.refId}`);
         // Grafana's interval variables become durations so promtool can parse the expression.
-        const expr = target.expr.replace(/\$__(rate_interval|interval|range)\b/g, "5m");
+        const expr = grafanaExprToPromQL(target.expr);
         assert.doesNotMatch(expr, /\$/, `${panel.title}: only Grafana's interval variables`);
         rules.push({ record: `faceops:dashboard_panel${panel.id}_${target.refId}`, expr });
       }
