@@ -3,7 +3,7 @@ import type { FaceopsConfig } from "../config/schema.js";
 import { withDataset } from "../dataset/check.js";
 import type { GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
-import { saveBundle } from "../model/bundle.js";
+import { defaultModelName, saveBundle } from "../model/bundle.js";
 import { recordManifest } from "../model/cache-maintenance.js";
 import { evaluateDeployed } from "../model/compare.js";
 import { openModelRuntime } from "../model/model-runtime.js";
@@ -91,7 +91,7 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
         }
         if (!manifest.usable) throw new PermanentAttemptError(`the dataset has ${manifest.labels.length} usable label(s); training needs at least 2`);
         await recordManifest(store, manifest);
-        const outcome = await trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), log, name: "faces" });
+        const outcome = await trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), log, name: defaultModelName });
         try {
           const current = await readCurrentModel(store);
           let deployed: { version: string; accuracy: number } | null = null;

@@ -25,8 +25,12 @@ export interface ControllerMetrics {
   loopErrors: Counter;
 }
 
+/** Every outcome a run or an attempt can end with: each has a series from the start, at 0. */
+const runOutcomes = ["passed", "failed", "superseded"] as const satisfies ReadonlyArray<Extract<RunEvent, { kind: "run-ended" }>["outcome"]>;
+const attemptOutcomes = ["passed", "failed", "crashed", "timed-out", "cancelled"] as const satisfies ReadonlyArray<Extract<RunEvent, { kind: "attempt-ended" }>["outcome"]>;
+
 export function createControllerMetrics(registry: Registry): ControllerMetrics {
-  return {
+  const metrics: ControllerMetrics = {
     registry,
     runs: new Counter({ name: "faceops_runs_total", help: "Runs ended, by outcome: passed, failed, superseded.", labelNames: ["outcome"], registers: [registry] }),
     attempts: new Counter({
@@ -81,6 +85,9 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     activeRuns: new Gauge({ name: "faceops_active_runs", help: "Runs in progress (0 or 1).", registers: [registry] }),
     loopErrors: new Counter({ name: "faceops_controller_errors_total", help: "Controller loop iterations that failed and were retried.", registers: [registry] }),
   };
+  for (const outcome of runOutcomes) metrics.runs.inc({ outcome }, 0);
+  for (const outcome of attemptOutcomes) metrics.attempts.inc({ outcome }, 0);
+  return metrics;
 }
 
 export function recordRunEvents(metrics: ControllerMetrics, events: readonly RunEvent[]): void {

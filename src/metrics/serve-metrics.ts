@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
+import { defaultModelName } from "../model/bundle.js";
 
 /**
  * Every metric the inference service exposes, declared once on an injected registry, so each test
@@ -32,7 +33,7 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
     collectDefaultMetrics({ register: registry });
     for (const name of misnamedDefaultMetrics) registry.removeSingleMetric(name);
   }
-  return {
+  const metrics: ServeMetrics = {
     registry,
     httpDuration: new Histogram({
       name: "http_request_duration_seconds",
@@ -100,4 +101,7 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
       registers: [registry],
     }),
   };
+  // A series from the start, so "no failures" reads 0 rather than nothing (dashboards, alerts).
+  metrics.modelLoadFailures.inc({ name: defaultModelName }, 0);
+  return metrics;
 }

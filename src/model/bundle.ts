@@ -61,6 +61,9 @@ export interface BundleMetrics extends Evaluation {
   stoppedEarly: boolean;
 }
 
+/** The name faceops gives the models it trains (the Open Inference Protocol's model name). */
+export const defaultModelName = "faces";
+
 export interface BundleMetadata {
   schemaVersion: 1;
   name: string;

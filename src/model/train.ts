@@ -5,7 +5,7 @@ import { splitDraw } from "../dataset/split.js";
 import type { Logger } from "../log.js";
 import type { AugmentOptions } from "../vision/augment.js";
 import type { Backbone } from "./backbones/types.js";
-import type { BackboneReference, BundleMetadata } from "./bundle.js";
+import { defaultModelName, type BackboneReference, type BundleMetadata } from "./bundle.js";
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { StoreLayout } from "../store/layout.js";
 import { FeatureCache } from "./feature-cache.js";
@@ -170,7 +170,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   const backbone = request.backbone;
   const metadata: Omit<BundleMetadata, "files"> = {
     schemaVersion: 1,
-    name: request.name ?? "faces",
+    name: request.name ?? defaultModelName,
     createdAt: new Date().toISOString(),
     labels: manifest.labels,
     backbone: {

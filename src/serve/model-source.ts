@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import { defaultModelName } from "../model/bundle.js";
 import { Predictor } from "../model/predictor.js";
 import type { StoreLayout } from "../store/layout.js";
 import { readCurrentModel } from "../store/models.js";
@@ -33,7 +34,7 @@ export async function serveBundle(directory: string, version: string, deps: { sl
   try {
     deps.slot.install(await loadPredictor(directory, deps), version);
   } catch (error) {
-    deps.metrics.modelLoadFailures.inc({ name: "bundle" });
+    deps.metrics.modelLoadFailures.inc({ name: deps.slot.model?.name ?? defaultModelName });
     throw error;
   }
 }
@@ -103,7 +104,7 @@ export class StoreFollower {
       this.failed = null;
     } catch (error) {
       this.failed = { version: current.version, promotedAt: current.promotedAt };
-      metrics.modelLoadFailures.inc({ name: slot.model?.name ?? "unknown" });
+      metrics.modelLoadFailures.inc({ name: slot.model?.name ?? defaultModelName });
       log.error({ err: error, version: current.version, serving: slot.model?.version ?? null }, "the new model version failed to load; the previous one keeps serving");
     }
   }
