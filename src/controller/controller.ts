@@ -13,6 +13,12 @@ import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
 import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "./decide.js";
 import { isActive, listRuns, readRun, readRunRequest, writeRun, writeRunRequest, type RunRecord } from "./records.js";
 
+/** store.untrainedSince: when the branch first held photos the model then in service (by its dataset) was not trained on. */
+interface UntrainedRecord {
+  since: string;
+  servedFingerprint: string | null;
+}
+
 /** The parts of a bundle's metadata.json the controller's metrics show. */
 interface DeployedMetadata {
   dataset?: { commit?: string | null; fingerprint?: string };
@@ -223,10 +229,31 @@ export class Controller {
     if (Number.isFinite(promotedAt)) metrics.deployedModelPromoted.set(promotedAt / 1000);
     else metrics.deployedModelPromoted.reset();
 
-    const untrained = this.watched !== null && this.watched.fingerprint !== this.shownFingerprint;
-    if (!untrained) this.untrainedSince = null;
-    else this.untrainedSince ??= this.now;
+    if (this.watched === null) return;
+    await this.trackUntrained(this.watched.fingerprint !== this.shownFingerprint);
     metrics.datasetUntrainedSince.set(this.untrainedSince === null ? 0 : this.untrainedSince / 1000);
+  }
+
+  private untrainedRecorded: boolean | null = null;
+
+  /**
+   * Keeps "untrained since" in the store, so a restarted controller does not reset the clock an
+   * alert reads; the record names the model then in service, and is void once another one serves.
+   */
+  private async trackUntrained(untrained: boolean): Promise<void> {
+    const { store } = this.options;
+    if (!untrained) {
+      this.untrainedSince = null;
+      if (this.untrainedRecorded !== false) await writeJsonAtomic(store.untrainedSince, null);
+      this.untrainedRecorded = false;
+      return;
+    }
+    if (this.untrainedSince !== null) return;
+    const recorded = await readJsonOr<UntrainedRecord | null>(store.untrainedSince, null).catch(() => null);
+    const since = recorded && recorded.servedFingerprint === this.shownFingerprint ? Date.parse(recorded.since) : Number.NaN;
+    this.untrainedSince = Number.isFinite(since) ? since : this.now;
+    if (!Number.isFinite(since)) await writeJsonAtomic(store.untrainedSince, { since: new Date(this.now).toISOString(), servedFingerprint: this.shownFingerprint } satisfies UntrainedRecord);
+    this.untrainedRecorded = true;
   }
 
   private async act(action: Action): Promise<void> {

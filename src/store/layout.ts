@@ -99,6 +99,11 @@ export class StoreLayout {
   }
 
   /** Held by the one controller working on this store (pid and start time). */
+  /** Since when the watched branch has held photos the model in service was not trained on (kept across restarts). */
+  get untrainedSince(): string {
+    return join(this.root, "untrained-since.json");
+  }
+
   get controllerLock(): string {
     return join(this.root, "controller.lock");
   }

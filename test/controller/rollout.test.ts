@@ -6,7 +6,7 @@ import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
 import { readRun, writeRun, type RunRecord } from "../../src/controller/records.js";
 import { silentLogger } from "../../src/log.js";
-import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
+import { createControllerMetrics, type ControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { LocalDeployer } from "../../src/platform/local/deployer.js";
 import { LocalExecutor } from "../../src/platform/local/executor.js";
@@ -15,6 +15,7 @@ import { StoreFollower } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pointCurrentModel, readCurrentModel } from "../../src/store/models.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
+import { lfwPhotos } from "../helpers/lfw.js";
 import { waitFor } from "../helpers/faceops-up.js";
 import { temporaryFolder, type TestRepo } from "../helpers/git-repo.js";
 import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../helpers/training.js";
@@ -83,7 +84,7 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
     return run;
   }
 
-  async function withUp<T>(use: (slot: ModelSlot) => Promise<T>): Promise<T> {
+  async function withUp<T>(use: (slot: ModelSlot) => Promise<T>, controllerMetrics = createControllerMetrics(new Registry())): Promise<T> {
     const metrics = createServeMetrics(new Registry(), { defaultMetrics: false });
     const slot = new ModelSlot({ maxBatch: 4, maxDelayMs: 0 }, metrics, log);
     const follower = new StoreFollower({ store, slot, metrics, config: v1.config, log, checkIntervalMs: 200 });
@@ -98,7 +99,7 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       executor: new LocalExecutor({ store, command: [process.execPath, "-e", "process.exit(3)"], env: process.env, log }),
       deployer,
       settings,
-      metrics: createControllerMetrics(new Registry()),
+      metrics: controllerMetrics,
       log,
       pollIntervalMs: 60_000,
       activeIntervalMs: 100,
@@ -140,5 +141,24 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       assert.match(current?.reason ?? "", /rollback from v3/);
       assert.equal(slot.model?.version, "v2", "the old version kept serving throughout");
     });
+  });
+
+  test("how long photos have waited for training: 0 while the model in service is up to date; kept across a controller restart", async () => {
+    const untrainedSince = async (metrics: ControllerMetrics) => (await metrics.datasetUntrainedSince.get()).values[0]?.value ?? 0;
+    const waitUntrained = (metrics: ControllerMetrics) => waitFor("the controller to see untrained photos", async () => ((await untrainedSince(metrics)) > 0 ? untrainedSince(metrics) : undefined), 60_000);
+    const upToDate = createControllerMetrics(new Registry());
+    await withUp(async () => {
+      await waitFor("the controller to look at the branch", async () => ((await readFile(store.untrainedSince, "utf8").catch(() => "")) === "null\n" ? true : undefined), 60_000);
+      assert.equal(await untrainedSince(upToDate), 0, "v2 was trained on the branch tip");
+    }, upToDate);
+
+    repo.copy(lfwPhotos("Hugo_Chavez")[12] as string, "Hugo_Chavez/new.jpg");
+    repo.commit("One more photo of Hugo Chavez");
+    const first = createControllerMetrics(new Registry());
+    const seen = await withUp(() => waitUntrained(first), first);
+    assert.ok(seen > Date.now() / 1000 - 120);
+    await new Promise((done) => setTimeout(done, 1100));
+    const restarted = createControllerMetrics(new Registry());
+    assert.equal(await withUp(() => waitUntrained(restarted), restarted), seen, "the restarted controller keeps the first time");
   });
 });
