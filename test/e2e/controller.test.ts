@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/controller/records.js";
 import { runCli } from "../helpers/cli.js";
-import { FaceopsUp, getJson, waitFor } from "../helpers/faceops-up.js";
+import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { promtoolCheckMetrics } from "../helpers/promtool.js";
@@ -30,17 +30,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
   const store = temporaryFolder("faceops-e2e-store-");
   let up: FaceopsUp | null = null;
 
-  const settings = (extra: string[] = []) => [
-    "--store", store.path,
-    "--set", `source.repo=${repo.path}`,
-    "--set", "serve.port=0",
-    "--set", "serve.host=127.0.0.1",
-    "--set", "serve.checkInterval=500ms",
-    "--set", "controller.pollInterval=500ms",
-    "--set", "model.backbone=face-embedding",
-    "--set", "train.augmentVariants=1",
-    ...extra,
-  ];
+  const settings = (extra: string[] = []) => quickUpArguments(store.path, repo.path, extra);
   const env = { FACEOPS_WEBHOOK_SECRET: webhookSecret, FACEOPS_API_TOKEN: apiToken };
   const start = async (extra: string[] = []) => (up = await FaceopsUp.start(settings(extra), { env }));
   const server = () => {

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/controller/records.js";
-import { FaceopsUp, getJson, waitFor } from "../helpers/faceops-up.js";
+import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { readPrometheusRuleGroups, writeRulesFile } from "../helpers/prometheus-rules.js";
@@ -157,17 +157,7 @@ describe("Prometheus scraping faceops up: every dashboard panel and every alert 
     }
     repo.commit("Three people");
     up = await FaceopsUp.start(
-      [
-        "--store", store.path,
-        "--set", `source.repo=${repo.path}`,
-        "--set", "serve.port=0",
-        "--set", "serve.host=127.0.0.1",
-        "--set", "serve.checkInterval=500ms",
-        "--set", "controller.pollInterval=500ms",
-        "--set", "controller.maxAttempts=2",
-        "--set", "model.backbone=face-embedding",
-        "--set", "train.augmentVariants=1",
-      ],
+      quickUpArguments(store.path, repo.path, ["--set", "controller.maxAttempts=2"]),
       { env: { FACEOPS_API_TOKEN: apiToken } },
     );
     const target = new URL(faceops().url).host;

@@ -4,6 +4,24 @@ import { resolve } from "node:path";
 const main = resolve(import.meta.dirname, "../../src/cli/main.ts");
 
 /**
+ * Arguments for a quick `faceops up` on a test repository: loopback on a free port, polling every
+ * 500 ms, the packaged face-embedding backbone, no augmentation.
+ */
+export function quickUpArguments(store: string, repo: string, extra: readonly string[] = []): string[] {
+  return [
+    "--store", store,
+    "--set", `source.repo=${repo}`,
+    "--set", "serve.port=0",
+    "--set", "serve.host=127.0.0.1",
+    "--set", "serve.checkInterval=500ms",
+    "--set", "controller.pollInterval=500ms",
+    "--set", "model.backbone=face-embedding",
+    "--set", "train.augmentVariants=1",
+    ...extra,
+  ];
+}
+
+/**
  * `faceops up` as a real child process, as a user runs it: its JSON log is collected, its URL read
  * from the "listening" line. kill9() is the crash; stop() the polite SIGTERM.
  */
