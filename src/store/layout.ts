@@ -98,12 +98,12 @@ export class StoreLayout {
     };
   }
 
-  /** Held by the one controller working on this store (pid and start time). */
   /** Since when the watched branch has held photos the model in service was not trained on (kept across restarts). */
   get untrainedSince(): string {
     return join(this.root, "untrained-since.json");
   }
 
+  /** Held by the one controller working on this store (pid and start time). */
   get controllerLock(): string {
     return join(this.root, "controller.lock");
   }
