@@ -189,7 +189,7 @@ export class Controller {
     const attempts = new Map<string, AttemptObservation>();
     for (const run of runs.filter(isActive)) {
       for (const attempt of run.attempts.filter((entry) => entry.state === "running")) {
-        attempts.set(attemptKey(run.id, attempt.number), await executor.inspect(run.id, attempt.number, attempt.process));
+        attempts.set(attemptKey(run.id, attempt.number), await executor.inspect(run, attempt));
       }
     }
     const current = await readCurrentModel(store);

@@ -1,5 +1,5 @@
 import type { AttemptObservation } from "../controller/decide.js";
-import type { AttemptRecord } from "../controller/records.js";
+import type { AttemptRecord, RunRecord } from "../controller/records.js";
 
 /**
  * Where attempts run and how a model version reaches service. The controller only sees these two
@@ -15,8 +15,8 @@ export interface ProcessRef {
 export interface TrainingExecutor {
   /** Starts a process for attempt `attempt` of run `runId`; returns it when the platform names processes. */
   launch(runId: string, attempt: number): Promise<ProcessRef | null>;
-  /** Whether the attempt is alive, and its result once it has written one. */
-  inspect(runId: string, attempt: number, recorded: AttemptRecord["process"]): Promise<AttemptObservation>;
+  /** Whether the attempt (of `run`, as the controller last recorded both) is alive, and its result once it has written one. */
+  inspect(run: RunRecord, attempt: AttemptRecord): Promise<AttemptObservation>;
   /** Stops the attempt's process, if any (superseded run, timeout). */
   stop(runId: string, attempt: number, reason: string): Promise<void>;
   /** Attempts running now, as far as this executor knows (for a clean shutdown). */

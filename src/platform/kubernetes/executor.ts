@@ -103,7 +103,8 @@ export class KubernetesExecutor implements TrainingExecutor {
     return null;
   }
 
-  async inspect(runId: string, attempt: number, _recorded: AttemptRecord["process"]): Promise<AttemptObservation> {
+  async inspect(run: RunRecord, { number: attempt }: AttemptRecord): Promise<AttemptObservation> {
+    const runId = run.id;
     await this.start();
     const { store, namespace, kubernetes } = this.options;
     const result = await readJsonOr<AttemptResult | null>(store.attempt(runId, attempt).result, null).catch(() => null);
@@ -111,8 +112,7 @@ export class KubernetesExecutor implements TrainingExecutor {
     const job = this.jobs.get(name, namespace);
     if (result) return { alive: job ? !finished(job) : false, result };
     if (!job) return { alive: false, result: null };
-    const run = await readRun(store, runId);
-    const foreign = run ? foreignJob(job, run, attempt, namespace) : null;
+    const foreign = foreignJob(job, run, attempt, namespace);
     if (foreign) return { alive: false, result: { ok: false, error: foreign, permanent: true, durationSeconds: 0 } };
     const failed = job.status?.conditions?.find((condition) => condition.type === "Failed" && condition.status === "True");
     if (failed) {

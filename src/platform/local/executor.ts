@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdir, open, rm } from "node:fs/promises";
 import type { AttemptObservation } from "../../controller/decide.js";
-import type { AttemptRecord, AttemptResult } from "../../controller/records.js";
+import type { AttemptRecord, AttemptResult, RunRecord } from "../../controller/records.js";
 import type { Logger } from "../../log.js";
 import { readJsonOr } from "../../store/files.js";
 import type { StoreLayout } from "../../store/layout.js";
@@ -72,7 +72,8 @@ export class LocalExecutor implements TrainingExecutor {
     }
   }
 
-  async inspect(runId: string, attempt: number, recorded: AttemptRecord["process"]): Promise<AttemptObservation> {
+  async inspect(run: RunRecord, { number: attempt, process: recorded }: AttemptRecord): Promise<AttemptObservation> {
+    const runId = run.id;
     const paths = this.options.store.attempt(runId, attempt);
     const result = await readJsonOr<AttemptResult | null>(paths.result, null).catch(() => null);
     const holder = await readLock(paths.lock);
