@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
+import { freePort } from "./net.js";
 
 /**
  * A real Prometheus for the tests: Debian's prometheus package (.ci/run installs it) as a child
@@ -62,19 +62,6 @@ export interface RuleGroupStatus {
   name: string;
   file: string;
   rules: RuleStatus[];
-}
-
-/** A port free on 127.0.0.1 a moment ago (Prometheus takes a port on its command line, not 0). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((listening, failed) => {
-    server.once("error", failed);
-    server.listen(0, "127.0.0.1", listening);
-  });
-  const address = server.address();
-  await new Promise((closed) => server.close(closed));
-  if (address === null || typeof address === "string") throw new Error(`no TCP port from ${JSON.stringify(address)}`);
-  return address.port;
 }
 
 /** The prometheus.yml for `options`, as YAML text. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
+import { waitFor } from "../helpers/faceops-up.js";
 import { FakeKubeApiServer } from "../helpers/kube-apiserver.js";
 
 /**
@@ -31,15 +32,7 @@ async function apiError(call: Promise<unknown>): Promise<{ code: number; status:
 }
 
 /** Polls `check` every 50 ms until it returns something other than undefined (30 s at most). */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> => waitFor(what, check, 30_000, 50);
 
 const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const strategicPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch);

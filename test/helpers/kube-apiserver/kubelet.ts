@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { constants as osConstants } from "node:os";
 import { join } from "node:path";
 import type { IPod } from "kubernetes-models/v1/Pod";
 import type { IContainer } from "kubernetes-models/v1/Container";
 import type { IPodCondition } from "kubernetes-models/v1/PodCondition";
 import type { IContainerStatus } from "kubernetes-models/v1/ContainerStatus";
+import { freePort } from "../net.js";
 import type { Cluster } from "./cluster.js";
 import { now, type KObject } from "./resources.js";
 import type { StoreEvent } from "./store.js";
@@ -76,15 +77,6 @@ function gpuRequest(pod: PodObject): number {
     total += Number.parseInt(String(value), 10) || 0;
   }
   return total;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 function httpProbe(url: string, timeoutMs: number): Promise<boolean> {
