@@ -6,7 +6,7 @@ import * as k8s from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
-import type { FaceopsConfig } from "../../src/config/schema.js";
+import { configSchema, type FaceopsConfig } from "../../src/config/schema.js";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
 import { readRun, type RunRecord } from "../../src/controller/records.js";
@@ -192,22 +192,13 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       reason: "attempt 2 was underfitting",
       namespace,
       activeDeadlineSeconds: 7200,
+      // The defaults (trainer image, 1 GPU, store claim and mount, git secret, TTL) with scheduling set.
       kubernetes: {
+        ...configSchema.parse({}).kubernetes,
         namespace,
-        trainerImage: "ghcr.io/faceops/faceops-trainer:0.1.0",
-        gpus: 1,
-        trainerCpu: "2",
-        trainerMemory: "6Gi",
         nodeSelector: { "nvidia.com/gpu.present": "true" },
         tolerations: [{ key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" }],
         priorityClassName: "batch-low",
-        storeClaim: "faceops-store",
-        storeMountPath: "/store",
-        gitSecret: "faceops-git",
-        backoffLimit: 0,
-        ttlAfterFinished: 86_400_000,
-        pendingTimeout: 600_000,
-        deployment: "faceops-inference",
       },
     }) as unknown as k8s.V1Job;
     validateKubernetesObject(job);
