@@ -1,5 +1,10 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
 
 /** Debian's prometheus package installs promtool here; .ci/run installs the package. */
 export const promtoolPath = process.env.PROMTOOL_PATH ?? "/usr/bin/promtool";
@@ -16,4 +21,23 @@ export function promtoolCheckMetrics(exposition: string): Promise<{ status: numb
     child.on("close", (status) => resolve({ status, output }));
     child.stdin.end(exposition);
   });
+}
+
+const run = promisify(execFile);
+
+/** `promtool check rules` on rule groups, in a file of its own: promtool's output, or an error with its own words. */
+export async function promtoolCheckRules(groups: unknown, name: string): Promise<string> {
+  if (!existsSync(promtoolPath)) throw new Error(`this test needs promtool at ${promtoolPath}: apt-get install -y prometheus (or set PROMTOOL_PATH)`);
+  const dir = await mkdtemp(join(tmpdir(), "faceops-promtool-"));
+  const file = join(dir, `${name}.rules.yaml`);
+  try {
+    await writeFile(file, stringify({ groups }));
+    const { stdout } = await run(promtoolPath, ["check", "rules", file]);
+    return stdout;
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`promtool check rules ${name}:\n${stdout ?? ""}${stderr ?? ""}`, { cause: error });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

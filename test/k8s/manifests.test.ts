@@ -23,7 +23,8 @@ import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
 import { kubectlPath } from "../helpers/kubectl.js";
 import { validateKubernetesObject } from "../helpers/kube-schema.js";
-import { exposedSeries, grafanaExprToPromQL, promtoolCheckRules, referencedMetrics } from "../helpers/promql.js";
+import { exposedSeries, grafanaExprToPromQL, referencedMetrics } from "../helpers/promql.js";
+import { promtoolCheckRules } from "../helpers/promtool.js";
 
 /**
  * The manifests in k8s/, rendered by a real `kubectl kustomize` (test/helpers/kubectl.ts) and checked

@@ -7,7 +7,8 @@ import { Registry } from "prom-client";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { faceopsDashboard } from "../../src/monitoring/dashboard.js";
-import { grafanaExprToPromQL, promtoolCheckRules, referencedMetrics } from "../helpers/promql.js";
+import { grafanaExprToPromQL, referencedMetrics } from "../helpers/promql.js";
+import { promtoolCheckRules } from "../helpers/promtool.js";
 
 /**
  * The Grafana dashboard src/monitoring/dashboard.ts builds: the committed JSON is its output, every
