@@ -40,7 +40,7 @@ export function createApp(options: AppOptions): express.Express {
     response.on("finish", () => {
       metrics.inFlight.dec();
       const route = request.route ? `${request.baseUrl}${String((request.route as { path: string }).path)}` : "unmatched";
-      stop({ method: request.method, route, status: String(response.statusCode) });
+      stop({ method: request.method, route, code: String(response.statusCode) });
     });
     next();
   });
@@ -103,6 +103,6 @@ export function createApp(options: AppOptions): express.Express {
 
   for (const router of options.routers ?? []) app.use(router);
 
-  useJsonErrors(app, log, (status, code) => metrics.httpErrors.inc({ status: String(status), code }));
+  useJsonErrors(app, log, (status, code) => metrics.httpErrors.inc({ code: String(status), reason: code }));
   return app;
 }
