@@ -197,7 +197,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     // A body cut at the size limit is not drained either.
     const tooLarge = await sendPartly(service.url, "/v2/models/faces/infer", 10_000_000, 2_000_000);
     assert.equal(tooLarge.status, 413, tooLarge.text);
-    assert.equal(JSON.parse(tooLarge.body).code, "payload_too_large");
+    assert.equal((JSON.parse(tooLarge.body) as { code: string }).code, "payload_too_large");
     assert.ok(tooLarge.closedByServer, "the server closed the connection instead of draining the rest");
     // And the server still answers.
     assert.equal((await infer({ inputs: [image(two())] })).status, 200);

@@ -88,7 +88,7 @@ function tensorElements(data: unknown, shape: number[], count: number, path: str
   if (!Array.isArray(data)) throw badRequest("bad_request", `${path}: expected an array, received ${kind(data)}`);
   if (!data.some((element) => Array.isArray(element))) {
     if (data.length !== count) throw badRequest("bad_request", `${path.replace(/\.data$/, ".shape")}: ${showShape(shape)} holds ${count} elements, but ${path} has ${data.length}`);
-    return data.map((value, index) => ({ value, path: `${path}[${index}]` }));
+    return data.map((value: unknown, index) => ({ value, path: `${path}[${index}]` }));
   }
   // Nested: one level per dimension, each exactly as long as its dimension. Walked level by level
   // (no recursion), so a deep shape cannot exhaust the stack.
