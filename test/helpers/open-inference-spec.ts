@@ -143,6 +143,23 @@ export class OpenInferenceSpec {
   }
 }
 
+/**
+ * The operation a request to the service is for, by inference_rest.md's table of paths (the
+ * version segment optional). A /v2 path the protocol does not have is checked against the server
+ * metadata operation, whose error object is the one such a 404 must carry.
+ */
+export function operationFor(method: string, path: string): OperationName {
+  const pathname = new URL(path, "http://service").pathname;
+  const model = "/v2/models/[^/]+(?:/versions/[^/]+)?";
+  if (method === "GET" && /^\/v2\/?$/.test(pathname)) return "serverMetadata";
+  if (method === "GET" && pathname === "/v2/health/live") return "serverLive";
+  if (method === "GET" && pathname === "/v2/health/ready") return "serverReady";
+  if (method === "GET" && new RegExp(`^${model}$`).test(pathname)) return "modelMetadata";
+  if (method === "GET" && new RegExp(`^${model}/ready$`).test(pathname)) return "modelReady";
+  if (method === "POST" && new RegExp(`^${model}/infer$`).test(pathname)) return "infer";
+  return "serverMetadata";
+}
+
 /** Reads a fetch response as the validator needs it. */
 export async function answerOf(response: Response): Promise<Answer> {
   const text = await response.text();

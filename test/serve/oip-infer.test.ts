@@ -9,13 +9,15 @@ import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 import { postImage, startService, type TestService } from "../helpers/http.js";
 import { lfwPhotos } from "../helpers/lfw.js";
+import { answerOf, OpenInferenceSpec, operationFor, type Answer } from "../helpers/open-inference-spec.js";
 import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
 
 /**
  * What the Open Inference Protocol's answers say, beyond their shape (oip-conformance.test.ts checks
  * that): outputs chosen by the request, ids, nested tensor data, the model's metadata and
  * readiness, errors in the protocol's format and counted, and infer requests for a model not in
- * service refused before their body is read.
+ * service refused before their body is read. Every /v2 answer received here is also validated
+ * against the protocol's spec, as in oip-conformance.test.ts.
  */
 
 const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
@@ -41,9 +43,11 @@ describe("Open Inference Protocol v2: what the answers say", () => {
   const repo = faceRepo(people, 10);
   let trained: TrainedBundle;
   let service: TestService;
+  let spec: OpenInferenceSpec;
   const bundle = join(folder.path, "bundle");
 
   before(async () => {
+    spec = await OpenInferenceSpec.load();
     trained = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { "model.backbone": "face-embedding" }, bundle);
     service = await startService({ maxBytes: 300_000, maxFiles: 4 });
   });
@@ -53,20 +57,35 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     folder.dispose();
   });
 
+  const conforming = (method: string, path: string, answer: Answer): Answer => {
+    assert.deepEqual(spec.mismatches(operationFor(method, path), answer), [], `${method} ${path} -> ${answer.status} does not match the spec`);
+    return answer;
+  };
+  /** A /v2 request, its answer validated against the spec. */
+  const v2 = async (path: string, init: RequestInit = {}) => {
+    const response = await fetch(`${service.url}${path}`, init);
+    return { ...conforming(init.method ?? "GET", path, await answerOf(response)), headers: response.headers };
+  };
   const infer = async (body: unknown, path = "/v2/models/faces/infer") => {
-    const response = await fetch(`${service.url}${path}`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    return { status: response.status, body: (await response.json()) as InferAnswer & { error?: string; code?: string } };
+    const answer = await v2(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    return { status: answer.status, body: answer.body as InferAnswer & { error?: string; code?: string } };
+  };
+  /** An infer request sent in part (see sendPartly), its answer validated against the spec. */
+  const partly = async (path: string, declared: number, sent: number) => {
+    const raw = await sendPartly(service.url, path, declared, sent);
+    conforming("POST", path, await answerOf(new Response(raw.body, { status: raw.status, headers: raw.contentType ? { "Content-Type": raw.contentType } : {} })));
+    return raw;
   };
   const installModel = async () => service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger() }), "v1");
 
   test("before a model is loaded: model ready answers {name, ready: false} with 503, and infer is refused before its body is read", async () => {
-    const ready = await fetch(`${service.url}/v2/models/faces/ready`);
+    const ready = await v2("/v2/models/faces/ready");
     assert.equal(ready.status, 503);
     assert.equal(ready.headers.get("retry-after"), "5");
-    assert.deepEqual(await ready.json(), { name: "faces", ready: false });
-    assert.deepEqual(await (await fetch(`${service.url}/v2/models/faces/versions/v1/ready`)).json(), { name: "faces", ready: false });
+    assert.deepEqual(ready.body, { name: "faces", ready: false });
+    assert.deepEqual((await v2("/v2/models/faces/versions/v1/ready")).body, { name: "faces", ready: false });
 
-    const refused = await sendPartly(service.url, "/v2/models/faces/infer", 211_000_000, 65_536);
+    const refused = await partly("/v2/models/faces/infer", 211_000_000, 65_536);
     assert.equal(refused.status, 503, refused.text);
     assert.deepEqual(JSON.parse(refused.body), { error: "no model is loaded yet", code: "model_not_ready" });
     assert.equal(refused.headers.connection, "close");
@@ -75,11 +94,11 @@ describe("Open Inference Protocol v2: what the answers say", () => {
 
   test("model ready and metadata once the model is loaded: properties are text, platform is <project>_<format>", async () => {
     await installModel();
-    const ready = await fetch(`${service.url}/v2/models/faces/ready`);
+    const ready = await v2("/v2/models/faces/ready");
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { name: "faces", ready: true });
+    assert.deepEqual(ready.body, { name: "faces", ready: true });
 
-    const metadata = (await (await fetch(`${service.url}/v2/models/faces`)).json()) as Record<string, unknown> & { properties: Record<string, unknown> };
+    const metadata = (await v2("/v2/models/faces")).body as Record<string, unknown> & { properties: Record<string, unknown> };
     assert.equal(metadata.platform, "faceops_bundle");
     assert.match(String(metadata.platform), /^[a-z0-9]+_[a-z0-9]+$/, "the spec's <project>_<format>");
     assert.equal(metadata.parameters, undefined, "the metadata response has no parameters field in the spec; facts go in properties");
@@ -172,11 +191,11 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     const before404 = await errorsCounted("404", "model_not_found");
     const beforeRoute = await errorsCounted("404", "not_found");
 
-    const v2 = await fetch(`${service.url}/v2/models/nobody`);
-    assert.equal(v2.status, 404);
-    assert.deepEqual(await v2.json(), { error: 'no model named "nobody"; this server serves "faces"', code: "model_not_found" });
-    const route = await fetch(`${service.url}/v2/no/such/route`);
-    assert.deepEqual(await route.json(), { error: "no route GET /v2/no/such/route", code: "not_found" });
+    const unknown = await v2("/v2/models/nobody");
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.body, { error: 'no model named "nobody"; this server serves "faces"', code: "model_not_found" });
+    const route = await v2("/v2/no/such/route");
+    assert.deepEqual(route.body, { error: "no route GET /v2/no/such/route", code: "not_found" });
     const v1 = await fetch(`${service.url}/v1/no/such/route`);
     assert.deepEqual(await v1.json(), { error: { code: "not_found", message: "no route GET /v1/no/such/route" } });
     const v1Bad = await postImage(`${service.url}/v1/predict`, Buffer.from("hello"));
@@ -189,13 +208,13 @@ describe("Open Inference Protocol v2: what the answers say", () => {
   test("an infer request for a model or version not in service is refused before its body is read, and the connection closed", async () => {
     for (const path of ["/v2/models/nobody/infer", "/v2/models/faces/versions/v9/infer"]) {
       // 211 MB declared, 64 KiB sent: the old code waited for (and buffered) the whole body.
-      const refused = await sendPartly(service.url, path, 211_000_000, 65_536);
+      const refused = await partly(path, 211_000_000, 65_536);
       assert.equal(refused.status, 404, `${path}: ${refused.text}`);
       assert.equal(refused.headers.connection, "close", path);
       assert.ok(refused.closedByServer, `${path}: the server closed the connection instead of reading the rest`);
     }
     // A body cut at the size limit is not drained either.
-    const tooLarge = await sendPartly(service.url, "/v2/models/faces/infer", 10_000_000, 2_000_000);
+    const tooLarge = await partly("/v2/models/faces/infer", 10_000_000, 2_000_000);
     assert.equal(tooLarge.status, 413, tooLarge.text);
     assert.equal((JSON.parse(tooLarge.body) as { code: string }).code, "payload_too_large");
     assert.ok(tooLarge.closedByServer, "the server closed the connection instead of draining the rest");
@@ -207,6 +226,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
 interface RawAnswer {
   status: number;
   headers: Record<string, string>;
+  contentType: string | null;
   body: string;
   text: string;
   closedByServer: boolean;
@@ -246,7 +266,7 @@ function sendPartly(url: string, path: string, declared: number, sent: number): 
       const length = Number(headers["content-length"] ?? Number.NaN);
       if (received.length < end + 4 + length) return;
       const body = received.subarray(end + 4, end + 4 + length).toString("utf8");
-      answer = { status: Number(statusLine.split(" ")[1]), headers, body, text: `${statusLine} ${body}` };
+      answer = { status: Number(statusLine.split(" ")[1]), headers, body, text: `${statusLine} ${body}`, contentType: headers["content-type"] ?? null };
       // Then the server should close; one that keeps the connection to drain the body runs out this time.
       clearTimeout(timer);
       timer = setTimeout(() => finish(false), 5_000);
