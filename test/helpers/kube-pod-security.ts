@@ -92,7 +92,7 @@ function containersOf(spec: IPodSpec): NamedContainer[] {
     ["ephemeralContainers", spec.ephemeralContainers],
   ] as const;
   return lists.flatMap(([list, entries]) =>
-    (entries ?? []).map((container) => ({ path: `spec.${list}[${JSON.stringify(container.name)}]`, container: container as IContainer, securityContext: container.securityContext ?? {} })),
+    (entries ?? []).map((container) => ({ path: `spec.${list}[${JSON.stringify(container.name)}]`, container, securityContext: container.securityContext ?? {} })),
   );
 }
 

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { ServiceMonitor, type IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import type { IPrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployment";
@@ -19,9 +17,8 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
-import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
-import { kubectlPath } from "../helpers/kubectl.js";
+import { kustomizeBuild, parseYamlObjects, type KubeObject } from "../helpers/kubectl.js";
 import { validateKubernetesObject } from "../helpers/kube-schema.js";
 import { exposedSeries, grafanaExprToPromQL, referencedMetrics } from "../helpers/promql.js";
 import { promtoolCheckRules } from "../helpers/promtool.js";
@@ -33,36 +30,17 @@ import { promtoolCheckRules } from "../helpers/promtool.js";
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const run = promisify(execFile);
 const namespace = "faceops";
 const image = "ghcr.io/faceops/faceops:0.1.0";
 const trainingEnv = ["FACEOPS_KUBERNETES_GPUS", "FACEOPS_KUBERNETES_TOLERATIONS", "FACEOPS_KUBERNETES_TRAINER_IMAGE"];
-
-interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [field: string]: unknown;
-}
 
 type Render = "base" | "gpu" | "cpu" | "monitoring";
 const renderDirs: Record<Render, string> = { base: "k8s/base", gpu: "k8s/overlays/gpu", cpu: "k8s/overlays/cpu", monitoring: "k8s/monitoring" };
 const renders = {} as Record<Render, KubeObject[]>;
 let work: string;
 
-function parseYamlObjects(text: string, origin: string): KubeObject[] {
-  const objects: KubeObject[] = [];
-  for (const document of parseAllDocuments(text)) {
-    assert.deepEqual(document.errors, [], `${origin} is valid YAML`);
-    const value = document.toJS() as KubeObject | null;
-    if (value !== null) objects.push(value);
-  }
-  return objects;
-}
-
-async function kustomize(dir: string): Promise<KubeObject[]> {
-  const { stdout } = await run(await kubectlPath(), ["kustomize", join(root, dir)], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  return parseYamlObjects(stdout, `kubectl kustomize ${dir}`);
+function kustomize(dir: string): Promise<KubeObject[]> {
+  return kustomizeBuild(join(root, dir));
 }
 
 function id(object: KubeObject): string {
