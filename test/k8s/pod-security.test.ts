@@ -3,9 +3,8 @@ import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
-import { loadConfig } from "../../src/config/load.js";
-import { jobFor } from "../../src/platform/kubernetes/job.js";
 import { kustomizeBuild, type KubeObject } from "../helpers/kubectl.js";
+import { jobTemplate, podTemplates, trainingJob } from "../helpers/kube-manifests.js";
 import { describeViolations, restrictedControls, restrictedViolations, type PodLike, type RestrictedControl } from "../helpers/kube-pod-security.js";
 
 /**
@@ -19,40 +18,6 @@ import { describeViolations, restrictedControls, restrictedViolations, type PodL
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const overlays = { base: "k8s/base", gpu: "k8s/overlays/gpu", cpu: "k8s/overlays/cpu" } as const;
 type Overlay = keyof typeof overlays;
-
-interface Template {
-  owner: string;
-  pod: PodLike;
-}
-
-function podTemplatesOf(objects: readonly KubeObject[]): Template[] {
-  return objects.flatMap((object) => {
-    const spec = object.spec as { template?: { metadata?: PodLike["metadata"]; spec: IPodSpec }; jobTemplate?: { spec: { template: { metadata?: PodLike["metadata"]; spec: IPodSpec } } } } | undefined;
-    const template = object.kind === "CronJob" ? spec?.jobTemplate?.spec.template : spec?.template;
-    return template ? [{ owner: `${object.kind} ${object.metadata.name}`, pod: { metadata: template.metadata, spec: template.spec } }] : [];
-  });
-}
-
-/** The training Job the controller of this render would create, from faceops.yaml and the controller's env. */
-async function trainingJob(objects: readonly KubeObject[], gitSecret?: string): Promise<Template> {
-  const controller = objects.find((object) => object.kind === "Deployment" && object.metadata.name === "faceops-controller") as { spec: { template: { spec: IPodSpec } } } | undefined;
-  assert.ok(controller, "the render has the controller");
-  const env = Object.fromEntries((controller.spec.template.spec.containers[0]?.env ?? []).flatMap((variable) => (variable.value !== undefined ? [[variable.name, variable.value]] : [])));
-  const { config } = await loadConfig({ file: join(root, "k8s/base/faceops.yaml"), env });
-  const kubernetes = gitSecret === undefined ? config.kubernetes : { ...config.kubernetes, gitSecret };
-  const job = jobFor({
-    runId: "7",
-    attempt: 2,
-    runCreatedAt: "2026-01-01T00:00:00.000Z",
-    commit: "b".repeat(40),
-    hyperparameters: { epochs: 5, learningRate: 0.001, dropout: 0.5 },
-    reason: "a test",
-    namespace: "faceops",
-    kubernetes,
-    activeDeadlineSeconds: 3600,
-  }) as { spec: { template: { metadata?: PodLike["metadata"]; spec: IPodSpec } } };
-  return { owner: `Job ${gitSecret === "" ? "without" : "with"} git credentials`, pod: { metadata: job.spec.template.metadata, spec: job.spec.template.spec } };
-}
 
 describe("the restricted Pod Security Standard", () => {
   const renders = {} as Record<Overlay, KubeObject[]>;
@@ -80,11 +45,13 @@ describe("the restricted Pod Security Standard", () => {
 
   test("every pod template of every overlay, and the training Job of each, meets it", async () => {
     for (const [overlay, objects] of Object.entries(renders)) {
-      const templates = podTemplatesOf(objects);
+      const templates = podTemplates(objects);
       assert.deepEqual(templates.map((template) => template.owner).sort(), ["Deployment faceops-controller", "Deployment faceops-inference"], `${overlay}: the workloads`);
-      if (overlay !== "base") templates.push(await trainingJob(objects), await trainingJob(objects, ""));
-      for (const { owner, pod } of templates) {
-        const violations = restrictedViolations(pod);
+      if (overlay !== "base") {
+        templates.push(jobTemplate(await trainingJob(objects), "the training Job"), jobTemplate(await trainingJob(objects, { gitSecret: "" }), "the training Job without git credentials"));
+      }
+      for (const { owner, metadata, spec } of templates) {
+        const violations = restrictedViolations({ metadata, spec });
         assert.equal(violations.length, 0, `${overlay}: ${owner} breaks the restricted profile:\n${describeViolations(violations)}`);
       }
     }
