@@ -18,7 +18,13 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
+import express from "express";
+import { Registry } from "prom-client";
 import { loadConfig } from "../../src/config/load.js";
+import { createControllerApp } from "../../src/controller/app.js";
+import { silentLogger } from "../../src/log.js";
+import { listen } from "../../src/serve/server.js";
+import { startService } from "../helpers/http.js";
 import { kustomizeBuild, parseYamlObjects, type KubeObject } from "../helpers/kubectl.js";
 import { controllerConfig, jobTemplate, podTemplates, trainingJob } from "../helpers/kube-manifests.js";
 import { connectionAllowed, type Connection, type PodEndpoint } from "../helpers/kube-network-policy.js";
@@ -490,6 +496,42 @@ describe("k8s manifests", () => {
     const claim = find<KubeObject>(renders.gpu, "PersistentVolumeClaim", "faceops-store") as { spec?: { accessModes?: string[]; resources?: { requests?: Record<string, string> } } };
     assert.deepEqual(claim.spec?.accessModes, ["ReadWriteMany"]);
     assert.equal(claim.spec?.resources?.requests?.storage, "20Gi");
+  });
+
+  test("each probe path answers on the app its pod runs: liveness while starting, readiness only once it can serve", async () => {
+    const probes = (deployment: string, name: string) => {
+      const entry = container(find<IDeployment>(renders.gpu, "Deployment", deployment), name);
+      return { startup: entry.startupProbe?.httpGet?.path, liveness: entry.livenessProbe?.httpGet?.path, readiness: entry.readinessProbe?.httpGet?.path };
+    };
+    const get = async (url: string, path: string | undefined) => (path === undefined ? undefined : (await fetch(`${url}${path}`)).status);
+
+    // The controller (`faceops up --platform kubernetes` serves createControllerApp): ready once its loop runs.
+    const controller = probes("faceops-controller", "controller");
+    assert.notEqual(controller.liveness, controller.readiness, "the controller's liveness and readiness differ");
+    let ready = false;
+    const log = silentLogger();
+    const controllerApp = createControllerApp({ router: express.Router(), registry: new Registry(), log, ready: () => ready });
+    const controllerServer = await listen(controllerApp, { port: 0, host: "127.0.0.1", graceMs: 1_000, log });
+    try {
+      assert.deepEqual({ liveness: await get(controllerServer.url, controller.liveness), readiness: await get(controllerServer.url, controller.readiness) }, { liveness: 200, readiness: 503 }, "starting: alive, not ready");
+      ready = true;
+      assert.deepEqual({ liveness: await get(controllerServer.url, controller.liveness), readiness: await get(controllerServer.url, controller.readiness) }, { liveness: 200, readiness: 200 }, "running");
+    } finally {
+      await controllerServer.shutdown("test over");
+    }
+
+    // The inference server (`faceops serve`): started and alive with no model, ready only with one
+    // (test/serve/app.test.ts loads one and sees /readyz turn 200).
+    const inference = probes("faceops-inference", "faceops");
+    const service = await startService();
+    try {
+      assert.deepEqual(
+        { startup: await get(service.url, inference.startup), liveness: await get(service.url, inference.liveness), readiness: await get(service.url, inference.readiness) },
+        { startup: 200, liveness: 200, readiness: 503 },
+      );
+    } finally {
+      await service.close();
+    }
   });
 
   test("k8s/secrets.example.yaml holds placeholders for every secret key the pods read, and no kustomization applies it", async () => {
