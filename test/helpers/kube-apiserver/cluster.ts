@@ -140,7 +140,7 @@ export class Cluster {
     if (!automount || mounted) return;
     const volume = `kube-api-access-${randomSuffix()}`;
     spec.volumes = [
-      ...(Array.isArray(spec.volumes) ? spec.volumes : []),
+      ...(Array.isArray(spec.volumes) ? (spec.volumes as unknown[]) : []),
       {
         name: volume,
         projected: {
@@ -153,7 +153,7 @@ export class Cluster {
         },
       },
     ];
-    for (const container of containers) container.volumeMounts = [...(Array.isArray(container.volumeMounts) ? container.volumeMounts : []), { name: volume, readOnly: true, mountPath }];
+    for (const container of containers) container.volumeMounts = [...(Array.isArray(container.volumeMounts) ? (container.volumeMounts as unknown[]) : []), { name: volume, readOnly: true, mountPath }];
   }
 
   private requireNamespace(namespace: string): void {
