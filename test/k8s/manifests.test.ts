@@ -364,6 +364,7 @@ describe("k8s manifests", () => {
     assert.deepEqual(role.rules, [
       { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "delete", "get", "list", "watch"] },
       { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
+      { apiGroups: [""], resources: ["events"], verbs: ["list"] },
       { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "patch"] },
     ]);
     const binding = find<IRoleBinding>(renders.gpu, "RoleBinding", "faceops-controller");

@@ -110,8 +110,11 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     }
   }
 
-  /** A store, a repository of 3 example people, a Deployment, and a controller on the Kubernetes platform. */
-  async function setUp(name: string, settings: Record<string, string> = {}, deploymentImage?: string) {
+  /**
+   * A store, a repository of 3 example people, a Deployment, the training pods' ServiceAccount (as
+   * k8s/base has it; `trainerAccount: false` leaves it out) and a controller on the Kubernetes platform.
+   */
+  async function setUp(name: string, settings: Record<string, string> = {}, deploymentImage?: string, { trainerAccount = true } = {}) {
     const folder = temporaryFolder(`faceops-k8s-${name}-`);
     folders.push(folder);
     const repo = new TestRepo();
@@ -137,6 +140,9 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       }).map(([key, value]) => ({ key, value, origin: "test" })),
     });
     await asTest(() => kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({ namespace, body: inferenceDeployment(namespace, deployment, folder.path, deploymentImage) }));
+    if (trainerAccount) {
+      await asTest(() => kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccount({ namespace, body: { metadata: { name: config.kubernetes.trainerServiceAccount }, automountServiceAccountToken: false } }));
+    }
     return { repo, store, config, deployment, namespace, start: () => startController(store, config, repo) };
   }
 
@@ -212,7 +218,11 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     assert.deepEqual(container?.args, ["--log-format", "json", "attempt", "--store", "/store", "--run", "12", "--attempt", "3"]);
     assert.equal(container?.resources?.limits?.["nvidia.com/gpu"], "1");
     assert.equal(pod?.priorityClassName, "batch-low");
+    assert.equal(pod?.serviceAccountName, "faceops-trainer", "its own ServiceAccount (kubernetes.trainerServiceAccount)");
     assert.equal(pod?.automountServiceAccountToken, false);
+    assert.deepEqual(container?.resources?.requests?.["ephemeral-storage"], "2Gi");
+    assert.deepEqual(container?.resources?.limits?.["ephemeral-storage"], "2Gi");
+    assert.deepEqual(pod?.volumes?.find((volume) => volume.name === "tmp")?.emptyDir, { sizeLimit: "1Gi" }, "a bounded /tmp (kubernetes.trainerTmpSize)");
     assert.equal(pod?.securityContext?.runAsNonRoot, true);
     assert.equal(container?.securityContext?.readOnlyRootFilesystem, true);
     assert.deepEqual(container?.securityContext?.capabilities?.drop, ["ALL"]);
@@ -316,6 +326,26 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       assert.match(run.attempts[0]?.error ?? "", /Job faceops-1-a1 could not be scheduled for \d+ s: 0\/3 nodes are available/);
       await waitFor("the pending Job to be deleted", () => (cluster.getObject("jobs", setup.namespace, "faceops-1-a1") ? undefined : true), 30_000);
       assert.equal(await readCurrentModel(setup.store), null, "nothing was deployed");
+    } finally {
+      await controller.stop();
+    }
+  });
+
+  test("a Job whose pods the API server refuses (no ServiceAccount) fails its attempt after pendingTimeout, with the refusal", async () => {
+    const setup = await setUp("no-account", { "kubernetes.gpus": "0", "kubernetes.pendingTimeout": "2s" }, undefined, { trainerAccount: false });
+    const controller = await setup.start();
+    try {
+      const run = await runEnded(setup.store, "1", 60_000);
+      assert.equal(run.state, "failed");
+      assert.equal(run.attempts[0]?.state, "crashed");
+      assert.match(
+        run.attempts[0]?.error ?? "",
+        new RegExp(
+          `^Job faceops-1-a1 created no pod in \\d+ s: Error creating: pods "faceops-1-a1-" is forbidden: error looking up service account ${setup.namespace}/faceops-trainer: serviceaccount "faceops-trainer" not found ` +
+            `\\(see kubectl -n ${setup.namespace} describe job faceops-1-a1; the training pods run as the ServiceAccount faceops-trainer, which must exist\\)$`,
+        ),
+      );
+      await waitFor("the Job to be deleted", () => (cluster.getObject("jobs", setup.namespace, "faceops-1-a1") ? undefined : true), 30_000);
     } finally {
       await controller.stop();
     }
