@@ -17,8 +17,8 @@ import type { ISecurityContext } from "kubernetes-models/v1/SecurityContext";
  * rather than a rollout in a namespace labelled pod-security.kubernetes.io/enforce: restricted.
  */
 
-export const restrictedControls = [
-  // Baseline
+/** The Baseline profile's controls, which Restricted includes. */
+export const baselineControls = [
   "HostProcess",
   "Host Namespaces",
   "Privileged Containers",
@@ -31,14 +31,10 @@ export const restrictedControls = [
   "/proc Mount Type",
   "Seccomp",
   "Sysctls",
-  // Restricted
-  "Volume Types",
-  "Privilege Escalation",
-  "Running as Non-root",
-  "Running as Non-root user",
-  "Seccomp (restricted)",
-  "Capabilities (restricted)",
 ] as const;
+
+/** Every control of the Restricted profile: Baseline's, then its own. */
+export const restrictedControls = [...baselineControls, "Volume Types", "Privilege Escalation", "Running as Non-root", "Running as Non-root user", "Seccomp (restricted)", "Capabilities (restricted)"] as const;
 
 export type RestrictedControl = (typeof restrictedControls)[number];
 

@@ -453,6 +453,37 @@ describe("fake kube-apiserver driven by @kubernetes/client-node", { timeout: 180
     assert.equal(tokenMounts(await core.createNamespacedPod({ namespace: ns, body: pod("off", { automountServiceAccountToken: false }) })).length, 0);
   }
 
+  test("Pod Security Admission: a namespace labelled enforce refuses pods breaking that level", async () => {
+    const own = await FakeKubeApiServer.start({ localCommand: () => null });
+    try {
+      const core = own.kubeConfig().makeApiClient(k8s.CoreV1Api);
+      const level = (name: string, value?: string) => core.createNamespace({ body: { metadata: { name, labels: value ? { "pod-security.kubernetes.io/enforce": value, "pod-security.kubernetes.io/enforce-version": "v1.34" } : {} } } });
+      await level("strict", "restricted");
+      await level("loose", "baseline");
+      await level("open");
+      const pod = (name: string, securityContext?: k8s.V1SecurityContext): k8s.V1Pod => ({ metadata: { name }, spec: { containers: [{ name: "main", image: "registry.example/faceops:1", securityContext }] } });
+      const hardened: k8s.V1Pod = {
+        metadata: { name: "hardened" },
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [{ name: "main", image: "registry.example/faceops:1", securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }],
+        },
+      };
+      const refused = await apiError(core.createNamespacedPod({ namespace: "strict", body: pod("plain") }));
+      assert.equal(refused.code, 403);
+      assert.equal(refused.status.reason, "Forbidden");
+      assert.match(refused.status.message, /^pods "plain" is forbidden: violates PodSecurity "restricted:v1\.34": /);
+      for (const control of ["Privilege Escalation", "Running as Non-root", "Seccomp (restricted)", "Capabilities (restricted)"]) assert.ok(refused.status.message.includes(`${control} (`), control);
+      assert.equal((await core.createNamespacedPod({ namespace: "strict", body: hardened })).metadata?.name, "hardened");
+      assert.equal((await core.createNamespacedPod({ namespace: "loose", body: pod("plain") })).metadata?.name, "plain", "baseline allows the default pod");
+      const privileged = await apiError(core.createNamespacedPod({ namespace: "loose", body: pod("root", { privileged: true }) }));
+      assert.match(privileged.status.message, /violates PodSecurity "baseline:v1\.34": Privileged Containers \(spec\.containers\["main"\]\.securityContext\.privileged=true\)$/);
+      assert.equal((await core.createNamespacedPod({ namespace: "open", body: pod("root", { privileged: true }) })).metadata?.name, "root", "an unlabelled namespace enforces nothing");
+    } finally {
+      await own.stop();
+    }
+  });
+
   test("a Job naming a missing ServiceAccount records FailedCreate, and starts once the ServiceAccount exists", async () => {
     const ns = await namespace("job-account");
     const body = job("needs-account", ["node", "-e", "process.exit(0)"]);

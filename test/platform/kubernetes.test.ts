@@ -38,7 +38,16 @@ function addPeople(repo: TestRepo, folder: string): void {
   for (const person of readdirSync(folder)) for (const photo of readdirSync(join(folder, person))) repo.copy(join(folder, person, photo), `${person}/${photo}`);
 }
 
-/** The inference Deployment as k8s/base has it, reduced to what the fake runs. */
+/** The Pod Security labels of k8s/base's namespace: each scenario's namespace enforces them as a cluster would. */
+function podSecurityLabels(): Record<string, string> {
+  const file = resolve(import.meta.dirname, "../../k8s/base/namespace.yaml");
+  const namespace = parseAllDocuments(readFileSync(file, "utf8"))[0]?.toJS() as { metadata?: { labels?: Record<string, string> } } | undefined;
+  const labels = Object.fromEntries(Object.entries(namespace?.metadata?.labels ?? {}).filter(([key]) => key.startsWith("pod-security.kubernetes.io/")));
+  assert.equal(labels["pod-security.kubernetes.io/enforce"], "restricted", `${file} enforces the restricted profile`);
+  return labels;
+}
+
+/** The inference Deployment as k8s/base has it (its security settings included), reduced to what the fake runs. */
 function inferenceDeployment(namespace: string, name: string, store: string, image = "ghcr.io/faceops/faceops:0.1.0"): k8s.V1Deployment {
   const labels = { "app.kubernetes.io/name": "faceops", "app.kubernetes.io/component": name };
   return {
@@ -53,10 +62,12 @@ function inferenceDeployment(namespace: string, name: string, store: string, ima
       template: {
         metadata: { labels },
         spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
           containers: [
             {
               name: "faceops",
               image,
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
               command: ["faceops"],
               args: ["--log-format", "json", "serve"],
               env: [
@@ -126,6 +137,8 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     // A namespace per scenario, as one controller per namespace is the rule: their runs all start at 1.
     const namespace = `faceops-${name}`;
     cluster.kubeConfig(namespace);
+    // Labelled as k8s/base labels its namespace, so the API server refuses a training pod that breaks the restricted profile.
+    await asTest(() => kubeConfig.makeApiClient(k8s.CoreV1Api).patchNamespace({ name: namespace, body: { metadata: { labels: podSecurityLabels() } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)));
     const { config } = await loadConfig({
       overrides: Object.entries({
         store: folder.path,

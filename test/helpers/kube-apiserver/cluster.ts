@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { baselineControls, restrictedControls, restrictedViolations, type RestrictedControl } from "../kube-pod-security.js";
 import { DeploymentController, JobController } from "./controllers.js";
 import { ApiError, badRequest, conflict, invalid, notFound, alreadyExists, unsupportedMediaType, type StatusBody } from "./errors.js";
 import { Kubelet, asPod } from "./kubelet.js";
@@ -116,6 +117,28 @@ export class Cluster {
   }
 
   /**
+   * Pod Security Admission in enforce mode, on every new pod: a namespace labelled
+   * pod-security.kubernetes.io/enforce: baseline or restricted refuses a pod that breaks one of that
+   * level's controls (test/helpers/kube-pod-security.ts) with 403 Forbidden
+   * `pods "x" is forbidden: violates PodSecurity "restricted:<version>": ...`. The list after the
+   * colon names the controls and fields in this fake's words, not the real plugin's; the version
+   * label is only echoed (the checks are the latest ones), and audit and warn are not simulated.
+   */
+  private admitPodSecurity(pod: KObject): void {
+    const namespace = pod.metadata.namespace ?? "";
+    const labels = this.store.get("namespaces", "", namespace)?.metadata.labels ?? {};
+    const level = labels["pod-security.kubernetes.io/enforce"];
+    if (level !== "baseline" && level !== "restricted") return;
+    const checked = new Set<RestrictedControl>(level === "baseline" ? baselineControls : restrictedControls);
+    const violations = restrictedViolations({ metadata: pod.metadata, spec: pod.spec as never }).filter((violation) => checked.has(violation.control));
+    if (violations.length === 0) return;
+    const podName = pod.metadata.name ?? pod.metadata.generateName ?? "";
+    const version = labels["pod-security.kubernetes.io/enforce-version"] ?? "latest";
+    const list = violations.map((violation) => `${violation.control} (${violation.field}=${JSON.stringify(violation.value) ?? "unset"})`).join(", ");
+    throw new ApiError(403, "Forbidden", `pods "${podName}" is forbidden: violates PodSecurity "${level}:${version}": ${list}`, { name: podName, kind: "pods" });
+  }
+
+  /**
    * The ServiceAccount admission plugin, on every new pod: the pod runs as spec.serviceAccountName
    * ("default" when unset), which must exist (else 403 Forbidden, as the real plugin answers, and a
    * Job's or Deployment's controller records FailedCreate); and unless automountServiceAccountToken
@@ -201,7 +224,10 @@ export class Cluster {
   /** Everything the server adds to a new object, then defaulting and validation. */
   private admitNew(info: ResourceInfo, object: KObject): void {
     const metadata = object.metadata;
-    if (info.kind === "Pod") this.admitServiceAccount(object);
+    if (info.kind === "Pod") {
+      this.admitServiceAccount(object);
+      this.admitPodSecurity(object);
+    }
     if (!metadata.name && metadata.generateName) metadata.name = `${metadata.generateName}${randomSuffix()}`;
     metadata.uid = randomUUID();
     metadata.creationTimestamp = now();
