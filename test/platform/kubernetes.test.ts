@@ -243,6 +243,18 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     assert.equal(job.spec?.ttlSecondsAfterFinished, 86_400);
   });
 
+  test("the training pods' settings are checked when the configuration loads, naming the key and the value", async () => {
+    for (const [key, value, message] of [
+      ["kubernetes.trainerEphemeralStorage", "2GB", "must be a Kubernetes quantity such as 512Mi or 2Gi"],
+      ["kubernetes.trainerTmpSize", "-1Gi", "must be a Kubernetes quantity such as 512Mi or 2Gi"],
+      ["kubernetes.trainerServiceAccount", "Faceops_Trainer", "must be a ServiceAccount name (DNS subdomain)"],
+    ] as const) {
+      await assert.rejects(loadConfig({ overrides: [{ key, value, origin: "--set" }] }), { message: `invalid configuration:\n  ${key} = ${JSON.stringify(value)} (from --set): ${message}` });
+    }
+    const { config } = await loadConfig({ overrides: [{ key: "kubernetes.trainerTmpSize", value: "1.5G", origin: "--set" }] });
+    assert.equal(config.kubernetes.trainerTmpSize, "1.5G");
+  });
+
   test("rolloutStatus reads a Deployment the way kubectl rollout status does", () => {
     const deployment = (generation: number, status: k8s.V1DeploymentStatus, replicas = 2): k8s.V1Deployment => ({ metadata: { name: "d", generation }, spec: { replicas, selector: {}, template: {} }, status });
     const progressing = (reason: string): k8s.V1DeploymentCondition => ({ type: "Progressing", status: reason === "ProgressDeadlineExceeded" ? "False" : "True", reason, message: `replica set is ${reason}` });

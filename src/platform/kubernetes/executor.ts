@@ -48,10 +48,9 @@ export class KubernetesExecutor implements TrainingExecutor {
   constructor(private readonly options: KubernetesExecutorOptions) {
     const { kubeConfig, namespace } = options;
     this.batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
-    this.core = core;
+    this.core = kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.jobs = k8s.makeInformer(kubeConfig, `/apis/batch/v1/namespaces/${namespace}/jobs`, () => this.batch.listNamespacedJob({ namespace, labelSelector: trainerSelector }), trainerSelector);
-    this.pods = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: trainerSelector }), trainerSelector);
+    this.pods = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => this.core.listNamespacedPod({ namespace, labelSelector: trainerSelector }), trainerSelector);
     this.follow("jobs", this.jobs);
     this.follow("pods", this.pods);
   }
