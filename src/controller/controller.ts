@@ -10,8 +10,10 @@ import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel, type CurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
-import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "./decide.js";
-import { isActive, listRuns, readRun, readRunRequest, writeRun, writeRunRequest, type RunRecord } from "./records.js";
+import { UnknownRevisionError } from "../dataset/source.js";
+import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed, type ObservedRequest } from "./decide.js";
+import { isActive, listRuns, readRun, writeRun, type RunRecord } from "./records.js";
+import { adoptLegacyRunRequest, listRunRequests, pruneRunRequests, readRunRequest, writeRunRequest } from "./requests.js";
 
 /** store.untrainedSince: when the branch first held photos the model then in service (by its dataset) was not trained on. */
 interface UntrainedRecord {
@@ -81,7 +83,17 @@ export class Controller {
     if (!lock.acquired) throw new ControllerBusyError(`another faceops controller (pid ${lock.holder.pid}) is already working on the store ${store.root}`);
     this.stopped = false;
     log.info({ store: store.root, pollIntervalMs: this.options.pollIntervalMs }, "controller started");
+    const adopted = await adoptLegacyRunRequest(store);
+    if (adopted) log.info({ request: adopted.id, commit: adopted.commit }, "a run request of an older faceops was moved into the request queue");
     await this.tick();
+  }
+
+  /**
+   * The full commit id `revision` names in the watched repository (fetched first when remote), for
+   * the API to check a run request before accepting it. UnknownRevisionError: there is none.
+   */
+  resolveCommit(revision: string): Promise<string> {
+    return this.options.watch.resolve(revision);
   }
 
   /** Look now: a webhook said the repository changed, or someone asked for a run. Bursts coalesce. */
@@ -156,30 +168,26 @@ export class Controller {
   async observe(): Promise<Observed> {
     const { store, executor, deployer, metrics, log } = this.options;
     const runs = await listRuns(store);
-    const request = await readRunRequest(store);
+    // 1. The watched branch, when it is due: whatever the requests do, new commits are always looked at.
     const due = this.sourceDue !== null || this.now - this.lastSourceLook >= this.options.pollIntervalMs;
-    let desired: DesiredDataset | null = null;
-    if (due || request) {
+    if (due) {
       const trigger = this.sourceDue ?? "poll";
       this.sourceDue = null;
       this.lastSourceLook = this.now;
       try {
-        const looked = await this.options.watch.look(request?.commit ?? null);
+        const looked = await this.options.watch.look(null);
         this.lastSourceError = null;
         this.lookedAt = new Date(this.now).toISOString();
-        if (request) {
-          desired = { ...looked, trigger: `api (${request.by})`, force: request.force, fromRequest: true };
-        } else {
-          if (looked.fingerprint !== this.watched?.fingerprint) this.watchedTrigger = trigger;
-          this.watched = looked;
-        }
+        if (looked.fingerprint !== this.watched?.fingerprint) this.watchedTrigger = trigger;
+        this.watched = looked;
       } catch (error) {
         this.lastSourceError = (error as Error).message;
         log.warn({ err: error }, "cannot read the watched repository; trying again later");
-        if (request) throw error;
       }
     }
-    if (!desired && this.watched) desired = { ...this.watched, trigger: this.watchedTrigger, force: false, fromRequest: false };
+    // 2. The oldest pending run request: its dataset is the one desired, once it can be looked at.
+    const { desired: requested, request } = await this.observeRequest();
+    const desired: DesiredDataset | null = requested ?? (this.watched ? { ...this.watched, trigger: this.watchedTrigger, force: false, request: null } : null);
     if (desired) {
       metrics.datasetPhotos.set({ split: "train" }, desired.dataset.train);
       metrics.datasetPhotos.set({ split: "test" }, desired.dataset.test);
@@ -198,7 +206,27 @@ export class Controller {
     metrics.attemptsPending.set([...attempts.values()].filter((seen) => seen.result === null && typeof seen.detail === "string").length);
     const promoting = runs.find((run) => run.state === "promoting")?.promotion?.version ?? null;
     const rolloutFailure = promoting && deployer.rolloutFailure ? await deployer.rolloutFailure(promoting) : null;
-    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure };
+    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure, request };
+  }
+
+  /**
+   * The oldest pending run request and, when its commit can be looked at, its dataset. A commit that
+   * is not there makes the request unusable (decide records it as failed); any other error leaves it
+   * pending, to be looked at again on the next pass, while the branch is watched as usual.
+   */
+  private async observeRequest(): Promise<{ desired: DesiredDataset | null; request: ObservedRequest | null }> {
+    const { store, log } = this.options;
+    const pending = (await listRunRequests(store)).find((record) => record.state === "pending");
+    if (!pending) return { desired: null, request: null };
+    try {
+      const looked = await this.options.watch.look(pending.sha ?? pending.commit);
+      return { desired: { ...looked, trigger: `api (${pending.by})`, force: pending.force, request: pending.id }, request: { id: pending.id, unusable: null } };
+    } catch (error) {
+      if (error instanceof UnknownRevisionError) return { desired: null, request: { id: pending.id, unusable: `${error.message}; nothing was run` } };
+      this.lastSourceError = (error as Error).message;
+      log.warn({ err: error, request: pending.id }, "cannot look at the commit of a run request; trying again later");
+      return { desired: null, request: { id: pending.id, unusable: null } };
+    }
   }
 
   private shownVersion: string | null = null;
@@ -279,9 +307,13 @@ export class Controller {
         await deployer.rollback(action.version, action.previous, action.reason);
         return;
       }
-      case "clear-request": {
-        log.info({ reason: action.reason }, "run request handled");
-        await writeRunRequest(store, null);
+      case "resolve-request": {
+        const record = await readRunRequest(store, action.requestId);
+        if (!record || record.state !== "pending") return;
+        const resolvedAt = new Date(this.now).toISOString();
+        await writeRunRequest(store, { ...record, state: action.state, run: action.runId, reason: action.reason, resolvedAt });
+        log.info({ request: action.requestId, state: action.state, run: action.runId, reason: action.reason }, "run request resolved");
+        await pruneRunRequests(store);
         return;
       }
     }

@@ -2,6 +2,7 @@ import type { CurrentModel } from "../store/models.js";
 import { decideGate, type GateSettings } from "../tuning/gate.js";
 import { nextAttempt, type AttemptHistory, type Hyperparameters, type PolicySettings } from "../tuning/policy.js";
 import { isActive, type AttemptRecord, type AttemptResult, type RunDataset, type RunRecord } from "./records.js";
+import type { RunRequestState } from "./requests.js";
 
 /**
  * The controller's brain: given everything observed, what to do now. Pure (no I/O, no clock: `now`
@@ -21,8 +22,18 @@ export interface DesiredDataset {
   trigger: string;
   /** Asked for with force: run even when the last run had the same dataset. */
   force: boolean;
-  /** It came from a run request, which is cleared once it is acted on. */
-  fromRequest: boolean;
+  /** The run request it answers (its id), resolved once acted on; null: the watched branch. */
+  request: string | null;
+}
+
+/** The oldest run request not yet acted on. */
+export interface ObservedRequest {
+  id: string;
+  /**
+   * Why it cannot be acted on, when its commit could be looked at and is not there (deleted since
+   * it was asked for, or asked for before requests were checked); null otherwise.
+   */
+  unusable: string | null;
 }
 
 /** What the platform says about an attempt that the records call running. */
@@ -48,6 +59,8 @@ export interface Observed {
   servedVersion: string | null;
   /** Why the rollout in progress has failed, when the platform already knows (e.g. ProgressDeadlineExceeded). */
   rolloutFailure?: string | null;
+  /** The oldest pending run request; when it could be looked at, `desired` is its dataset. */
+  request?: ObservedRequest | null;
 }
 
 export interface ControllerSettings {
@@ -74,7 +87,7 @@ export type Action =
   | { type: "stop-attempt"; runId: string; attempt: number; reason: string }
   | { type: "promote"; runId: string }
   | { type: "rollback"; runId: string; version: string; previous: string | null; reason: string }
-  | { type: "clear-request"; reason: string };
+  | { type: "resolve-request"; requestId: string; state: Exclude<RunRequestState, "pending">; runId: string | null; reason: string };
 
 /** An attempt process that found another one already working on the same attempt exits with this. */
 export const exitAlreadyRunning = 75;
@@ -82,29 +95,48 @@ export const exitAlreadyRunning = 75;
 export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
 
 export function decide(observed: Observed, settings: ControllerSettings): Action[] {
-  const active = observed.runs.find(isActive);
   const actions: Action[] = [];
-  const desired = observed.desired;
+  // 1. A request that cannot be acted on is recorded as failed, with why; the loop goes on.
+  const request = observed.request ?? null;
+  if (request?.unusable) actions.push(resolveRequest(request.id, "failed", null, request.unusable));
+  // 2. A request a run already answers (the controller stopped between creating the run and
+  //    resolving the request) is resolved, never run a second time.
+  let desired = observed.desired;
+  const answered = desired?.request ? observed.runs.find((run) => run.request === desired?.request) : undefined;
+  if (desired?.request && answered) {
+    actions.push(resolveRequest(desired.request, "started", answered.id, `run ${answered.id} was created for it`));
+    desired = null;
+  }
+  // 3. An active run goes on, unless a newer dataset supersedes it; a request waits for it.
+  const active = observed.runs.find(isActive);
   if (active) {
     const newer = desired && desired.usable && desired.fingerprint !== active.fingerprint ? desired : null;
-    if (newer && active.state === "running" && settings.onNewCommit === "supersede") return supersede(active, newer, observed);
+    if (newer && active.state === "running" && settings.onNewCommit === "supersede") return [...actions, ...supersede(active, newer, observed)];
     actions.push(...(active.state === "running" ? advanceRun(active, observed, settings) : advancePromotion(active, observed, settings)));
     return actions;
   }
+  // 4. Otherwise a dataset not trained on yet (or asked for with force) starts a run.
   if (!desired) return actions;
   const last = observed.runs.at(-1);
   const sameAsLast = last !== undefined && last.fingerprint === desired.fingerprint;
   if (!desired.usable) {
-    if (desired.fromRequest) actions.push({ type: "clear-request", reason: desired.reason ?? "the dataset cannot be trained on" });
+    if (desired.request) actions.push(resolveRequest(desired.request, "failed", null, desired.reason ?? "the dataset cannot be trained on"));
     return actions;
   }
   if (sameAsLast && !desired.force) {
-    if (desired.fromRequest) actions.push({ type: "clear-request", reason: `run ${last.id} already trained on this dataset (fingerprint ${desired.fingerprint.slice(0, 12)})` });
+    if (desired.request) {
+      actions.push(resolveRequest(desired.request, "skipped", last.id, `run ${last.id} already trained on this dataset (fingerprint ${desired.fingerprint.slice(0, 12)}); ask with force to run it again`));
+    }
     return actions;
   }
-  actions.push({ type: "write-run", run: newRun(desired, observed, settings), why: "a new dataset to train on", events: [] });
-  if (desired.fromRequest) actions.push({ type: "clear-request", reason: "a run was created for it" });
+  const run = newRun(desired, observed, settings);
+  actions.push({ type: "write-run", run, why: "a new dataset to train on", events: [] });
+  if (desired.request) actions.push(resolveRequest(desired.request, "started", run.id, `run ${run.id} was created for it`));
   return actions;
+}
+
+function resolveRequest(requestId: string, state: Exclude<RunRequestState, "pending">, runId: string | null, reason: string): Action {
+  return { type: "resolve-request", requestId, state, runId, reason };
 }
 
 function newRun(desired: DesiredDataset, observed: Observed, settings: ControllerSettings): RunRecord {
@@ -121,6 +153,7 @@ function newRun(desired: DesiredDataset, observed: Observed, settings: Controlle
     commit: desired.commit,
     source: desired.source,
     trigger: desired.trigger,
+    request: desired.request,
     createdAt: at,
     updatedAt: at,
     state: "running",

@@ -95,6 +95,8 @@ export interface RunRecord {
   source: string;
   /** What started it: poll, webhook, api, startup. */
   trigger: string;
+  /** The run request (POST /v1/runs) it answers, by id; null or absent when the watched branch started it. */
+  request?: string | null;
   createdAt: string;
   updatedAt: string;
   state: RunState;
@@ -134,21 +136,4 @@ export async function writeRun(store: StoreLayout, run: RunRecord): Promise<void
 export function nextRunId(runs: readonly RunRecord[]): string {
   const last = runs.at(-1);
   return String(last ? Number(last.id) + 1 : 1);
-}
-
-export interface RunRequest {
-  /** A commit to train on; null: the branch tip. */
-  commit: string | null;
-  /** Run even when the dataset is the same as the last run's. */
-  force: boolean;
-  requestedAt: string;
-  by: string;
-}
-
-export async function readRunRequest(store: StoreLayout): Promise<RunRequest | null> {
-  return readJsonOr<RunRequest | null>(store.runRequests, null);
-}
-
-export async function writeRunRequest(store: StoreLayout, request: RunRequest | null): Promise<void> {
-  await writeJsonAtomic(store.runRequests, request);
 }

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { redactUrl, type Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
 import { BlobReader } from "./blob-reader.js";
-import { gitEnvironment, neutralisedFilters, runGit } from "./git.js";
+import { GitCommandError, gitEnvironment, neutralisedFilters, runGit } from "./git.js";
 
 export { gitEnvironment } from "./git.js";
 
@@ -40,7 +40,12 @@ export interface GitTreeEntry {
 }
 
 export class SourceError extends Error {
-  override readonly name = "SourceError";
+  override readonly name: string = "SourceError";
+}
+
+/** The repository was read and has no such commit or branch: asking again will not help. */
+export class UnknownRevisionError extends SourceError {
+  override readonly name = "UnknownRevisionError";
 }
 
 export interface GitSourceOptions {
@@ -51,6 +56,11 @@ export interface GitSourceOptions {
   env: NodeJS.ProcessEnv;
   /** Kill a git command that shows no sign of life for this long. */
   timeoutMs?: number;
+  /**
+   * A remote's clone as it is, without fetching (a SourceError when there is no clone yet): for
+   * reading a commit the clone may already hold while another user of the clone fetches.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -191,9 +201,10 @@ export class GitSource {
     try {
       if (await GitSource.exists(join(cloneDir, "HEAD"))) {
         const source = new GitSource(safeUrl, cloneDir, null, url, open(), env, privateDir, options.log);
-        await source.fetch();
+        if (!options.offline) await source.fetch();
         return source;
       }
+      if (options.offline) throw new SourceError(`${safeUrl} has not been cloned into the store yet`);
       options.log.info({ repo: safeUrl }, "cloning the face repository");
       // Clone next to the final place and rename, so an interrupted clone is never mistaken for one.
       await mkdir(dirname(cloneDir), { recursive: true });
@@ -258,11 +269,15 @@ export class GitSource {
 
   /** Resolves a revision (a sha, a branch, a tag, HEAD) to a full commit id. */
   async resolveCommit(revision: string): Promise<string> {
-    if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new SourceError(`"${revision}" is not a valid git revision`);
-    // `rev-parse --verify --quiet` answers nothing (and no error text) for an unknown revision.
-    const answer = await this.git(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`]).catch(() => "");
+    if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new UnknownRevisionError(`"${revision}" is not a valid git revision`);
+    // `rev-parse --verify --quiet` exits with 1 for a revision that names no commit; any other
+    // failure (git cannot start, the repository is unreadable) is not an answer about the revision.
+    const answer = await this.git(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`]).catch((error: unknown) => {
+      if (error instanceof GitCommandError && error.exitCode === 1) return "";
+      throw new SourceError(`cannot read ${this.location}: ${gitMessage(error)}`, { cause: error });
+    });
     const sha = answer.trim();
-    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) throw new SourceError(`${this.location} has no commit "${revision}"`);
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) throw new UnknownRevisionError(`${this.location} has no commit "${revision}"`);
     return sha;
   }
 
@@ -271,7 +286,7 @@ export class GitSource {
     const heads = (await this.git(["for-each-ref", "--format=%(refname:short)", "refs/heads/"])).split("\n").filter(Boolean);
     if (!heads.includes(branch)) {
       const known = heads.length ? `its branches are: ${heads.join(", ")}` : "it has no commits yet";
-      throw new SourceError(`${this.location} has no branch "${branch}"; ${known}`);
+      throw new UnknownRevisionError(`${this.location} has no branch "${branch}"; ${known}`);
     }
     return this.resolveCommit(`refs/heads/${branch}`);
   }
