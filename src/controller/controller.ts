@@ -1,4 +1,4 @@
-import { mkdir, rename, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../log.js";
 import type { ControllerMetrics } from "../metrics/controller-metrics.js";
@@ -319,17 +319,22 @@ export class Controller {
     }
   }
 
-  /** Records the execution before starting it, so a crash in between is seen as a lost execution, never as none. */
+  /**
+   * Records the execution before starting it, so a crash in between is seen as a lost execution, never
+   * as none. The result of an earlier execution (one that failed for the machine) is removed first, so
+   * that it is not taken for this one's.
+   */
   private async launch(runId: string, number: number): Promise<void> {
     const { store, executor } = this.options;
     const run = await this.mustRead(runId);
     const attempt = run.attempts[number - 1];
     if (!attempt || attempt.state !== "pending") return;
+    await rm(store.attempt(runId, number).result, { force: true });
     const startedAt = new Date(this.now).toISOString();
     const started: RunRecord = {
       ...run,
       updatedAt: startedAt,
-      attempts: run.attempts.map((entry) => (entry.number === number ? { ...entry, state: "running" as const, executions: entry.executions + 1, startedAt, process: null } : entry)),
+      attempts: run.attempts.map((entry) => (entry.number === number ? { ...entry, state: "running" as const, executions: entry.executions + 1, startedAt, process: null, notBefore: null } : entry)),
     };
     await writeRun(store, started);
     const process = await executor.launch(runId, number);

@@ -75,7 +75,15 @@ export interface ControllerSettings {
   startGraceMs: number;
   /** Executions of one attempt number (the first plus re-runs after losing its process) before it counts as crashed. */
   maxExecutions: number;
+  /**
+   * The wait before an attempt that failed for the machine (a full disk, too many open files) runs
+   * again: `firstMs`, doubled at each such failure in a row, at most `maxMs`. Such failures are not
+   * counted against any budget: the dataset is not at fault, so it is never given up on for them.
+   */
+  transientBackoff?: { firstMs: number; maxMs: number };
 }
+
+export const defaultTransientBackoff = { firstMs: 30_000, maxMs: 900_000 };
 
 export type RunEvent =
   | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null; accuracy?: number }
@@ -91,6 +99,9 @@ export type Action =
 
 /** An attempt process that found another one already working on the same attempt exits with this. */
 export const exitAlreadyRunning = 75;
+
+/** An attempt process that failed for the machine (and may have been unable to write its result) exits with this. */
+export const exitTransientFailure = 74;
 
 export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
 
@@ -203,6 +214,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   if (!attempt) return [];
   const at = new Date(observed.now).toISOString();
   if (attempt.state === "pending") {
+    if (attempt.notBefore && observed.now < Date.parse(attempt.notBefore)) return [];
     const running = observed.runs.flatMap((entry) => entry.attempts).filter((entry) => entry.state === "running").length;
     return running < settings.parallelAttempts ? [{ type: "launch", runId: run.id, attempt: attempt.number }] : [];
   }
@@ -211,6 +223,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   const seen = observed.attempts.get(attemptKey(run.id, attempt.number)) ?? { alive: null, result: null };
   const elapsed = attempt.startedAt ? observed.now - Date.parse(attempt.startedAt) : 0;
   const duration = secondsSince(attempt.startedAt, observed.now);
+  if (seen.result && !seen.result.ok && seen.result.transient) return [retryAfterTransient(run, attempt, seen.result.error, observed, settings)];
   if (seen.result) {
     const ended = { ...attempt, endedAt: at, result: seen.result };
     if (!seen.result.ok) {
@@ -242,18 +255,41 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   }
   // No live process and no result: it crashed (we saw it exit), it just started (its process may not be
   // visible yet), or it was lost (killed, or it ran under a controller that was itself killed).
+  if (seen.exitCode === exitTransientFailure) {
+    return [retryAfterTransient(run, attempt, `its process exited with code ${exitTransientFailure}: the machine is out of disk, quota or files; see ${attempt.log}`, observed, settings)];
+  }
   if (seen.exitCode !== undefined && seen.exitCode !== exitAlreadyRunning) {
     const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `its process exited with ${seen.exitCode === null ? "a signal" : `code ${seen.exitCode}`} without a result; see ${attempt.log}` };
     return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
   }
   if (seen.alive === null && elapsed < settings.startGraceMs) return [];
   const lostWhy = `its process (execution ${attempt.executions}) ended without a result`;
-  if (attempt.executions < settings.maxExecutions) {
+  if (attempt.executions - (attempt.transientFailures ?? 0) < settings.maxExecutions) {
     const rerun: AttemptRecord = { ...attempt, state: "pending", process: null, error: `${lostWhy}; re-run under the same number` };
     return [{ type: "write-run", run: replaceAttempt(run, rerun, at), why: `attempt ${attempt.number} lost`, events: [] }];
   }
   const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `${lostWhy}, ${attempt.executions} times` };
   return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
+}
+
+/**
+ * The machine failed the attempt, not the data: the same attempt runs again after a backoff that
+ * doubles with each such failure in a row. Nothing is concluded and no budget is spent.
+ */
+function retryAfterTransient(run: RunRecord, attempt: AttemptRecord, why: string, observed: Observed, settings: ControllerSettings): Action {
+  const { firstMs, maxMs } = settings.transientBackoff ?? defaultTransientBackoff;
+  const failures = (attempt.transientFailures ?? 0) + 1;
+  const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(failures - 1, 30));
+  const notBefore = new Date(observed.now + delayMs).toISOString();
+  const retried: AttemptRecord = {
+    ...attempt,
+    state: "pending",
+    process: null,
+    transientFailures: failures,
+    notBefore,
+    error: `${why}; a failure of the machine, not of the attempt: run again after ${Math.round(delayMs / 1000)} s (${failures} in a row)`,
+  };
+  return { type: "write-run", run: replaceAttempt(run, retried, new Date(observed.now).toISOString()), why: `attempt ${attempt.number} failed for the machine; retried with backoff`, events: [] };
 }
 
 /** After an attempt ends: promote, plan the next attempt, or end the run, as the gate and policy say. */

@@ -42,6 +42,11 @@ export type AttemptResult =
       error: string;
       /** True when retrying cannot help (bad data, bad configuration). */
       permanent: boolean;
+      /**
+       * True when the machine failed, not the attempt (a full disk or quota, too many open files, an
+       * I/O error): the same attempt is run again after a backoff, and it counts as no failure.
+       */
+      transient?: boolean;
       durationSeconds: number;
     };
 
@@ -54,6 +59,10 @@ export interface AttemptRecord {
   state: AttemptState;
   /** How many times a process was started for this attempt; a lost process is re-run under the same number. */
   executions: number;
+  /** Executions that ended in a transient failure of the machine (not counted against maxExecutions). */
+  transientFailures?: number;
+  /** A pending attempt re-run after a transient failure is not started before this time (backoff). */
+  notBefore?: string | null;
   /** The process of the current execution, once known. */
   process: { pid: number; startTime: string | null } | null;
   startedAt: string | null;

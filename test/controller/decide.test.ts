@@ -266,6 +266,47 @@ describe("decide: attempts", () => {
     assert.match(failed?.reason ?? "", /retrying cannot fix: the dataset changed/);
   });
 
+  test("a full disk (ENOSPC) is the machine's failure: the same attempt runs again after a doubling backoff, and no budget is spent", () => {
+    const noSpace: AttemptResult = { ok: false, error: "ENOSPC: no space left on device, write", permanent: false, transient: true, durationSeconds: 3 };
+    // Five in a row, more than maxFailedAttempts and maxExecutions: the run never fails for them.
+    let current = run("1", "aaaa");
+    let now = t0 + 10_000;
+    const waits: number[] = [];
+    for (let failure = 1; failure <= 5; failure++) {
+      const [retried] = writes(decide(observed({ now, runs: [current], seen: { "1/1": { alive: false, result: noSpace } } }), settings));
+      assert.ok(retried, `failure ${failure}`);
+      assert.equal(retried.state, "running");
+      assert.equal(retried.attempts.length, 1, "the same attempt, no new one planned");
+      const [again] = retried.attempts;
+      assert.equal(again?.state, "pending");
+      assert.equal(again?.transientFailures, failure);
+      assert.match(again?.error ?? "", /ENOSPC.*a failure of the machine, not of the attempt: run again after \d+ s/);
+      const notBefore = Date.parse(again?.notBefore ?? "");
+      waits.push((notBefore - now) / 1000);
+      // Not launched before its time; launched at it.
+      assert.deepEqual(decide(observed({ now: notBefore - 1, runs: [retried] }), settings), []);
+      assert.deepEqual(decide(observed({ now: notBefore, runs: [retried] }), settings), [{ type: "launch", runId: "1", attempt: 1 }]);
+      current = { ...retried, attempts: [{ ...(again as AttemptRecord), state: "running", executions: (again?.executions ?? 0) + 1, notBefore: null }] };
+      now = notBefore + 5_000;
+    }
+    assert.deepEqual(waits, [30, 60, 120, 240, 480]);
+    const capped = decide(observed({ now, runs: [current], seen: { "1/1": { alive: false, result: noSpace } } }), { ...settings, transientBackoff: { firstMs: 30_000, maxMs: 600_000 } });
+    assert.equal(Date.parse(writes(capped)[0]?.attempts[0]?.notBefore ?? "") - now, 600_000);
+  });
+
+  test("an attempt that could not even write its result exits with 74: the same backoff, not a crash", () => {
+    const [retried] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: null, exitCode: 74 } } }), settings));
+    assert.equal(retried?.attempts.length, 1);
+    assert.equal(retried?.attempts[0]?.state, "pending");
+    assert.match(retried?.attempts[0]?.error ?? "", /exited with code 74: the machine is out of disk, quota or files/);
+  });
+
+  test("executions after transient failures do not count against maxExecutions when a process is lost", () => {
+    const flaky = run("1", "aaaa", { attempts: [attempt(1, { executions: 4, transientFailures: 2 })] });
+    const [rerun] = writes(decide(observed({ runs: [flaky], seen: { "1/1": { alive: false, result: null } } }), settings));
+    assert.equal(rerun?.attempts[0]?.state, "pending");
+  });
+
   test("a lost process (controller restarted, attempt gone without a result) is re-run under the same number", () => {
     const actions = decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: null } } }), settings);
     const [rerun] = writes(actions);
