@@ -286,7 +286,7 @@ describe("decide: attempts", () => {
       // Not launched before its time; launched at it.
       assert.deepEqual(decide(observed({ now: notBefore - 1, runs: [retried] }), settings), []);
       assert.deepEqual(decide(observed({ now: notBefore, runs: [retried] }), settings), [{ type: "launch", runId: "1", attempt: 1 }]);
-      current = { ...retried, attempts: [{ ...(again), state: "running", executions: (again?.executions ?? 0) + 1, notBefore: null }] };
+      current = { ...retried, attempts: [{ ...again, state: "running", executions: (again?.executions ?? 0) + 1, notBefore: null }] };
       now = notBefore + 5_000;
     }
     assert.deepEqual(waits, [30, 60, 120, 240, 480]);
