@@ -1,5 +1,5 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import type { Logger } from "../log.js";
 import type { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { recordRunEvents } from "../metrics/controller-metrics.js";
@@ -7,6 +7,7 @@ import type { ModelDeployer, TrainingExecutor } from "../platform/types.js";
 import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/process-identity.js";
 import type { StoreLayout } from "../store/layout.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { cleanStaleFiles, removeStaleLock } from "../store/cleanup.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel, type CurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
@@ -85,7 +86,35 @@ export class Controller {
     log.info({ store: store.root, pollIntervalMs: this.options.pollIntervalMs }, "controller started");
     const adopted = await adoptLegacyRunRequest(store);
     if (adopted) log.info({ request: adopted.id, commit: adopted.commit }, "a run request of an older faceops was moved into the request queue");
+    await this.cleanStrays();
     await this.tick();
+  }
+
+  /**
+   * Removes what crashes left in the store: temporary files of atomic writes, takeover claims, and the
+   * lock files of attempts that no longer run, each only when its owner is provably gone. It says what
+   * it removed, and what it kept because that cannot be proven. A failure here does not stop the
+   * controller: strays cost space, not correctness.
+   */
+  private async cleanStrays(): Promise<void> {
+    const { store, log } = this.options;
+    try {
+      const report = await cleanStaleFiles(store);
+      for (const run of await listRuns(store)) {
+        for (const attempt of run.attempts) {
+          if (isActive(run) && (attempt.state === "running" || attempt.state === "pending")) continue;
+          const lock = store.attempt(run.id, attempt.number).lock;
+          if (!(await exists(lock))) continue;
+          const outcome = await removeStaleLock(lock);
+          if (outcome === "removed") report.removed.push(relative(store.root, lock));
+          else if (outcome === "unknown") report.kept.push(relative(store.root, lock));
+        }
+      }
+      if (report.removed.length > 0) log.info({ removed: report.removed }, `removed ${report.removed.length} stale temporary or lock file(s) whose owner is gone`);
+      if (report.kept.length > 0) log.info({ kept: report.kept }, `kept ${report.kept.length} stray file(s) whose owner cannot be proven gone (another machine or pod, or an older faceops)`);
+    } catch (error) {
+      log.warn({ err: error }, "cleaning stale temporary and lock files failed; carrying on");
+    }
   }
 
   /**

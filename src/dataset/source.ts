@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { redactUrl, type Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
+import { temporaryPath } from "../store/owner.js";
 import { BlobReader } from "./blob-reader.js";
 import { GitCommandError, gitEnvironment, neutralisedFilters, runGit } from "./git.js";
 
@@ -208,8 +209,8 @@ export class GitSource {
       options.log.info({ repo: safeUrl }, "cloning the face repository");
       // Clone next to the final place and rename, so an interrupted clone is never mistaken for one.
       await mkdir(dirname(cloneDir), { recursive: true });
-      const partial = `${cloneDir}.partial-${process.pid}`;
-      await rm(partial, { recursive: true, force: true });
+      // Named after this process, so that a controller starting can tell a stray one from one in progress.
+      const partial = await temporaryPath(cloneDir, "partial");
       const cloner = openGit(dirname(cloneDir), env, options.timeoutMs);
       try {
         await cloner(["clone", "--bare", "--quiet", `--upload-pack=${uploadPack}`, "--", url, partial]);
