@@ -65,6 +65,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
   const store = new StoreLayout(folder.path);
   let controller: Controller;
   let server: RunningServer;
+  let registry: Registry;
 
   /** The controller as `faceops up` builds it; a new one is a restart. */
   const startController = async () => {
@@ -75,7 +76,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
       executor: failingExecutor,
       deployer: idleDeployer,
       settings: controllerSettings(),
-      metrics: createControllerMetrics(new Registry()),
+      metrics: createControllerMetrics((registry = new Registry())),
       log,
       pollIntervalMs: 600_000,
       activeIntervalMs: 50,
@@ -156,6 +157,9 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
     const tip = repo.commit("More photos of the second person");
     await startController();
     await runFor(tip);
+    // The branch is watched again: what waits for training is dated, not 0.
+    const untrainedSince = Number(/^faceops_dataset_untrained_since_timestamp_seconds (\S+)$/m.exec(await registry.metrics())?.[1]);
+    assert.ok(untrainedSince > 0, `faceops_dataset_untrained_since_timestamp_seconds is ${untrainedSince}`);
     const failed = await waitFor("the request to be resolved", async () => (await runs()).requests?.find((entry) => entry.id === request.id && entry.state !== "pending"), 30_000, 100);
     assert.equal(failed.state, "failed");
     assert.match(failed.reason ?? "", new RegExp(`no commit "${doomed}"`));
