@@ -12,8 +12,9 @@ import { currentProcessIdentity } from "../platform/local/process-identity.js";
 import { writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
+import { transientErrorCode } from "../store/errors.js";
 import { readCurrentModel } from "../store/models.js";
-import { exitAlreadyRunning } from "./decide.js";
+import { exitAlreadyRunning, exitTransientFailure } from "./decide.js";
 import { readRun, type AttemptResult } from "./records.js";
 
 /**
@@ -34,8 +35,12 @@ export interface AttemptRequest {
   credentials: GitCredentials;
 }
 
-/** Exit codes: the controller reads the result file; these tell a shell or a Job what happened. */
-export const attemptExit = { passed: 0, failed: 1, permanent: 2, alreadyRunning: exitAlreadyRunning } as const;
+/**
+ * Exit codes: the controller reads the result file; these tell a shell or a Job what happened.
+ * `transient`: the machine failed (a full disk, too many open files), perhaps so badly that no
+ * result could be written; the controller runs the attempt again after a backoff.
+ */
+export const attemptExit = { passed: 0, failed: 1, permanent: 2, transient: exitTransientFailure, alreadyRunning: exitAlreadyRunning } as const;
 
 /** Thrown for failures that a retry cannot fix: the dataset changed under the run, or is unusable. */
 export class PermanentAttemptError extends Error {
@@ -59,12 +64,19 @@ export async function runAttempt(request: AttemptRequest): Promise<number> {
     log.info({ run: runId, attempt, accuracy: result.ok ? result.accuracy : null }, "attempt finished");
     return attemptExit.passed;
   } catch (error) {
-    const permanent = error instanceof PermanentAttemptError;
+    const transient = transientErrorCode(error);
+    const permanent = !transient && error instanceof PermanentAttemptError;
     const message = error instanceof Error ? error.message : String(error);
-    log.error({ err: error, run: runId, attempt, permanent }, "attempt failed");
-    const result: AttemptResult = { ok: false, error: message, permanent, durationSeconds: seconds() };
-    await writeJsonAtomic(paths.result, result);
-    return permanent ? attemptExit.permanent : attemptExit.failed;
+    log.error({ err: error, run: runId, attempt, permanent, transient }, transient ? `attempt failed: the machine is out of something (${transient}); it will be run again` : "attempt failed");
+    const result: AttemptResult = { ok: false, error: message, permanent, ...(transient ? { transient: true } : {}), durationSeconds: seconds() };
+    try {
+      await writeJsonAtomic(paths.result, result);
+    } catch (writing) {
+      // The disk that failed the attempt may not take its result either: the exit code says it.
+      if (transientErrorCode(writing)) return attemptExit.transient;
+      throw writing;
+    }
+    return transient ? attemptExit.transient : permanent ? attemptExit.permanent : attemptExit.failed;
   } finally {
     await releaseLock(paths.lock, identity);
   }

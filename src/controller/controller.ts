@@ -1,5 +1,5 @@
-import { mkdir, rename, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join, relative } from "node:path";
 import type { Logger } from "../log.js";
 import type { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { recordRunEvents } from "../metrics/controller-metrics.js";
@@ -7,11 +7,14 @@ import type { ModelDeployer, TrainingExecutor } from "../platform/types.js";
 import { currentProcessIdentity, type ProcessIdentity } from "../platform/local/process-identity.js";
 import type { StoreLayout } from "../store/layout.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { cleanStaleFiles, removeStaleLock } from "../store/cleanup.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel, type CurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
-import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed } from "./decide.js";
-import { isActive, listRuns, readRun, readRunRequest, writeRun, writeRunRequest, type RunRecord } from "./records.js";
+import { UnknownRevisionError } from "../dataset/source.js";
+import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed, type ObservedRequest } from "./decide.js";
+import { isActive, listRuns, readRun, writeRun, type RunRecord } from "./records.js";
+import { adoptLegacyRunRequest, listRunRequests, pruneRunRequests, readRunRequest, writeRunRequest } from "./requests.js";
 
 /** store.untrainedSince: when the branch first held photos the model then in service (by its dataset) was not trained on. */
 interface UntrainedRecord {
@@ -81,7 +84,45 @@ export class Controller {
     if (!lock.acquired) throw new ControllerBusyError(`another faceops controller (pid ${lock.holder.pid}) is already working on the store ${store.root}`);
     this.stopped = false;
     log.info({ store: store.root, pollIntervalMs: this.options.pollIntervalMs }, "controller started");
+    const adopted = await adoptLegacyRunRequest(store);
+    if (adopted) log.info({ request: adopted.id, commit: adopted.commit }, "a run request of an older faceops was moved into the request queue");
+    await this.cleanStrays();
     await this.tick();
+  }
+
+  /**
+   * Removes what crashes left in the store: temporary files of atomic writes, takeover claims, and the
+   * lock files of attempts that no longer run, each only when its owner is provably gone. It says what
+   * it removed, and what it kept because that cannot be proven. A failure here does not stop the
+   * controller: strays cost space, not correctness.
+   */
+  private async cleanStrays(): Promise<void> {
+    const { store, log } = this.options;
+    try {
+      const report = await cleanStaleFiles(store);
+      for (const run of await listRuns(store)) {
+        for (const attempt of run.attempts) {
+          if (isActive(run) && (attempt.state === "running" || attempt.state === "pending")) continue;
+          const lock = store.attempt(run.id, attempt.number).lock;
+          if (!(await exists(lock))) continue;
+          const outcome = await removeStaleLock(lock);
+          if (outcome === "removed") report.removed.push(relative(store.root, lock));
+          else if (outcome === "unknown") report.kept.push(relative(store.root, lock));
+        }
+      }
+      if (report.removed.length > 0) log.info({ removed: report.removed }, `removed ${report.removed.length} stale temporary or lock file(s) whose owner is gone`);
+      if (report.kept.length > 0) log.info({ kept: report.kept }, `kept ${report.kept.length} stray file(s) whose owner cannot be proven gone (another machine or pod, or an older faceops)`);
+    } catch (error) {
+      log.warn({ err: error }, "cleaning stale temporary and lock files failed; carrying on");
+    }
+  }
+
+  /**
+   * The full commit id `revision` names in the watched repository (fetched first when remote), for
+   * the API to check a run request before accepting it. UnknownRevisionError: there is none.
+   */
+  resolveCommit(revision: string): Promise<string> {
+    return this.options.watch.resolve(revision);
   }
 
   /** Look now: a webhook said the repository changed, or someone asked for a run. Bursts coalesce. */
@@ -156,30 +197,26 @@ export class Controller {
   async observe(): Promise<Observed> {
     const { store, executor, deployer, metrics, log } = this.options;
     const runs = await listRuns(store);
-    const request = await readRunRequest(store);
+    // 1. The watched branch, when it is due: whatever the requests do, new commits are always looked at.
     const due = this.sourceDue !== null || this.now - this.lastSourceLook >= this.options.pollIntervalMs;
-    let desired: DesiredDataset | null = null;
-    if (due || request) {
+    if (due) {
       const trigger = this.sourceDue ?? "poll";
       this.sourceDue = null;
       this.lastSourceLook = this.now;
       try {
-        const looked = await this.options.watch.look(request?.commit ?? null);
+        const looked = await this.options.watch.look(null);
         this.lastSourceError = null;
         this.lookedAt = new Date(this.now).toISOString();
-        if (request) {
-          desired = { ...looked, trigger: `api (${request.by})`, force: request.force, fromRequest: true };
-        } else {
-          if (looked.fingerprint !== this.watched?.fingerprint) this.watchedTrigger = trigger;
-          this.watched = looked;
-        }
+        if (looked.fingerprint !== this.watched?.fingerprint) this.watchedTrigger = trigger;
+        this.watched = looked;
       } catch (error) {
         this.lastSourceError = (error as Error).message;
         log.warn({ err: error }, "cannot read the watched repository; trying again later");
-        if (request) throw error;
       }
     }
-    if (!desired && this.watched) desired = { ...this.watched, trigger: this.watchedTrigger, force: false, fromRequest: false };
+    // 2. The oldest pending run request: its dataset is the one desired, once it can be looked at.
+    const { desired: requested, request } = await this.observeRequest();
+    const desired: DesiredDataset | null = requested ?? (this.watched ? { ...this.watched, trigger: this.watchedTrigger, force: false, request: null } : null);
     if (desired) {
       metrics.datasetPhotos.set({ split: "train" }, desired.dataset.train);
       metrics.datasetPhotos.set({ split: "test" }, desired.dataset.test);
@@ -198,7 +235,27 @@ export class Controller {
     metrics.attemptsPending.set([...attempts.values()].filter((seen) => seen.result === null && typeof seen.detail === "string").length);
     const promoting = runs.find((run) => run.state === "promoting")?.promotion?.version ?? null;
     const rolloutFailure = promoting && deployer.rolloutFailure ? await deployer.rolloutFailure(promoting) : null;
-    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure };
+    return { now: this.now, desired, runs, attempts, current, servedVersion: await deployer.servedVersion(), rolloutFailure, request };
+  }
+
+  /**
+   * The oldest pending run request and, when its commit can be looked at, its dataset. A commit that
+   * is not there makes the request unusable (decide records it as failed); any other error leaves it
+   * pending, to be looked at again on the next pass, while the branch is watched as usual.
+   */
+  private async observeRequest(): Promise<{ desired: DesiredDataset | null; request: ObservedRequest | null }> {
+    const { store, log } = this.options;
+    const pending = (await listRunRequests(store)).find((record) => record.state === "pending");
+    if (!pending) return { desired: null, request: null };
+    try {
+      const looked = await this.options.watch.look(pending.sha ?? pending.commit);
+      return { desired: { ...looked, trigger: `api (${pending.by})`, force: pending.force, request: pending.id }, request: { id: pending.id, unusable: null } };
+    } catch (error) {
+      if (error instanceof UnknownRevisionError) return { desired: null, request: { id: pending.id, unusable: `${error.message}; nothing was run` } };
+      this.lastSourceError = (error as Error).message;
+      log.warn({ err: error, request: pending.id }, "cannot look at the commit of a run request; trying again later");
+      return { desired: null, request: { id: pending.id, unusable: null } };
+    }
   }
 
   private shownVersion: string | null = null;
@@ -279,25 +336,34 @@ export class Controller {
         await deployer.rollback(action.version, action.previous, action.reason);
         return;
       }
-      case "clear-request": {
-        log.info({ reason: action.reason }, "run request handled");
-        await writeRunRequest(store, null);
+      case "resolve-request": {
+        const record = await readRunRequest(store, action.requestId);
+        if (!record || record.state !== "pending") return;
+        const resolvedAt = new Date(this.now).toISOString();
+        await writeRunRequest(store, { ...record, state: action.state, run: action.runId, reason: action.reason, resolvedAt });
+        log.info({ request: action.requestId, state: action.state, run: action.runId, reason: action.reason }, "run request resolved");
+        await pruneRunRequests(store);
         return;
       }
     }
   }
 
-  /** Records the execution before starting it, so a crash in between is seen as a lost execution, never as none. */
+  /**
+   * Records the execution before starting it, so a crash in between is seen as a lost execution, never
+   * as none. The result of an earlier execution (one that failed for the machine) is removed first, so
+   * that it is not taken for this one's.
+   */
   private async launch(runId: string, number: number): Promise<void> {
     const { store, executor } = this.options;
     const run = await this.mustRead(runId);
     const attempt = run.attempts[number - 1];
     if (!attempt || attempt.state !== "pending") return;
+    await rm(store.attempt(runId, number).result, { force: true });
     const startedAt = new Date(this.now).toISOString();
     const started: RunRecord = {
       ...run,
       updatedAt: startedAt,
-      attempts: run.attempts.map((entry) => (entry.number === number ? { ...entry, state: "running" as const, executions: entry.executions + 1, startedAt, process: null } : entry)),
+      attempts: run.attempts.map((entry) => (entry.number === number ? { ...entry, state: "running" as const, executions: entry.executions + 1, startedAt, process: null, notBefore: null } : entry)),
     };
     await writeRun(store, started);
     const process = await executor.launch(runId, number);

@@ -1,7 +1,7 @@
 import type { DatasetConfig } from "../config/schema.js";
 import { withDataset } from "../dataset/check.js";
 import type { DatasetManifest } from "../dataset/manifest.js";
-import { GitSource, isRemoteLocation, type GitCredentials } from "../dataset/source.js";
+import { GitSource, isRemoteLocation, UnknownRevisionError, type GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
 import { recordManifest } from "../model/cache-maintenance.js";
 import type { StoreLayout } from "../store/layout.js";
@@ -9,8 +9,9 @@ import type { DesiredDataset } from "./decide.js";
 
 /**
  * What the watched repository holds now: the tip of the branch (fetched first for a remote), checked
- * into a manifest. A tip already checked is not checked again, so polling an idle repository costs
- * one `git fetch` and one `rev-parse`.
+ * into a manifest. A commit already checked is not checked again, so polling an idle repository costs
+ * one `git fetch` and one `rev-parse`. One look at a time: the loop's looks and the API's commit
+ * checks take turns, so two fetches never write the same clone at once.
  */
 
 export interface DatasetWatchOptions {
@@ -23,32 +24,73 @@ export interface DatasetWatchOptions {
   credentials: GitCredentials;
 }
 
-export type WatchedDataset = Omit<DesiredDataset, "trigger" | "force" | "fromRequest">;
+export type WatchedDataset = Omit<DesiredDataset, "trigger" | "force" | "request">;
+
+/** Commits whose check is remembered: the branch tip and the requests waiting beside it. */
+const rememberedChecks = 4;
 
 export class DatasetWatch {
   private readonly checked = new Map<string, WatchedDataset>();
   private git: boolean | null = null;
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: DatasetWatchOptions) {}
 
   /** The dataset at `commit`, or at the branch tip when commit is null. */
-  async look(commit: string | null = null): Promise<WatchedDataset> {
+  look(commit: string | null = null): Promise<WatchedDataset> {
+    return this.inTurn(() => this.lookNow(commit));
+  }
+
+  /**
+   * The full commit id `revision` names in the watched repository, fetched first when it is remote
+   * (a commit id the clone already holds needs no fetch). An UnknownRevisionError when there is no
+   * such commit; another error when the repository cannot be read now.
+   */
+  async resolve(revision: string): Promise<string> {
     const { location } = this.options;
-    this.git ??= isRemoteLocation(location) || (await GitSource.isRepository(location, this.options.env));
-    if (!this.git) return this.check(null);
-    const source = await GitSource.open(location, { store: this.options.store, log: this.options.log, env: this.options.env, credentials: this.options.credentials });
-    let sha: string;
-    try {
-      sha = commit ? await source.resolveCommit(commit) : await source.resolveBranch(this.options.branch);
-    } finally {
-      await source.close();
+    if (!(await this.isGit())) throw new UnknownRevisionError(`${location} is a folder, not a git repository: it has no commit "${revision}"`);
+    if (isRemoteLocation(location) && /^[0-9a-f]{7,64}$/i.test(revision)) {
+      // Reading a commit the clone holds is safe beside a fetch; a ref must be fetched to be current.
+      const held = await this.withSource({ offline: true }, (source) => source.resolveCommit(revision)).catch(() => null);
+      if (held) return held;
     }
+    return this.inTurn(() => this.withSource({}, (source) => source.resolveCommit(revision)));
+  }
+
+  private async lookNow(commit: string | null): Promise<WatchedDataset> {
+    if (!(await this.isGit())) return this.check(null);
+    const remembered = commit ? this.checked.get(commit) : undefined;
+    if (remembered) return remembered;
+    const sha = await this.withSource({}, (source) => (commit ? source.resolveCommit(commit) : source.resolveBranch(this.options.branch)));
     const known = this.checked.get(sha);
     if (known) return known;
     const watched = await this.check(sha);
-    this.checked.clear();
     this.checked.set(sha, watched);
+    for (const oldest of [...this.checked.keys()].slice(0, Math.max(0, this.checked.size - rememberedChecks))) this.checked.delete(oldest);
     return watched;
+  }
+
+  private async isGit(): Promise<boolean> {
+    const { location, env } = this.options;
+    this.git ??= isRemoteLocation(location) || (await GitSource.isRepository(location, env));
+    return this.git;
+  }
+
+  private async withSource<T>(options: { offline?: boolean }, use: (source: GitSource) => Promise<T>): Promise<T> {
+    const { location, store, log, env, credentials } = this.options;
+    const source = await GitSource.open(location, { store, log, env, credentials, ...options });
+    try {
+      return await use(source);
+    } finally {
+      await source.close();
+    }
+  }
+
+  /** Runs `work` after every look or commit check already asked for has ended. */
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(work, work);
+    this.turn = result.catch(() => undefined);
+    return result;
   }
 
   private async check(commit: string | null): Promise<WatchedDataset> {

@@ -2,6 +2,7 @@ import type { CurrentModel } from "../store/models.js";
 import { decideGate, type GateSettings } from "../tuning/gate.js";
 import { nextAttempt, type AttemptHistory, type Hyperparameters, type PolicySettings } from "../tuning/policy.js";
 import { isActive, type AttemptRecord, type AttemptResult, type RunDataset, type RunRecord } from "./records.js";
+import type { RunRequestState } from "./requests.js";
 
 /**
  * The controller's brain: given everything observed, what to do now. Pure (no I/O, no clock: `now`
@@ -21,8 +22,18 @@ export interface DesiredDataset {
   trigger: string;
   /** Asked for with force: run even when the last run had the same dataset. */
   force: boolean;
-  /** It came from a run request, which is cleared once it is acted on. */
-  fromRequest: boolean;
+  /** The run request it answers (its id), resolved once acted on; null: the watched branch. */
+  request: string | null;
+}
+
+/** The oldest run request not yet acted on. */
+export interface ObservedRequest {
+  id: string;
+  /**
+   * Why it cannot be acted on, when its commit could be looked at and is not there (deleted since
+   * it was asked for, or asked for before requests were checked); null otherwise.
+   */
+  unusable: string | null;
 }
 
 /** What the platform says about an attempt that the records call running. */
@@ -48,6 +59,8 @@ export interface Observed {
   servedVersion: string | null;
   /** Why the rollout in progress has failed, when the platform already knows (e.g. ProgressDeadlineExceeded). */
   rolloutFailure?: string | null;
+  /** The oldest pending run request; when it could be looked at, `desired` is its dataset. */
+  request?: ObservedRequest | null;
 }
 
 export interface ControllerSettings {
@@ -62,7 +75,15 @@ export interface ControllerSettings {
   startGraceMs: number;
   /** Executions of one attempt number (the first plus re-runs after losing its process) before it counts as crashed. */
   maxExecutions: number;
+  /**
+   * The wait before an attempt that failed for the machine (a full disk, too many open files) runs
+   * again: `firstMs`, doubled at each such failure in a row, at most `maxMs`. Such failures are not
+   * counted against any budget: the dataset is not at fault, so it is never given up on for them.
+   */
+  transientBackoff?: { firstMs: number; maxMs: number };
 }
+
+export const defaultTransientBackoff = { firstMs: 30_000, maxMs: 900_000 };
 
 export type RunEvent =
   | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null; accuracy?: number }
@@ -74,37 +95,59 @@ export type Action =
   | { type: "stop-attempt"; runId: string; attempt: number; reason: string }
   | { type: "promote"; runId: string }
   | { type: "rollback"; runId: string; version: string; previous: string | null; reason: string }
-  | { type: "clear-request"; reason: string };
+  | { type: "resolve-request"; requestId: string; state: Exclude<RunRequestState, "pending">; runId: string | null; reason: string };
 
 /** An attempt process that found another one already working on the same attempt exits with this. */
 export const exitAlreadyRunning = 75;
 
+/** An attempt process that failed for the machine (and may have been unable to write its result) exits with this. */
+export const exitTransientFailure = 74;
+
 export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
 
 export function decide(observed: Observed, settings: ControllerSettings): Action[] {
-  const active = observed.runs.find(isActive);
   const actions: Action[] = [];
-  const desired = observed.desired;
+  // 1. A request that cannot be acted on is recorded as failed, with why; the loop goes on.
+  const request = observed.request ?? null;
+  if (request?.unusable) actions.push(resolveRequest(request.id, "failed", null, request.unusable));
+  // 2. A request a run already answers (the controller stopped between creating the run and
+  //    resolving the request) is resolved, never run a second time.
+  let desired = observed.desired;
+  const answered = desired?.request ? observed.runs.find((run) => run.request === desired?.request) : undefined;
+  if (desired?.request && answered) {
+    actions.push(resolveRequest(desired.request, "started", answered.id, `run ${answered.id} was created for it`));
+    desired = null;
+  }
+  // 3. An active run goes on, unless a newer dataset supersedes it; a request waits for it.
+  const active = observed.runs.find(isActive);
   if (active) {
     const newer = desired && desired.usable && desired.fingerprint !== active.fingerprint ? desired : null;
-    if (newer && active.state === "running" && settings.onNewCommit === "supersede") return supersede(active, newer, observed);
+    if (newer && active.state === "running" && settings.onNewCommit === "supersede") return [...actions, ...supersede(active, newer, observed)];
     actions.push(...(active.state === "running" ? advanceRun(active, observed, settings) : advancePromotion(active, observed, settings)));
     return actions;
   }
+  // 4. Otherwise a dataset not trained on yet (or asked for with force) starts a run.
   if (!desired) return actions;
   const last = observed.runs.at(-1);
   const sameAsLast = last !== undefined && last.fingerprint === desired.fingerprint;
   if (!desired.usable) {
-    if (desired.fromRequest) actions.push({ type: "clear-request", reason: desired.reason ?? "the dataset cannot be trained on" });
+    if (desired.request) actions.push(resolveRequest(desired.request, "failed", null, desired.reason ?? "the dataset cannot be trained on"));
     return actions;
   }
   if (sameAsLast && !desired.force) {
-    if (desired.fromRequest) actions.push({ type: "clear-request", reason: `run ${last.id} already trained on this dataset (fingerprint ${desired.fingerprint.slice(0, 12)})` });
+    if (desired.request) {
+      actions.push(resolveRequest(desired.request, "skipped", last.id, `run ${last.id} already trained on this dataset (fingerprint ${desired.fingerprint.slice(0, 12)}); ask with force to run it again`));
+    }
     return actions;
   }
-  actions.push({ type: "write-run", run: newRun(desired, observed, settings), why: "a new dataset to train on", events: [] });
-  if (desired.fromRequest) actions.push({ type: "clear-request", reason: "a run was created for it" });
+  const run = newRun(desired, observed, settings);
+  actions.push({ type: "write-run", run, why: "a new dataset to train on", events: [] });
+  if (desired.request) actions.push(resolveRequest(desired.request, "started", run.id, `run ${run.id} was created for it`));
   return actions;
+}
+
+function resolveRequest(requestId: string, state: Exclude<RunRequestState, "pending">, runId: string | null, reason: string): Action {
+  return { type: "resolve-request", requestId, state, runId, reason };
 }
 
 function newRun(desired: DesiredDataset, observed: Observed, settings: ControllerSettings): RunRecord {
@@ -121,6 +164,7 @@ function newRun(desired: DesiredDataset, observed: Observed, settings: Controlle
     commit: desired.commit,
     source: desired.source,
     trigger: desired.trigger,
+    request: desired.request,
     createdAt: at,
     updatedAt: at,
     state: "running",
@@ -170,6 +214,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   if (!attempt) return [];
   const at = new Date(observed.now).toISOString();
   if (attempt.state === "pending") {
+    if (attempt.notBefore && observed.now < Date.parse(attempt.notBefore)) return [];
     const running = observed.runs.flatMap((entry) => entry.attempts).filter((entry) => entry.state === "running").length;
     return running < settings.parallelAttempts ? [{ type: "launch", runId: run.id, attempt: attempt.number }] : [];
   }
@@ -178,6 +223,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   const seen = observed.attempts.get(attemptKey(run.id, attempt.number)) ?? { alive: null, result: null };
   const elapsed = attempt.startedAt ? observed.now - Date.parse(attempt.startedAt) : 0;
   const duration = secondsSince(attempt.startedAt, observed.now);
+  if (seen.result && !seen.result.ok && seen.result.transient) return [retryAfterTransient(run, attempt, seen.result.error, observed, settings)];
   if (seen.result) {
     const ended = { ...attempt, endedAt: at, result: seen.result };
     if (!seen.result.ok) {
@@ -209,18 +255,41 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   }
   // No live process and no result: it crashed (we saw it exit), it just started (its process may not be
   // visible yet), or it was lost (killed, or it ran under a controller that was itself killed).
+  if (seen.exitCode === exitTransientFailure) {
+    return [retryAfterTransient(run, attempt, `its process exited with code ${exitTransientFailure}: the machine is out of disk, quota or files; see ${attempt.log}`, observed, settings)];
+  }
   if (seen.exitCode !== undefined && seen.exitCode !== exitAlreadyRunning) {
     const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `its process exited with ${seen.exitCode === null ? "a signal" : `code ${seen.exitCode}`} without a result; see ${attempt.log}` };
     return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
   }
   if (seen.alive === null && elapsed < settings.startGraceMs) return [];
   const lostWhy = `its process (execution ${attempt.executions}) ended without a result`;
-  if (attempt.executions < settings.maxExecutions) {
+  if (attempt.executions - (attempt.transientFailures ?? 0) < settings.maxExecutions) {
     const rerun: AttemptRecord = { ...attempt, state: "pending", process: null, error: `${lostWhy}; re-run under the same number` };
     return [{ type: "write-run", run: replaceAttempt(run, rerun, at), why: `attempt ${attempt.number} lost`, events: [] }];
   }
   const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `${lostWhy}, ${attempt.executions} times` };
   return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
+}
+
+/**
+ * The machine failed the attempt, not the data: the same attempt runs again after a backoff that
+ * doubles with each such failure in a row. Nothing is concluded and no budget is spent.
+ */
+function retryAfterTransient(run: RunRecord, attempt: AttemptRecord, why: string, observed: Observed, settings: ControllerSettings): Action {
+  const { firstMs, maxMs } = settings.transientBackoff ?? defaultTransientBackoff;
+  const failures = (attempt.transientFailures ?? 0) + 1;
+  const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(failures - 1, 30));
+  const notBefore = new Date(observed.now + delayMs).toISOString();
+  const retried: AttemptRecord = {
+    ...attempt,
+    state: "pending",
+    process: null,
+    transientFailures: failures,
+    notBefore,
+    error: `${why}; a failure of the machine, not of the attempt: run again after ${Math.round(delayMs / 1000)} s (${failures} in a row)`,
+  };
+  return { type: "write-run", run: replaceAttempt(run, retried, new Date(observed.now).toISOString()), why: `attempt ${attempt.number} failed for the machine; retried with backoff`, events: [] };
 }
 
 /** After an attempt ends: promote, plan the next attempt, or end the run, as the gate and policy say. */

@@ -2,20 +2,25 @@ import { timingSafeEqual } from "node:crypto";
 import express, { type Request } from "express";
 import type { Logger } from "../log.js";
 import { HttpError } from "../serve/errors.js";
+import { UnknownRevisionError } from "../dataset/source.js";
 import type { StoreLayout } from "../store/layout.js";
-import { listRuns, readRun, writeRunRequest, type RunRecord, type RunRequest } from "./records.js";
+import { listRuns, readRun, type RunRecord } from "./records.js";
+import { addRunRequest, listRunRequests, readRunRequest, requestIdPattern } from "./requests.js";
 import { isPushEvent, verifyWebhook, webhookEvent } from "./webhook.js";
 
 /**
- * The controller's HTTP API: runs to read (GET /v1/runs, GET /v1/runs/{id}), runs to ask for
- * (POST /v1/runs, bearer token: Jenkins and people) and git servers' push webhooks (POST
- * /v1/webhook, signed). Asking only records the wish and wakes the loop; the loop decides.
+ * The controller's HTTP API: runs and run requests to read (GET /v1/runs, GET /v1/runs/{id}, GET
+ * /v1/requests/{id}), runs to ask for (POST /v1/runs: Jenkins and people) and git servers' push
+ * webhooks (POST /v1/webhook, signed). Asking checks that the commit exists, records the request in
+ * the store's queue and wakes the loop; the loop decides. The reads show people's names, file paths
+ * and who asked, so with a token configured they need it too; without one (a local `faceops up`,
+ * bound to 127.0.0.1) they are open and asking is refused.
  */
 
 export interface ControllerApiOptions {
   store: StoreLayout;
   branch: string;
-  /** Bearer token for POST /v1/runs; empty: requests over HTTP are refused. */
+  /** Bearer token for POST /v1/runs and, when set, for the reads; empty: runs cannot be asked for over HTTP. */
   apiToken: string;
   /** Webhook secret; empty: webhooks are refused. */
   webhookSecret: string;
@@ -23,6 +28,8 @@ export interface ControllerApiOptions {
   kick: (trigger: string) => void;
   /** What the controller last saw in the repository. */
   watching?: () => unknown;
+  /** The full commit id a revision names (fetching first for a remote); UnknownRevisionError when there is none. */
+  resolveCommit: (revision: string) => Promise<string>;
   log: Logger;
 }
 
@@ -53,13 +60,25 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
   const router = express.Router();
 
   router.get("/v1/runs", async (request, response) => {
+    authorize(request, options.apiToken, "read");
     const limit = request.query.limit === undefined ? 50 : Number(request.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, "invalid_limit", `limit must be an integer from 1 to 1000, received ${JSON.stringify(request.query.limit)}`);
     const runs = await listRuns(options.store);
-    response.json({ watching: options.watching?.() ?? null, runs: runs.reverse().slice(0, limit).map(runSummary) });
+    const requests = await listRunRequests(options.store);
+    response.json({ watching: options.watching?.() ?? null, runs: runs.reverse().slice(0, limit).map(runSummary), requests: requests.reverse().slice(0, limit) });
+  });
+
+  router.get("/v1/requests/:id", async (request, response) => {
+    authorize(request, options.apiToken, "read");
+    const id = request.params.id;
+    if (!requestIdPattern.test(id)) throw new HttpError(400, "invalid_request_id", `request ids look like 20261128T120000123Z-1a2b3c4d, received "${id.slice(0, 40)}"`);
+    const found = await readRunRequest(options.store, id);
+    if (!found) throw new HttpError(404, "request_not_found", `there is no run request ${id}`);
+    response.json(found);
   });
 
   router.get("/v1/runs/:id", async (request, response) => {
+    authorize(request, options.apiToken, "read");
     const id = request.params.id;
     if (!/^[0-9]{1,9}$/.test(id)) throw new HttpError(400, "invalid_run_id", `run ids are numbers, received "${id.slice(0, 40)}"`);
     const run = await readRun(options.store, id);
@@ -70,8 +89,11 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
     });
   });
 
-  router.post("/v1/runs", express.json({ limit: "16kb", strict: true }), async (request, response) => {
-    authorize(request, options.apiToken);
+  // Authorised before the body is parsed: a caller without the token learns nothing from our parser.
+  router.post("/v1/runs", (request, _response, next) => {
+    authorize(request, options.apiToken, "ask");
+    next();
+  }, express.json({ limit: "16kb", strict: true }), async (request, response) => {
     const body: unknown = request.body ?? {};
     if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "invalid_body", "the body must be a JSON object: {\"commit\"?: string, \"force\"?: boolean}");
     const { commit, force, ...rest } = body as Record<string, unknown>;
@@ -81,11 +103,11 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
       throw new HttpError(400, "invalid_commit", `commit must be a commit id or a ref name, received ${JSON.stringify(commit).slice(0, 80)}`);
     }
     if (force !== undefined && typeof force !== "boolean") throw new HttpError(400, "invalid_force", `force must be true or false, received ${JSON.stringify(force).slice(0, 40)}`);
-    const wish: RunRequest = { commit: commit ?? null, force: force ?? false, requestedAt: new Date().toISOString(), by: request.ip ?? "unknown" };
-    await writeRunRequest(options.store, wish);
-    options.log.info({ commit: wish.commit, force: wish.force, by: wish.by }, "run requested");
+    const sha = commit === undefined ? null : await verifiedCommit(commit, options.resolveCommit);
+    const recorded = await addRunRequest(options.store, { commit: commit ?? null, sha, force: force ?? false, by: request.ip ?? "unknown" });
+    options.log.info({ request: recorded.id, commit: recorded.commit, sha, force: recorded.force, by: recorded.by }, "run requested");
     options.kick("api");
-    response.status(202).json({ accepted: true, request: wish });
+    response.status(202).location(`/v1/requests/${recorded.id}`).json({ accepted: true, request: recorded });
   });
 
   router.post("/v1/webhook", express.raw({ type: () => true, limit: maxWebhookBytes }), (request, response) => {
@@ -124,7 +146,22 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
   return router;
 }
 
-function authorize(request: Request, token: string): void {
+/** The commit a run request names, checked before the request is accepted. */
+async function verifiedCommit(revision: string, resolve: (revision: string) => Promise<string>): Promise<string> {
+  try {
+    return await resolve(revision);
+  } catch (error) {
+    if (error instanceof UnknownRevisionError) throw new HttpError(422, "unknown_commit", `no run was requested: ${error.message}`);
+    throw new HttpError(503, "source_unavailable", `no run was requested: the watched repository cannot be read now (${(error as Error).message}); try again later`, { "Retry-After": "30" });
+  }
+}
+
+/**
+ * The bearer token check, in constant time. Asking for a run always needs the token (403 when none
+ * is configured); reading needs it only when one is configured.
+ */
+function authorize(request: Request, token: string, purpose: "ask" | "read"): void {
+  if (!token && purpose === "read") return;
   if (!token) throw new HttpError(403, "api_token_not_configured", "runs cannot be requested over HTTP: set FACEOPS_API_TOKEN or controller.apiTokenFile");
   const given = /^Bearer\s+(\S+)\s*$/i.exec(request.get("authorization") ?? "")?.[1];
   const challenge = { "WWW-Authenticate": 'Bearer realm="faceops"' };

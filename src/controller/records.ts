@@ -42,6 +42,11 @@ export type AttemptResult =
       error: string;
       /** True when retrying cannot help (bad data, bad configuration). */
       permanent: boolean;
+      /**
+       * True when the machine failed, not the attempt (a full disk or quota, too many open files, an
+       * I/O error): the same attempt is run again after a backoff, and it counts as no failure.
+       */
+      transient?: boolean;
       durationSeconds: number;
     };
 
@@ -54,6 +59,10 @@ export interface AttemptRecord {
   state: AttemptState;
   /** How many times a process was started for this attempt; a lost process is re-run under the same number. */
   executions: number;
+  /** Executions that ended in a transient failure of the machine (not counted against maxExecutions). */
+  transientFailures?: number;
+  /** A pending attempt re-run after a transient failure is not started before this time (backoff). */
+  notBefore?: string | null;
   /** The process of the current execution, once known. */
   process: { pid: number; startTime: string | null } | null;
   startedAt: string | null;
@@ -95,6 +104,8 @@ export interface RunRecord {
   source: string;
   /** What started it: poll, webhook, api, startup. */
   trigger: string;
+  /** The run request (POST /v1/runs) it answers, by id; null or absent when the watched branch started it. */
+  request?: string | null;
   createdAt: string;
   updatedAt: string;
   state: RunState;
@@ -134,21 +145,4 @@ export async function writeRun(store: StoreLayout, run: RunRecord): Promise<void
 export function nextRunId(runs: readonly RunRecord[]): string {
   const last = runs.at(-1);
   return String(last ? Number(last.id) + 1 : 1);
-}
-
-export interface RunRequest {
-  /** A commit to train on; null: the branch tip. */
-  commit: string | null;
-  /** Run even when the dataset is the same as the last run's. */
-  force: boolean;
-  requestedAt: string;
-  by: string;
-}
-
-export async function readRunRequest(store: StoreLayout): Promise<RunRequest | null> {
-  return readJsonOr<RunRequest | null>(store.runRequests, null);
-}
-
-export async function writeRunRequest(store: StoreLayout, request: RunRequest | null): Promise<void> {
-  await writeJsonAtomic(store.runRequests, request);
 }

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawnGit } from "./git.js";
 
 /**
  * Reads git blobs through one long-lived `git cat-file --batch` process. Spawning git per photo
@@ -13,7 +14,8 @@ export class BlobReader {
   private stderr = "";
 
   constructor(gitDir: string, env: NodeJS.ProcessEnv) {
-    this.child = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    // Never with --textconv or --filters: the bytes as committed, through no program of the repository's.
+    this.child = spawnGit(["--git-dir", gitDir, "cat-file", "--batch"], { cwd: gitDir, env });
     this.child.stdout.on("data", (chunk: Buffer) => {
       this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
       this.drain();

@@ -1,11 +1,7 @@
-import { execFile } from "node:child_process";
 import { cp, mkdir, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { promisify } from "node:util";
 import type { Logger } from "../log.js";
-import { gitEnvironment } from "./source.js";
-
-const run = promisify(execFile);
+import { gitEnvironment, neutralisedFilters, runGit } from "./git.js";
 
 /**
  * The newcomer's first start: when the watched repository does not exist yet, it is created as a
@@ -34,11 +30,20 @@ export async function seedExampleRepository(path: string, options: { branch: str
   await cp(new URL("CREDITS.md", examplesFolder), join(target, "CREDITS.md"));
   await writeFile(join(target, "README.md"), readme);
   const env = gitEnvironment(options.env);
-  const git = (...args: string[]) => run("git", args, { cwd: target, env });
-  await git("init", "--quiet", `--initial-branch=${options.branch}`);
-  await git("add", "--all");
+  // The same protections as every git command: a global hooksPath or template hooks run nothing here either.
+  const git = (args: string[], config?: ReadonlyArray<readonly [string, string]>) => runGit(args, { cwd: target, env, config });
+  await git(["init", "--quiet", `--initial-branch=${options.branch}`]);
+  // Adding hashes every file through the filter drivers a global configuration may name.
+  const filters = await neutralisedFilters(git);
+  if (!filters) throw new Error(`cannot create the face repository ${target}: git's configuration names a filter driver faceops cannot switch off`);
+  await git(["add", "--all"], filters);
   // An identity for this one commit, in case the machine has none configured yet.
-  await git("-c", "user.name=faceops", "-c", "user.email=faceops@localhost", "-c", "commit.gpgsign=false", "commit", "--quiet", "-m", "Example faces from Labeled Faces in the Wild (see CREDITS.md)");
+  await git(["commit", "--quiet", "--no-verify", "-m", "Example faces from Labeled Faces in the Wild (see CREDITS.md)"], [
+    ["user.name", "faceops"],
+    ["user.email", "faceops@localhost"],
+    ["commit.gpgsign", "false"],
+    ...filters,
+  ]);
   options.log.info({ repo: target, branch: options.branch }, "created the face repository with the example people; add a folder per person and commit");
   return true;
 }

@@ -1,10 +1,13 @@
 import { chmod, mkdir, mkdtemp, rename, rm, stat, writeFile, realpath } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { simpleGit, type SimpleGit } from "simple-git";
 import { redactUrl, type Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
+import { temporaryPath } from "../store/owner.js";
 import { BlobReader } from "./blob-reader.js";
+import { GitCommandError, gitEnvironment, neutralisedFilters, runGit } from "./git.js";
+
+export { gitEnvironment } from "./git.js";
 
 /**
  * The git side of a dataset: open a local repository in place or keep a bare clone of a remote one
@@ -38,7 +41,12 @@ export interface GitTreeEntry {
 }
 
 export class SourceError extends Error {
-  override readonly name = "SourceError";
+  override readonly name: string = "SourceError";
+}
+
+/** The repository was read and has no such commit or branch: asking again will not help. */
+export class UnknownRevisionError extends SourceError {
+  override readonly name = "UnknownRevisionError";
 }
 
 export interface GitSourceOptions {
@@ -49,6 +57,11 @@ export interface GitSourceOptions {
   env: NodeJS.ProcessEnv;
   /** Kill a git command that shows no sign of life for this long. */
   timeoutMs?: number;
+  /**
+   * A remote's clone as it is, without fetching (a SourceError when there is no clone yet): for
+   * reading a commit the clone may already hold while another user of the clone fetches.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -101,31 +114,15 @@ export function splitUrlCredentials(location: string, credentials: GitCredential
   return { url: parsed.toString(), credentials: merged };
 }
 
-/**
- * The environment git runs with: what it needs to find programs, home, locale, proxies and CA
- * certificates, and nothing else. An inherited EDITOR, PAGER or GIT_* variable could make git run
- * other programs, so the rest of the parent's environment is not passed on.
- */
-const passedToGit = /^(PATH|HOME|USER|LOGNAME|LANG|LC_[A-Z]+|TZ|TMPDIR|XDG_CONFIG_HOME|SSH_AUTH_SOCK|SSL_CERT_FILE|SSL_CERT_DIR|GIT_SSL_CAINFO|GIT_SSL_NO_VERIFY|(HTTPS?|NO|ALL)_PROXY|(https?|no|all)_proxy)$/;
+/** Runs git commands in one folder with one environment, each with the protections of git.ts. */
+type Git = (args: string[], config?: ReadonlyArray<readonly [string, string]>) => Promise<string>;
 
-export function gitEnvironment(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { GIT_TERMINAL_PROMPT: "0" };
-  for (const [name, value] of Object.entries(base)) if (passedToGit.test(name) && value !== undefined) env[name] = value;
-  return env;
+function openGit(cwd: string, env: NodeJS.ProcessEnv, timeoutMs?: number): Git {
+  return (args, config) => runGit(args, { cwd, env, timeoutMs, config });
 }
 
-/** Git variables we set on purpose, which simple-git's environment guard must let through. */
-const allowEnvironment = ["GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY"];
-
-/** One simple-git instance, with our environment and a watchdog for a git command that hangs. */
-function openGit(baseDir: string, env: NodeJS.ProcessEnv, timeoutMs = 120_000): SimpleGit {
-  return simpleGit({
-    baseDir,
-    timeout: { block: timeoutMs },
-    allowEnvironment,
-    unsafe: { allowUnsafeAskPass: true, allowUnsafeSshCommand: true },
-  }).env(env);
-}
+/** git's own name for the program that serves a fetch, given so that no configured one is run. */
+const uploadPack = "git-upload-pack";
 
 /** Quotes a value for the POSIX shell that git runs GIT_SSH_COMMAND with. */
 function shellQuote(value: string): string {
@@ -151,7 +148,7 @@ export class GitSource {
     /** The working tree of a local, non-bare repository; null for clones in the store. */
     readonly workTree: string | null,
     readonly remoteUrl: string | null,
-    private readonly git: SimpleGit,
+    private readonly git: Git,
     private readonly env: NodeJS.ProcessEnv,
     private readonly privateDir: string | null,
     private readonly log: Logger,
@@ -171,14 +168,14 @@ export class GitSource {
     const git = openGit(absolute, gitEnvironment(env));
     let bare: boolean;
     try {
-      bare = (await git.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
+      bare = (await git(["rev-parse", "--is-bare-repository"])).trim() === "true";
     } catch (error) {
       if (/not a git repository/i.test((error as Error).message)) return false;
       throw new SourceError(`cannot tell whether ${absolute} is a git repository: ${gitMessage(error)}`, { cause: error });
     }
     // A bare repository answers "." for its own git directory; a work tree names its top folder.
-    if (bare) return (await git.raw(["rev-parse", "--git-dir"])).trim() === ".";
-    const topLevel = (await git.raw(["rev-parse", "--show-toplevel"])).trim();
+    if (bare) return (await git(["rev-parse", "--git-dir"])).trim() === ".";
+    const topLevel = (await git(["rev-parse", "--show-toplevel"])).trim();
     return (await realpath(topLevel)) === (await realpath(absolute));
   }
 
@@ -189,8 +186,8 @@ export class GitSource {
     }
     const env = gitEnvironment(options.env);
     const git = openGit(absolute, env, options.timeoutMs);
-    const gitDir = resolve(absolute, (await git.raw(["rev-parse", "--git-dir"])).trim());
-    const bare = (await git.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
+    const gitDir = resolve(absolute, (await git(["rev-parse", "--git-dir"])).trim());
+    const bare = (await git(["rev-parse", "--is-bare-repository"])).trim() === "true";
     return new GitSource(absolute, gitDir, bare ? null : absolute, null, git, env, null, options.log);
   }
 
@@ -205,18 +202,18 @@ export class GitSource {
     try {
       if (await GitSource.exists(join(cloneDir, "HEAD"))) {
         const source = new GitSource(safeUrl, cloneDir, null, url, open(), env, privateDir, options.log);
-        await source.fetch();
+        if (!options.offline) await source.fetch();
         return source;
       }
+      if (options.offline) throw new SourceError(`${safeUrl} has not been cloned into the store yet`);
       options.log.info({ repo: safeUrl }, "cloning the face repository");
       // Clone next to the final place and rename, so an interrupted clone is never mistaken for one.
       await mkdir(dirname(cloneDir), { recursive: true });
-      const partial = `${cloneDir}.partial-${process.pid}`;
-      await rm(partial, { recursive: true, force: true });
+      // Named after this process, so that a controller starting can tell a stray one from one in progress.
+      const partial = await temporaryPath(cloneDir, "partial");
       const cloner = openGit(dirname(cloneDir), env, options.timeoutMs);
       try {
-        await cloner.raw(["clone", "--bare", "--quiet", "--", url, partial]);
-        await openGit(partial, env).raw(["config", "remote.origin.fetch", "+refs/heads/*:refs/heads/*"]);
+        await cloner(["clone", "--bare", "--quiet", `--upload-pack=${uploadPack}`, "--", url, partial]);
         await rename(partial, cloneDir);
       } catch (error) {
         await rm(partial, { recursive: true, force: true });
@@ -230,7 +227,7 @@ export class GitSource {
   }
 
   private static async credentialEnvironment(base: NodeJS.ProcessEnv, credentials: GitCredentials, privateDir: string): Promise<NodeJS.ProcessEnv> {
-    const env = gitEnvironment(base);
+    const env = gitEnvironment(base, "fetch");
     if (credentials.password || credentials.username) {
       const script = join(privateDir, "askpass.sh");
       await writeFile(script, askPassScript, { mode: 0o700 });
@@ -257,11 +254,15 @@ export class GitSource {
     return this.remoteUrl !== null;
   }
 
-  /** Brings a remote clone up to date. A local repository is already up to date by definition. */
+  /**
+   * Brings a remote clone up to date. A local repository is already up to date by definition. The
+   * URL and refspec are faceops' own, not read from the clone's remote.origin settings, and the
+   * upload-pack command is given (for it the first configured value would win over ours).
+   */
   async fetch(): Promise<void> {
-    if (!this.isRemote) return;
+    if (!this.remoteUrl) return;
     try {
-      await this.git.raw(["fetch", "--prune", "--quiet", "origin"]);
+      await this.git(["fetch", "--prune", "--quiet", `--upload-pack=${uploadPack}`, "--", this.remoteUrl, "+refs/heads/*:refs/heads/*"]);
     } catch (error) {
       throw new SourceError(`cannot fetch ${this.location}: ${gitMessage(error)}`, { cause: error });
     }
@@ -269,20 +270,24 @@ export class GitSource {
 
   /** Resolves a revision (a sha, a branch, a tag, HEAD) to a full commit id. */
   async resolveCommit(revision: string): Promise<string> {
-    if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new SourceError(`"${revision}" is not a valid git revision`);
-    // `rev-parse --verify --quiet` answers nothing (and no error text) for an unknown revision.
-    const answer = await this.git.raw(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`]).catch(() => "");
+    if (revision.startsWith("-") || /[\0\s]/.test(revision)) throw new UnknownRevisionError(`"${revision}" is not a valid git revision`);
+    // `rev-parse --verify --quiet` exits with 1 for a revision that names no commit; any other
+    // failure (git cannot start, the repository is unreadable) is not an answer about the revision.
+    const answer = await this.git(["rev-parse", "--verify", "--quiet", "--end-of-options", `${revision}^{commit}`]).catch((error: unknown) => {
+      if (error instanceof GitCommandError && error.exitCode === 1) return "";
+      throw new SourceError(`cannot read ${this.location}: ${gitMessage(error)}`, { cause: error });
+    });
     const sha = answer.trim();
-    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) throw new SourceError(`${this.location} has no commit "${revision}"`);
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) throw new UnknownRevisionError(`${this.location} has no commit "${revision}"`);
     return sha;
   }
 
   /** The commit at the tip of a branch, with the branches that do exist when it does not. */
   async resolveBranch(branch: string): Promise<string> {
-    const heads = (await this.git.raw(["for-each-ref", "--format=%(refname:short)", "refs/heads/"])).split("\n").filter(Boolean);
+    const heads = (await this.git(["for-each-ref", "--format=%(refname:short)", "refs/heads/"])).split("\n").filter(Boolean);
     if (!heads.includes(branch)) {
       const known = heads.length ? `its branches are: ${heads.join(", ")}` : "it has no commits yet";
-      throw new SourceError(`${this.location} has no branch "${branch}"; ${known}`);
+      throw new UnknownRevisionError(`${this.location} has no branch "${branch}"; ${known}`);
     }
     return this.resolveCommit(`refs/heads/${branch}`);
   }
@@ -290,7 +295,7 @@ export class GitSource {
   /** Commits reachable from `until` but not from `since` (all of them when since is null), oldest first. */
   async commitsSince(since: string | null, until: string): Promise<CommitInfo[]> {
     const range = since ? `${await this.resolveCommit(since)}..${await this.resolveCommit(until)}` : await this.resolveCommit(until);
-    const output = await this.git.raw(["log", "--reverse", "--format=%H%x00%an%x00%aI%x00%s%x1e", range, "--"]);
+    const output = await this.git(["log", "--no-show-signature", "--no-ext-diff", "--no-textconv", "--reverse", "--format=%H%x00%an%x00%aI%x00%s%x1e", range, "--"]);
     return output
       .split("\x1e")
       .map((record) => record.trim())
@@ -304,7 +309,7 @@ export class GitSource {
   /** Every file in the commit's tree, with blob ids and sizes, read from the object database. */
   async listTree(commit: string): Promise<GitTreeEntry[]> {
     const sha = await this.resolveCommit(commit);
-    const output = await this.git.raw(["ls-tree", "-r", "-z", "--long", "--full-tree", sha]);
+    const output = await this.git(["ls-tree", "-r", "-z", "--long", "--full-tree", sha]);
     const entries: GitTreeEntry[] = [];
     for (const record of output.split("\0")) {
       if (!record) continue;
@@ -317,10 +322,18 @@ export class GitSource {
     return entries;
   }
 
-  /** Local uncommitted changes are invisible to faceops, which reads commits; worth a warning. */
-  async hasUncommittedChanges(): Promise<boolean> {
+  /**
+   * Local uncommitted changes are invisible to faceops, which reads commits; worth a warning. The one
+   * command that reads the work tree: git status hashes files through the repository's filter
+   * drivers, so each configured driver is switched off for it (a driver with a name `-c` cannot
+   * carry means no answer: null). Submodules are not looked into (their configuration is theirs).
+   */
+  async hasUncommittedChanges(): Promise<boolean | null> {
     if (!this.workTree) return false;
-    return (await this.git.raw(["status", "--porcelain", "--untracked-files=normal"])).trim() !== "";
+    const filters = await neutralisedFilters(this.git);
+    if (!filters) return null;
+    const output = await this.git(["status", "--porcelain", "--untracked-files=normal", "--ignore-submodules=all", "--no-renames"], filters);
+    return output.trim() !== "";
   }
 
   openBlobReader(): BlobReader {
@@ -337,7 +350,7 @@ export class GitSource {
   }
 }
 
-/** git's own explanation from a simple-git error, without the command line. */
+/** git's own explanation from a failed command, without the command line. */
 function gitMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return redactUrl(message.trim().split("\n").filter(Boolean).slice(-3).join(" "));

@@ -1,15 +1,16 @@
-import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { temporaryPath } from "./owner.js";
 
 /**
  * Every record in the store is written atomically: a temporary file in the same folder, then a
  * rename over the target. A reader sees the old version or the new one, never half of either, and
- * a crash mid-write leaves at most a stray temporary file.
+ * a crash mid-write leaves at most a stray temporary file, whose name says whose it was (see
+ * owner.ts): a controller starting removes those whose writer is provably gone.
  */
 export async function writeFileAtomic(path: string, contents: string | Uint8Array): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const temporary = await temporaryPath(path, "tmp");
   try {
     await writeFile(temporary, contents, { flush: true });
     await rename(temporary, path);

@@ -108,8 +108,18 @@ export class StoreLayout {
     return join(this.root, "controller.lock");
   }
 
-  /** Runs asked for over HTTP (POST /v1/runs) that the controller has not started yet. */
+  /** Runs asked for over HTTP (POST /v1/runs): one record per request, pending until the controller acts on it. */
   get runRequests(): string {
+    return join(this.root, "requests");
+  }
+
+  runRequest(id: string): string {
+    if (!/^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{8}$/.test(id)) throw new Error(`"${id}" is not a run request id`);
+    return join(this.runRequests, `${id}.json`);
+  }
+
+  /** The one request slot of faceops before requests were queued; moved into the queue when a controller starts. */
+  get legacyRunRequest(): string {
     return join(this.root, "run-requests.json");
   }
 

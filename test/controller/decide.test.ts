@@ -20,7 +20,7 @@ function desired(fingerprint: string, extra: Partial<DesiredDataset> = {}): Desi
     dataset: { photos: 60, train: 45, test: 15, labels: 3, rejected: [] },
     trigger: "poll",
     force: false,
-    fromRequest: false,
+    request: null,
     ...extra,
   };
 }
@@ -113,18 +113,6 @@ describe("decide: when to start a run", () => {
     assert.deepEqual(decide(observed({ desired: desired("aaaa", { commit: "b".repeat(40) }), runs: [last] }), settings), []);
   });
 
-  test("a run request with force runs the same dataset again, and the request is cleared", () => {
-    const last = run("3", "aaaa", { state: "failed" });
-    const actions = decide(observed({ desired: desired("aaaa", { force: true, fromRequest: true }), runs: [last] }), settings);
-    assert.equal(writes(actions)[0]?.id, "4");
-    assert.ok(actions.some((action) => action.type === "clear-request"));
-  });
-
-  test("a request for a dataset already run is cleared with a reason, and nothing runs", () => {
-    const actions = decide(observed({ desired: desired("aaaa", { fromRequest: true }), runs: [run("3", "aaaa", { state: "passed" })] }), settings);
-    assert.deepEqual(actions.map((action) => action.type), ["clear-request"]);
-    assert.match((actions[0] as { reason: string }).reason, /run 3 already trained on this dataset/);
-  });
 
   test("an unusable dataset (one person) starts nothing", () => {
     assert.deepEqual(decide(observed({ desired: desired("aaaa", { usable: false, reason: "one person" }) }), settings), []);
@@ -143,6 +131,77 @@ describe("decide: when to start a run", () => {
     const [superseded] = writes(actions);
     assert.equal(superseded?.state, "superseded");
     assert.equal(superseded?.attempts[0]?.state, "cancelled");
+  });
+});
+
+describe("decide: run requests", () => {
+  const requestId = "20261128T120000000Z-0a1b2c3d";
+  const resolutions = (actions: Action[]) =>
+    actions.flatMap((action) => (action.type === "resolve-request" ? [{ id: action.requestId, state: action.state, run: action.runId, reason: action.reason }] : []));
+
+  test("a request starts a run that names it, and is resolved as started with the run's id", () => {
+    const actions = decide(observed({ desired: desired("bbbb", { request: requestId, trigger: "api (10.0.0.7)" }), request: { id: requestId, unusable: null }, runs: [run("3", "aaaa", { state: "passed" })] }), settings);
+    const [created] = writes(actions);
+    assert.equal(created?.id, "4");
+    assert.equal(created?.request, requestId);
+    assert.equal(created?.trigger, "api (10.0.0.7)");
+    assert.deepEqual(resolutions(actions), [{ id: requestId, state: "started", run: "4", reason: "run 4 was created for it" }]);
+    assert.deepEqual(actions.map((action) => action.type), ["write-run", "resolve-request"], "the run is written before the request is resolved");
+  });
+
+  test("with force, the same dataset runs again", () => {
+    const actions = decide(observed({ desired: desired("aaaa", { force: true, request: requestId }), request: { id: requestId, unusable: null }, runs: [run("3", "aaaa", { state: "failed" })] }), settings);
+    assert.equal(writes(actions)[0]?.id, "4");
+    assert.equal(resolutions(actions)[0]?.state, "started");
+  });
+
+  test("without force, a dataset already run is skipped, naming the run", () => {
+    const actions = decide(observed({ desired: desired("aaaa", { request: requestId }), request: { id: requestId, unusable: null }, runs: [run("3", "aaaa", { state: "passed" })] }), settings);
+    assert.deepEqual(writes(actions), []);
+    const [resolved] = resolutions(actions);
+    assert.equal(resolved?.state, "skipped");
+    assert.equal(resolved?.run, "3");
+    assert.match(resolved?.reason ?? "", /run 3 already trained on this dataset .*force/);
+  });
+
+  test("a dataset that cannot be trained on fails the request with its reason", () => {
+    const actions = decide(observed({ desired: desired("aaaa", { request: requestId, usable: false, reason: "one person folder" }), request: { id: requestId, unusable: null } }), settings);
+    assert.deepEqual(resolutions(actions), [{ id: requestId, state: "failed", run: null, reason: "one person folder" }]);
+  });
+
+  test("a request whose commit is not there fails with why, and the branch's new dataset still starts a run", () => {
+    const reason = '/faces has no commit "doesnotexist"; nothing was run';
+    const actions = decide(observed({ desired: desired("bbbb"), request: { id: requestId, unusable: reason }, runs: [run("3", "aaaa", { state: "passed" })] }), settings);
+    assert.deepEqual(resolutions(actions), [{ id: requestId, state: "failed", run: null, reason }]);
+    assert.equal(writes(actions)[0]?.fingerprint, "bbbb");
+    assert.equal(writes(actions)[0]?.request, null);
+  });
+
+  test("a request whose commit cannot be looked at yet stays pending; the loop goes on", () => {
+    const active = run("4", "aaaa");
+    const actions = decide(observed({ desired: desired("aaaa"), request: { id: requestId, unusable: null }, runs: [active], seen: { [attemptKey("4", 1)]: { alive: true, result: null } } }), settings);
+    assert.deepEqual(actions, []);
+  });
+
+  test("a request a run already answers (stopped before resolving it) is resolved, not run twice", () => {
+    const answered = run("4", "bbbb", { state: "running", request: requestId });
+    const actions = decide(
+      observed({ desired: desired("bbbb", { request: requestId, force: true }), request: { id: requestId, unusable: null }, runs: [run("3", "aaaa", { state: "passed" }), answered], seen: { [attemptKey("4", 1)]: { alive: true, result: null } } }),
+      settings,
+    );
+    assert.deepEqual(writes(actions), []);
+    assert.deepEqual(resolutions(actions), [{ id: requestId, state: "started", run: "4", reason: "run 4 was created for it" }]);
+  });
+
+  test("a request waits while another run is active (queue), and supersedes it (supersede)", () => {
+    const active = run("4", "aaaa");
+    const seen = { [attemptKey("4", 1)]: { alive: true, result: null } };
+    const queued = decide(observed({ desired: desired("bbbb", { request: requestId }), request: { id: requestId, unusable: null }, runs: [active], seen }), settings);
+    assert.deepEqual(resolutions(queued), []);
+    assert.deepEqual(writes(queued), []);
+    const superseding = decide(observed({ desired: desired("bbbb", { request: requestId }), request: { id: requestId, unusable: null }, runs: [active], seen }), { ...settings, onNewCommit: "supersede" });
+    assert.equal(writes(superseding)[0]?.state, "superseded");
+    assert.deepEqual(resolutions(superseding), [], "the request is acted on once the superseded run has ended");
   });
 });
 
@@ -205,6 +264,47 @@ describe("decide: attempts", () => {
     const [failed] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: permanent } } }), settings));
     assert.equal(failed?.state, "failed");
     assert.match(failed?.reason ?? "", /retrying cannot fix: the dataset changed/);
+  });
+
+  test("a full disk (ENOSPC) is the machine's failure: the same attempt runs again after a doubling backoff, and no budget is spent", () => {
+    const noSpace: AttemptResult = { ok: false, error: "ENOSPC: no space left on device, write", permanent: false, transient: true, durationSeconds: 3 };
+    // Five in a row, more than maxFailedAttempts and maxExecutions: the run never fails for them.
+    let current = run("1", "aaaa");
+    let now = t0 + 10_000;
+    const waits: number[] = [];
+    for (let failure = 1; failure <= 5; failure++) {
+      const [retried] = writes(decide(observed({ now, runs: [current], seen: { "1/1": { alive: false, result: noSpace } } }), settings));
+      assert.ok(retried, `failure ${failure}`);
+      assert.equal(retried.state, "running");
+      assert.equal(retried.attempts.length, 1, "the same attempt, no new one planned");
+      const [again] = retried.attempts;
+      assert.equal(again?.state, "pending");
+      assert.equal(again?.transientFailures, failure);
+      assert.match(again?.error ?? "", /ENOSPC.*a failure of the machine, not of the attempt: run again after \d+ s/);
+      const notBefore = Date.parse(again?.notBefore ?? "");
+      waits.push((notBefore - now) / 1000);
+      // Not launched before its time; launched at it.
+      assert.deepEqual(decide(observed({ now: notBefore - 1, runs: [retried] }), settings), []);
+      assert.deepEqual(decide(observed({ now: notBefore, runs: [retried] }), settings), [{ type: "launch", runId: "1", attempt: 1 }]);
+      current = { ...retried, attempts: [{ ...again, state: "running", executions: (again?.executions ?? 0) + 1, notBefore: null }] };
+      now = notBefore + 5_000;
+    }
+    assert.deepEqual(waits, [30, 60, 120, 240, 480]);
+    const capped = decide(observed({ now, runs: [current], seen: { "1/1": { alive: false, result: noSpace } } }), { ...settings, transientBackoff: { firstMs: 30_000, maxMs: 600_000 } });
+    assert.equal(Date.parse(writes(capped)[0]?.attempts[0]?.notBefore ?? "") - now, 600_000);
+  });
+
+  test("an attempt that could not even write its result exits with 74: the same backoff, not a crash", () => {
+    const [retried] = writes(decide(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: null, exitCode: 74 } } }), settings));
+    assert.equal(retried?.attempts.length, 1);
+    assert.equal(retried?.attempts[0]?.state, "pending");
+    assert.match(retried?.attempts[0]?.error ?? "", /exited with code 74: the machine is out of disk, quota or files/);
+  });
+
+  test("executions after transient failures do not count against maxExecutions when a process is lost", () => {
+    const flaky = run("1", "aaaa", { attempts: [attempt(1, { executions: 4, transientFailures: 2 })] });
+    const [rerun] = writes(decide(observed({ runs: [flaky], seen: { "1/1": { alive: false, result: null } } }), settings));
+    assert.equal(rerun?.attempts[0]?.state, "pending");
   });
 
   test("a lost process (controller restarted, attempt gone without a result) is re-run under the same number", () => {

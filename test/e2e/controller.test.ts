@@ -38,8 +38,10 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     return up;
   };
 
-  const runs = async () => (await getJson<RunsAnswer>(`${server().url}/v1/runs`)).body;
-  const run = async (id: string) => (await getJson<RunRecord>(`${server().url}/v1/runs/${id}`)).body;
+  // With a token configured, the reads need it too.
+  const authorised = { headers: { Authorization: `Bearer ${apiToken}` } };
+  const runs = async () => (await getJson<RunsAnswer>(`${server().url}/v1/runs`, authorised)).body;
+  const run = async (id: string) => (await getJson<RunRecord>(`${server().url}/v1/runs/${id}`, authorised)).body;
   const servedModel = async () => {
     const answer = await getJson<{ version: string; labels: string[] }>(`${server().url}/v1/model`);
     return answer.status === 200 ? answer.body : null;
@@ -170,6 +172,20 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     assert.equal((await runs()).runs.length, 3);
     const unauthorised = await fetch(`${server().url}/v1/runs`, { method: "POST", headers: { "Content-Type": "application/json" }, body: "{}" });
     assert.equal(unauthorised.status, 401);
+    assert.equal((await fetch(`${server().url}/v1/runs`)).status, 401, "the runs (people's names, paths) are not read without the token");
+    assert.equal((await fetch(`${server().url}/v1/runs/1`)).status, 401);
+  });
+
+  test("a run request for a commit that does not exist is refused, and the controller goes on", async () => {
+    const refused = await fetch(`${server().url}/v1/runs`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${apiToken}` },
+      body: JSON.stringify({ commit: "doesnotexist" }),
+    });
+    assert.equal(refused.status, 422);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /no commit "doesnotexist"/);
+    repo.write("NOTES.md", "Photos are LFW's.\n");
+    await waitForWatching(repo.commit("Notes"));
   });
 
   test("kill -9 of the controller during an attempt, then a restart: the attempt is adopted; exactly one completed attempt 1", async () => {

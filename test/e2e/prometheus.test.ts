@@ -139,7 +139,7 @@ describe("Prometheus scraping faceops up: every dashboard panel and every alert 
   };
   const waitForRunEnd = (id: string) =>
     waitFor(`run ${id} to end`, async () => {
-      const found = await getJson<RunRecord>(`${faceops().url}/v1/runs/${id}`).catch(() => null);
+      const found = await getJson<RunRecord>(`${faceops().url}/v1/runs/${id}`, { headers: { Authorization: `Bearer ${apiToken}` } }).catch(() => null);
       return found?.status === 200 && ["passed", "failed", "superseded"].includes(found.body.state) ? found.body : undefined;
     }, 120_000);
   /** A number from an instant query that returns one sample, or undefined. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { currentProcessIdentity, isAlive, processStartTime } from "../../src/platform/local/process-identity.js";
 import { acquireLock, readLock, releaseLock } from "../../src/store/lock.js";
@@ -58,4 +58,50 @@ describe("process locks", () => {
     const me = await currentProcessIdentity();
     assert.equal((await acquireLock(path, { ...me, acquiredAt: "now" })).acquired, true);
   });
+
+  test("many processes racing to take over one stale lock: exactly one wins, every time", { timeout: 120_000 }, async () => {
+    const arena = join(folder.path, "race");
+    mkdirSync(arena);
+    const rounds = 8;
+    const processes = 4;
+    const racers = 6;
+    const me = await currentProcessIdentity();
+    // Each round's lock is stale: our own pid with a start time that is not ours (its holder is gone).
+    for (let round = 0; round < rounds; round++) writeFileSync(join(arena, `lock-${round}`), JSON.stringify({ pid: me.pid, startTime: "1", acquiredAt: "long ago" }));
+    const script = resolve(import.meta.dirname, "../helpers/lock-racer.ts");
+    const children: ChildProcessWithoutNullStreams[] = [];
+    const outputs: string[] = [];
+    try {
+      for (let index = 0; index < processes; index++) {
+        const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), script, arena, String(rounds), String(racers), `p${index}`], { stdio: ["pipe", "pipe", "pipe"] });
+        children.push(child);
+        outputs.push("");
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => (outputs[index] += chunk));
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => (outputs[index] += chunk));
+      }
+      const lines = () => outputs.flatMap((output) => output.split("\n").filter((line) => line.startsWith("{")));
+      await waitUntil(() => outputs.every((output) => output.startsWith("ready")), 60_000, () => outputs.join("\n"));
+      // A common start a moment from now, so that every process contends in the same instant.
+      writeFileSync(join(arena, "go"), String(Date.now() + 300));
+      await waitUntil(() => lines().length === rounds * processes * racers, 60_000, () => outputs.join("\n"));
+      const outcomes = lines().map((line) => JSON.parse(line) as { round: number; racer: string; acquired: boolean; error?: string });
+      for (let round = 0; round < rounds; round++) {
+        const winners = outcomes.filter((outcome) => outcome.round === round && outcome.acquired).map((outcome) => outcome.racer);
+        assert.equal(winners.length, 1, `round ${round}: winners ${winners.join(", ") || "none"}; ${JSON.stringify(outcomes.filter((outcome) => outcome.round === round && outcome.error))}`);
+        const holder = JSON.parse(readFileSync(join(arena, `lock-${round}`), "utf8")) as { racer?: string };
+        assert.equal(holder.racer, winners[0], `round ${round}: the lock file names the winner`);
+      }
+    } finally {
+      for (const child of children) child.stdin.end();
+      await Promise.all(children.filter((child) => child.exitCode === null).map((child) => new Promise((done) => child.once("exit", done))));
+    }
+  });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out; the racers said:\n${explain()}`);
+    await new Promise((done) => setTimeout(done, 20));
+  }
+}

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { runSummary } from "../../controller/http.js";
 import { isActive, listRuns, type RunRecord } from "../../controller/records.js";
+import { listRunRequests, type RunRequestRecord } from "../../controller/requests.js";
 import type { BundleMetadata } from "../../model/bundle.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";
@@ -11,7 +12,7 @@ export interface StatusOptions {
   limit?: string;
 }
 
-/** `faceops status`: the model in service, the active run and the last runs, read from the store. */
+/** `faceops status`: the model in service, the active run, run requests and the last runs, read from the store. */
 export async function statusCommand(options: StatusOptions, context: CommandContext): Promise<void> {
   const limit = options.limit === undefined ? 10 : Number(options.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit must be a positive whole number, received "${options.limit}"`);
@@ -33,11 +34,22 @@ export async function statusCommand(options: StatusOptions, context: CommandCont
       }
     : null;
   const recent = runs.slice(-limit).reverse();
+  const requests = (await listRunRequests(store)).reverse();
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ store: store.root, model, activeRun: active, runs: recent.map(runSummary) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ store: store.root, model, activeRun: active, requests: requests.slice(0, limit), runs: recent.map(runSummary) }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`${renderStatus(store.root, model, active, recent)}\n`);
+  process.stdout.write(`${renderStatus(store.root, model, active, recent, requests)}\n`);
+}
+
+/** Requests waiting, and the last one that could not be acted on, newest first in `requests`. */
+function requestLine(requests: RunRequestRecord[]): string | null {
+  const pending = requests.filter((request) => request.state === "pending");
+  const failed = requests.find((request) => request.state === "failed");
+  if (pending.length === 0 && !failed) return null;
+  const parts = [`${pending.length} pending`];
+  if (failed) parts.push(`last failed ${failed.id} (${failed.commit ?? "branch tip"}): ${failed.reason ?? "no reason recorded"}`);
+  return `Requests     ${parts.join("; ")}`;
 }
 
 async function readMetadata(directory: string): Promise<BundleMetadata | null> {
@@ -50,7 +62,13 @@ async function readMetadata(directory: string): Promise<BundleMetadata | null> {
 
 const percent = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${(value * 100).toFixed(1)}%`);
 
-function renderStatus(root: string, model: { version: string; labels: string[] | null; accuracy: number | null; datasetCommit: string | null; promotedAt: string; backbone: string | null } | null, active: RunRecord | null, runs: RunRecord[]): string {
+function renderStatus(
+  root: string,
+  model: { version: string; labels: string[] | null; accuracy: number | null; datasetCommit: string | null; promotedAt: string; backbone: string | null } | null,
+  active: RunRecord | null,
+  runs: RunRecord[],
+  requests: RunRequestRecord[],
+): string {
   const lines = [`Store        ${root}`];
   lines.push(
     model
@@ -63,6 +81,8 @@ function renderStatus(root: string, model: { version: string; labels: string[] |
   } else {
     lines.push("Active run   none");
   }
+  const requested = requestLine(requests);
+  if (requested) lines.push(requested);
   if (runs.length === 0) return [...lines, "", "No runs yet."].join("\n");
   lines.push(
     "",

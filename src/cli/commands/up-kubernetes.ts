@@ -90,6 +90,7 @@ export async function kubernetesUpCommand(context: CommandContext, cluster = kub
       webhookSecret: readSecret(context, "FACEOPS_WEBHOOK_SECRET", config.controller.webhookSecretFile, "webhook secret"),
       kick: (trigger) => running.kick(trigger),
       watching: () => running.watching,
+      resolveCommit: (revision) => running.resolveCommit(revision),
       log,
     }),
   });

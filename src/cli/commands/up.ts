@@ -43,6 +43,7 @@ export async function upCommand(context: CommandContext): Promise<void> {
         webhookSecret: readSecret(context, "FACEOPS_WEBHOOK_SECRET", config.controller.webhookSecretFile, "webhook secret"),
         kick: (trigger) => controller.kick(trigger),
         watching: () => controller.watching,
+        resolveCommit: (revision) => controller.resolveCommit(revision),
         log: context.log,
       }),
     ],
