@@ -642,7 +642,7 @@ describe("durations and sizes are bounded per key, as numbers and as text", () =
     const durationKeys = configKeys().filter((key) => {
       const parsed = at(key, "1h");
       const [section, name] = key.split(".") as [string, string];
-      return parsed.success && (parsed.data as Record<string, Record<string, unknown>>)[section]?.[name] === 3_600_000;
+      return parsed.success && (parsed.data as unknown as Record<string, Record<string, unknown> | undefined>)[section]?.[name] === 3_600_000;
     });
     assert.ok(durationKeys.length >= 7, durationKeys.join(", "));
     for (const key of durationKeys) assert.equal(at(key, `${maxTimerDelayMs + 1}ms`).success, false, key);

@@ -4,6 +4,7 @@ import { isActive, listRuns, type RunRecord } from "../../controller/records.js"
 import type { BundleMetadata } from "../../model/bundle.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";
+import { printable, printableLines } from "../printable.js";
 import { renderTable } from "../table.js";
 
 export interface StatusOptions {
@@ -37,7 +38,7 @@ export async function statusCommand(options: StatusOptions, context: CommandCont
     process.stdout.write(`${JSON.stringify({ store: store.root, model, activeRun: active, runs: recent.map(runSummary) }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`${renderStatus(store.root, model, active, recent)}\n`);
+  process.stdout.write(`${printableLines(renderStatus(store.root, model, active, recent))}\n`);
 }
 
 async function readMetadata(directory: string): Promise<BundleMetadata | null> {
@@ -51,15 +52,16 @@ async function readMetadata(directory: string): Promise<BundleMetadata | null> {
 const percent = (value: number | null | undefined) => (value === null || value === undefined ? "-" : `${(value * 100).toFixed(1)}%`);
 
 function renderStatus(root: string, model: { version: string; labels: string[] | null; accuracy: number | null; datasetCommit: string | null; promotedAt: string; backbone: string | null } | null, active: RunRecord | null, runs: RunRecord[]): string {
-  const lines = [`Store        ${root}`];
+  // Values are escaped one by one (a reason may quote a file name); the table escapes its own cells.
+  const lines = [`Store        ${printable(root)}`];
   lines.push(
     model
-      ? `In service   ${model.version}: ${model.labels?.length ?? "?"} people, test accuracy ${percent(model.accuracy)}, commit ${model.datasetCommit?.slice(0, 12) ?? "-"}, ${model.backbone ?? ""}, since ${model.promotedAt}`
+      ? `In service   ${printable(model.version)}: ${model.labels?.length ?? "?"} people, test accuracy ${percent(model.accuracy)}, commit ${printable(model.datasetCommit?.slice(0, 12) ?? "-")}, ${printable(model.backbone ?? "")}, since ${printable(model.promotedAt)}`
       : "In service   nothing yet",
   );
   if (active) {
     const attempt = active.attempts.at(-1);
-    lines.push(`Active run   ${active.id} (${active.state}), commit ${active.commit?.slice(0, 12) ?? "-"}, attempt ${attempt?.number ?? "-"} ${attempt?.state ?? ""}: ${attempt?.reason ?? ""}`);
+    lines.push(`Active run   ${printable(`${active.id} (${active.state}), commit ${active.commit?.slice(0, 12) ?? "-"}, attempt ${attempt?.number ?? "-"} ${attempt?.state ?? ""}: ${attempt?.reason ?? ""}`)}`);
   } else {
     lines.push("Active run   none");
   }
