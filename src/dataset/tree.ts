@@ -1,6 +1,6 @@
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { BlobReader } from "./blob-reader.js";
 import { decodePath } from "./path-bytes.js";
 import type { GitSource } from "./source.js";
