@@ -1,7 +1,6 @@
-import { readFile } from "node:fs/promises";
 import { runSummary } from "../../controller/http.js";
 import { isActive, listRuns, type RunRecord } from "../../controller/records.js";
-import type { BundleMetadata } from "../../model/bundle.js";
+import { readBundleMetadata, type BundleMetadata } from "../../model/bundle.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";
 import { printable, printableLines } from "../printable.js";
@@ -41,9 +40,10 @@ export async function statusCommand(options: StatusOptions, context: CommandCont
   process.stdout.write(`${printableLines(renderStatus(store.root, model, active, recent))}\n`);
 }
 
+/** Read as the loader reads it (capped, no link followed): the store's folders are no more trusted here. */
 async function readMetadata(directory: string): Promise<BundleMetadata | null> {
   try {
-    return JSON.parse(await readFile(`${directory}/metadata.json`, "utf8")) as BundleMetadata;
+    return await readBundleMetadata(directory);
   } catch {
     return null;
   }
