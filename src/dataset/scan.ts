@@ -105,9 +105,10 @@ async function judgeEntry(entry: TreeEntry, tree: DatasetTree, facts: FactSource
   const place = classifyPath(entry.path);
   if (place.kind === "ignored") return place;
   const reject = (reason: RejectReason, message: string): FileVerdict => ({ kind: "rejected", rejected: { path: entry.path, reason, message } });
-  // A misplaced file is reported as misplaced whatever its name; an "invalid label" verdict on an escaped name would blame the escape's backslash.
-  if (place.kind === "rejected" && (!entry.pathBytes || place.reason !== "invalid_label")) return reject(place.reason, place.message);
-  if (entry.pathBytes) {
+  // A name that is not UTF-8 is judged by its bytes once it is known to sit in a person's folder (a
+  // misplaced file stays misplaced); its escaped text would have the folder blamed for a backslash.
+  const inPersonFolder = place.kind === "candidate" || place.reason === "invalid_label";
+  if (entry.pathBytes && inPersonFolder) {
     const verdict = judgeUndecodableName(entry.pathBytes);
     return reject(verdict.reason, verdict.message);
   }
