@@ -258,6 +258,15 @@ const tolerationSchema = z.strictObject({
   tolerationSeconds: z.number().int().optional(),
 });
 
+/**
+ * A Kubernetes resource quantity ("512Mi", "2Gi", "1.5G"), checked here so that a typo stops the
+ * controller at start-up instead of failing every training Job with a 422 from the API server.
+ */
+const quantity = () =>
+  z
+    .string()
+    .regex(/^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[KMGTPE]i|[kMGTPE]|m|[eE][+-]?[0-9]+)?$/, "must be a Kubernetes quantity such as 512Mi or 2Gi");
+
 const kubernetesSchema = z.strictObject({
   /** Namespace of the training Jobs and the inference Deployment; "" means the controller's own (in a cluster). */
   namespace: z.string().default(""),
@@ -287,6 +296,16 @@ const kubernetesSchema = z.strictObject({
   pendingTimeout: duration({ min: 1_000, max: 86_400_000 }).default(600_000),
   /** The inference Deployment a promotion rolls. */
   deployment: z.string().min(1).default("faceops-inference"),
+  /**
+   * The ServiceAccount training pods run as: one of their own, bound to no Role, and its token is
+   * never mounted (a training pod talks to no API server). It must exist in the namespace: the API
+   * server refuses pods naming a missing one.
+   */
+  trainerServiceAccount: z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be a ServiceAccount name (DNS subdomain)").default("faceops-trainer"),
+  /** Local disk a training pod may use (its /tmp, logs, writable layer), as request and limit: beyond it the kubelet evicts the pod. */
+  trainerEphemeralStorage: quantity().default("2Gi"),
+  /** sizeLimit of a training pod's /tmp (an emptyDir); counted within trainerEphemeralStorage. */
+  trainerTmpSize: quantity().default("1Gi"),
 });
 
 export const configSchema = z.strictObject({

@@ -1,25 +1,35 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
 import { defaultModelName } from "../model/bundle.js";
+import { unknownLabel } from "../model/predictor.js";
 
 /**
  * Every metric the inference service exposes, declared once on an injected registry, so each test
  * (and each server in one process) gets its own. Names follow Prometheus conventions; the predict
  * latency keeps KServe's name, request_predict_seconds, so existing KServe dashboards work.
+ *
+ * Label names are the ones the most used instrumentation already gives these facts, so queries and
+ * dashboards written for other services read ours: the model is `model_name` (KServe), the HTTP
+ * method and status are `method` and `code` (client_golang's promhttp). Label values are bounded and
+ * never personal: faces are personal data, so no metric carries a person's name (the label a model
+ * answers) or a path, only whether the answer was a known person (`outcome`).
  */
 export interface ServeMetrics {
   registry: Registry;
-  httpDuration: Histogram<"method" | "route" | "status">;
-  httpErrors: Counter<"status" | "code">;
+  httpDuration: Histogram<"method" | "route" | "code">;
+  httpErrors: Counter<"code" | "reason">;
   inFlight: Gauge;
   predictSeconds: Histogram<"model_name">;
-  predictions: Counter<"model_name" | "label">;
+  predictions: Counter<"model_name" | "outcome">;
   predictionScore: Histogram<"model_name">;
   unknownPredictions: Counter<"model_name">;
   batchSize: Histogram<"model_name">;
-  modelInfo: Gauge<"name" | "version" | "dataset_commit" | "backbone">;
-  modelLoadedAt: Gauge<"name" | "version">;
-  modelLoadFailures: Counter<"name">;
+  modelInfo: Gauge<"model_name" | "version" | "dataset_commit" | "backbone">;
+  modelLoadedAt: Gauge<"model_name" | "version">;
+  modelLoadFailures: Counter<"model_name">;
 }
+
+/** What faceops_predictions_total counts a prediction as: a person the model knows, or a stranger. */
+export type PredictionOutcome = "known" | "unknown";
 
 /**
  * prom-client's gauges that end in _total, which Prometheus reserves for counters (promtool check
@@ -37,15 +47,15 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
     registry,
     httpDuration: new Histogram({
       name: "http_request_duration_seconds",
-      help: "HTTP requests by method, route template and status code.",
-      labelNames: ["method", "route", "status"],
+      help: "HTTP requests by method, route template and HTTP status code (code).",
+      labelNames: ["method", "route", "code"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     httpErrors: new Counter({
       name: "faceops_http_request_errors_total",
-      help: "Requests answered with an error, by status and faceops error code.",
-      labelNames: ["status", "code"],
+      help: "Requests answered with an error, by HTTP status code (code) and faceops error code (reason).",
+      labelNames: ["code", "reason"],
       registers: [registry],
     }),
     inFlight: new Gauge({ name: "faceops_http_requests_in_flight", help: "HTTP requests being served right now.", registers: [registry] }),
@@ -58,8 +68,8 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
     }),
     predictions: new Counter({
       name: "faceops_predictions_total",
-      help: "Photos classified, by model and predicted label (\"unknown\" for strangers).",
-      labelNames: ["model_name", "label"],
+      help: "Photos classified, by model and outcome: known (a person the model was trained on) or unknown (a stranger).",
+      labelNames: ["model_name", "outcome"],
       registers: [registry],
     }),
     predictionScore: new Histogram({
@@ -85,23 +95,35 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
     modelInfo: new Gauge({
       name: "faceops_model_info",
       help: "The model in service (value 1), with its version, dataset commit and backbone.",
-      labelNames: ["name", "version", "dataset_commit", "backbone"],
+      labelNames: ["model_name", "version", "dataset_commit", "backbone"],
       registers: [registry],
     }),
     modelLoadedAt: new Gauge({
       name: "faceops_model_loaded_timestamp_seconds",
       help: "When the model in service was loaded, in seconds since the epoch.",
-      labelNames: ["name", "version"],
+      labelNames: ["model_name", "version"],
       registers: [registry],
     }),
     modelLoadFailures: new Counter({
       name: "faceops_model_load_failures_total",
       help: "Model bundles that failed to load or verify (the previous model kept serving).",
-      labelNames: ["name"],
+      labelNames: ["model_name"],
       registers: [registry],
     }),
   };
   // A series from the start, so "no failures" reads 0 rather than nothing (dashboards, alerts).
-  metrics.modelLoadFailures.inc({ name: defaultModelName }, 0);
+  metrics.modelLoadFailures.inc({ model_name: defaultModelName }, 0);
   return metrics;
 }
+
+/**
+ * Counts one photo a model classified. The person's name the model answered stays out of every
+ * label: the counters say only whether it was someone the model knows.
+ */
+export function recordPrediction(metrics: ServeMetrics, modelName: string, prediction: { label: string; score: number }): void {
+  const outcome: PredictionOutcome = prediction.label === unknownLabel ? "unknown" : "known";
+  metrics.predictions.inc({ model_name: modelName, outcome });
+  metrics.predictionScore.observe({ model_name: modelName }, prediction.score);
+  if (outcome === "unknown") metrics.unknownPredictions.inc({ model_name: modelName });
+}
+

@@ -5,8 +5,14 @@ import {
   BigValueTextMode,
   GraphThresholdsStyleConfigBuilder,
   GraphThresholdsStyleMode,
+  LegendDisplayMode,
+  LegendPlacement,
   ReduceDataOptionsBuilder,
+  SortOrder,
+  TooltipDisplayMode,
+  VizLegendOptionsBuilder,
   VizOrientation,
+  VizTooltipOptionsBuilder,
 } from "@grafana/grafana-foundation-sdk/common";
 import type { Builder } from "@grafana/grafana-foundation-sdk/cog";
 import {
@@ -19,6 +25,7 @@ import {
   ThresholdsMode,
   type DataSourceRef,
   type DynamicConfigValue,
+  type MatcherConfig,
   type Panel,
 } from "@grafana/grafana-foundation-sdk/dashboard";
 import * as heatmap from "@grafana/grafana-foundation-sdk/heatmap";
@@ -39,6 +46,10 @@ import { configSchema } from "../config/schema.js";
  * are increases over the dashboard's time range ($__range), since a few runs a day leave a rate
  * window empty most of the time. Thresholds come from the configuration's defaults, so a changed
  * default shows up here (and makes the committed file stale) instead of drifting.
+ *
+ * Every panel carries the options its plugin's schema requires (test/monitoring/dashboard.test.ts
+ * validates the output against Grafana's published JSON schemas for the SDK's version): the SDK's
+ * timeseries builder leaves legend and tooltip out unless they are set, so timeseriesPanel sets them.
  */
 
 const inference = 'job="faceops-inference"';
@@ -72,15 +83,33 @@ function thresholds(base: string, ...steps: Array<[number, string]>): Thresholds
     .steps([{ value: null, color: base }, ...steps.map(([value, color]) => ({ value, color }))]);
 }
 
-function fixedColor(color: string): DynamicConfigValue[] {
-  return [{ id: "color", value: { mode: "fixed", fixedColor: color } }];
+/**
+ * Series drawn in a fixed colour, matched by their names. Grafana's byNames matcher rather than the
+ * SDK's overrideByName: byName's options are a bare string, where Grafana's schema (MatcherConfig)
+ * wants an object; byNames takes {mode, names}.
+ */
+function colourSeries(names: string[], color: string): { matcher: MatcherConfig; properties: DynamicConfigValue[] } {
+  return { matcher: { id: "byNames", options: { mode: "include", names } }, properties: [{ id: "color", value: { mode: "fixed", fixedColor: color } }] };
 }
 
 const lastValue = () => new ReduceDataOptionsBuilder().calcs(["lastNotNull"]).values(false);
 const thresholdLine = () => new GraphThresholdsStyleConfigBuilder().mode(GraphThresholdsStyleMode.Dashed);
 
+/** A list legend under the graph, as Grafana's own default. */
+const legend = () => new VizLegendOptionsBuilder().displayMode(LegendDisplayMode.List).placement(LegendPlacement.Bottom).showLegend(true).calcs([]);
+/** Every series at the hovered time, highest first: the panels compare series (statuses, quantiles, pods). */
+const tooltip = () => new VizTooltipOptionsBuilder().mode(TooltipDisplayMode.Multi).sort(SortOrder.Descending);
+
 function timeseriesPanel(id: number, title: string, description: string): timeseries.PanelBuilder {
-  return new timeseries.PanelBuilder().id(id).title(title).description(description).datasource(datasource).fillOpacity(10).lineWidth(1);
+  return new timeseries.PanelBuilder()
+    .id(id)
+    .title(title)
+    .description(description)
+    .datasource(datasource)
+    .legend(legend())
+    .tooltip(tooltip())
+    .fillOpacity(10)
+    .lineWidth(1);
 }
 
 function statPanel(id: number, title: string, description: string): stat.PanelBuilder {
@@ -111,11 +140,11 @@ function servingPanels(): Array<Builder<Panel>> {
       1,
       "Request rate by status",
       "Inference API requests per second by HTTP status (the /v1 and /v2 API; the kubelet's /healthz and /readyz, /metrics and the web page left out). " +
-        "A rise of 5xx fires FaceopsInferenceErrors: see Errors by code and the inference pods' logs; 4xx are callers' mistakes (bad uploads, too many photos).",
+        "A rise of 5xx fires FaceopsInferenceErrors: see Errors by reason and the inference pods' logs; 4xx are callers' mistakes (bad uploads, too many photos).",
     )
       .unit(units.RequestsPerSecond)
       .min(0)
-      .withTarget(query("A", `sum by (status) (rate(http_request_duration_seconds_count{${inference}, route=~"/v[12]/.*"}[$__rate_interval]))`, "{{status}}"))
+      .withTarget(query("A", `sum by (code) (rate(http_request_duration_seconds_count{${inference}, route=~"/v[12]/.*"}[$__rate_interval]))`, "{{code}}"))
       .span(8)
       .height(8),
     timeseriesPanel(
@@ -138,24 +167,24 @@ function servingPanels(): Array<Builder<Panel>> {
       .height(8),
     timeseriesPanel(
       3,
-      "Errors by code",
-      "Requests answered with an error per second, by HTTP status and faceops error code (faceops_http_request_errors_total). " +
-        "4xx codes are callers' mistakes (invalid_image, too_many_files, payload_too_large); 5xx are the service's own (model_not_ready: no model loaded yet): read the inference pods' logs.",
+      "Errors by reason",
+      "Requests answered with an error per second (faceops_http_request_errors_total), by HTTP status (the label code, as Prometheus' own instrumentation names it) and faceops error code (the label reason). " +
+        "4xx reasons are callers' mistakes (invalid_image, too_many_files, payload_too_large); 5xx are the service's own (model_not_ready: no model loaded yet): read the inference pods' logs.",
     )
       .unit(units.RequestsPerSecond)
       .min(0)
-      .withTarget(query("A", `sum by (status, code) (rate(faceops_http_request_errors_total{${inference}}[$__rate_interval]))`, "{{status}} {{code}}"))
+      .withTarget(query("A", `sum by (code, reason) (rate(faceops_http_request_errors_total{${inference}}[$__rate_interval]))`, "{{code}} {{reason}}"))
       .span(8)
       .height(8),
     timeseriesPanel(
       4,
-      "Predictions by label",
-      "Photos classified per second, by predicted label (\"unknown\" for people the model was not trained on). " +
-        "A label that vanishes or takes over after a promotion points at the new model: compare with the accuracy in service and roll back if needed.",
+      "Predictions by outcome",
+      "Photos classified per second, by outcome: known (a person the model was trained on) or unknown (faceops_predictions_total; no person's name is a metric label). " +
+        "Unknown taking over after a promotion points at the new model: compare with the accuracy in service and roll back if needed.",
     )
       .unit(units.OpsPerSecond)
       .min(0)
-      .withTarget(query("A", `sum by (label) (rate(faceops_predictions_total{${inference}}[$__rate_interval]))`, "{{label}}"))
+      .withTarget(query("A", `sum by (outcome) (rate(faceops_predictions_total{${inference}}[$__rate_interval]))`, "{{outcome}}"))
       .span(8)
       .height(8),
     new heatmap.PanelBuilder()
@@ -354,8 +383,8 @@ function trainingPanels(): Array<Builder<Panel>> {
       .decimals(0)
       .min(0)
       .thresholds(thresholds("blue"))
-      .overrideByName("passed", fixedColor("green"))
-      .overrideByName("failed", fixedColor("red"))
+      .withOverride(colourSeries(["passed"], "green"))
+      .withOverride(colourSeries(["failed"], "red"))
       .withTarget(instant("A", `sum by (outcome) (increase(faceops_runs_total{${controller}}[$__range]))`, "{{outcome}}"))
       .span(12)
       .height(7),
@@ -369,10 +398,9 @@ function trainingPanels(): Array<Builder<Panel>> {
       .decimals(0)
       .min(0)
       .thresholds(thresholds("blue"))
-      .overrideByName("passed", fixedColor("green"))
-      .overrideByName("failed", fixedColor("orange"))
-      .overrideByName("crashed", fixedColor("red"))
-      .overrideByName("timed-out", fixedColor("red"))
+      .withOverride(colourSeries(["passed"], "green"))
+      .withOverride(colourSeries(["failed"], "orange"))
+      .withOverride(colourSeries(["crashed", "timed-out"], "red"))
       .withTarget(instant("A", `sum by (outcome) (increase(faceops_attempts_total{${controller}}[$__range]))`, "{{outcome}}"))
       .span(12)
       .height(7),

@@ -11,8 +11,9 @@ import { openInferenceRouter } from "./v2.js";
 
 /**
  * The inference service as an Express app, without listening (the server does that, and tests
- * drive the app on an ephemeral port). Every error is JSON `{error: {code, message}}` with a 4xx
- * status when the client can fix it; nothing a client sends can take the process down.
+ * drive the app on an ephemeral port). Every error is JSON, `{error: {code, message}}` (the Open
+ * Inference Protocol's `{error: message, code}` under /v2), with a 4xx status when the client can
+ * fix it; nothing a client sends can take the process down.
  */
 
 export interface AppOptions {
@@ -40,7 +41,7 @@ export function createApp(options: AppOptions): express.Express {
     response.on("finish", () => {
       metrics.inFlight.dec();
       const route = request.route ? `${request.baseUrl}${String((request.route as { path: string }).path)}` : "unmatched";
-      stop({ method: request.method, route, status: String(response.statusCode) });
+      stop({ method: request.method, route, code: String(response.statusCode) });
     });
     next();
   });
@@ -99,10 +100,12 @@ export function createApp(options: AppOptions): express.Express {
     }
   });
 
-  app.use(openInferenceRouter({ slot, metrics, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+  // One count for every error answered, whichever protocol writes it.
+  const countError = (status: number, code: string) => metrics.httpErrors.inc({ code: String(status), reason: code });
+  app.use(openInferenceRouter({ slot, metrics, log, onError: countError, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
 
   for (const router of options.routers ?? []) app.use(router);
 
-  useJsonErrors(app, log, (status, code) => metrics.httpErrors.inc({ status: String(status), code }));
+  useJsonErrors(app, log, countError);
   return app;
 }

@@ -1,4 +1,4 @@
-import type { Express, NextFunction, Request, Response } from "express";
+import type { ErrorRequestHandler, Express, NextFunction, Request, Response } from "express";
 import type { Logger } from "../log.js";
 
 /**
@@ -19,14 +19,30 @@ export class HttpError extends Error {
 
 export const badRequest = (code: string, message: string) => new HttpError(400, code, message);
 
+/** Writes an error as a protocol's body; faceops' own is {error: {code, message}}. */
+export type ErrorBody = (error: HttpError) => unknown;
+
+const faceopsErrorBody: ErrorBody = (error) => ({ error: { code: error.code, message: error.message } });
+
+/** Called once per error answered, with its status and code: the service counts them in its metrics. */
+export type OnError = (status: number, code: string) => void;
+
 /**
  * The last two handlers of every faceops app: a JSON 404 for unknown routes, and the error handler
  * that answers {error: {code, message}} with the error's status (500 only for our own bugs, logged).
  */
-export function useJsonErrors(app: Express, log: Logger, onError?: (status: number, code: string) => void): void {
+export function useJsonErrors(app: Express, log: Logger, onError?: OnError): void {
   app.use((request, _response, next) => next(new HttpError(404, "not_found", `no route ${request.method} ${request.path}`)));
+  app.use(jsonErrorHandler(log, onError));
+}
+
+/**
+ * The error handler itself, for a router whose protocol writes errors its own way (`body`): the
+ * status, headers, logging of our own bugs and counting are the same for every protocol.
+ */
+export function jsonErrorHandler(log: Logger, onError?: OnError, body: ErrorBody = faceopsErrorBody): ErrorRequestHandler {
   // Express recognises an error handler by its four parameters.
-  app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
+  return (error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const known = toHttpError(error);
     if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
     onError?.(known.status, known.code);
@@ -34,8 +50,8 @@ export function useJsonErrors(app: Express, log: Logger, onError?: (status: numb
       response.end();
       return;
     }
-    response.status(known.status).set(known.headers).json({ error: { code: known.code, message: known.message } });
-  });
+    response.status(known.status).set(known.headers).json(body(known));
+  };
 }
 
 /** Errors from Express' own parsers carry a status; anything else is an internal error. */

@@ -73,11 +73,11 @@ export class ModelSlot {
     this.current = entry;
     this.metrics.modelInfo.reset();
     this.metrics.modelInfo.set(
-      { name, version, dataset_commit: predictor.metadata.dataset.commit ?? "none", backbone: predictor.metadata.backbone.id },
+      { model_name: name, version, dataset_commit: predictor.metadata.dataset.commit ?? "none", backbone: predictor.metadata.backbone.id },
       1,
     );
     this.metrics.modelLoadedAt.reset();
-    this.metrics.modelLoadedAt.set({ name, version }, model.loadedAt.getTime() / 1000);
+    this.metrics.modelLoadedAt.set({ model_name: name, version }, model.loadedAt.getTime() / 1000);
     this.log.info({ model: name, version, previous: previous?.model.version ?? null }, "model in service");
     if (previous) {
       previous.retired = true;

@@ -34,7 +34,7 @@ export async function serveBundle(directory: string, version: string, deps: { sl
   try {
     deps.slot.install(await loadPredictor(directory, deps), version);
   } catch (error) {
-    deps.metrics.modelLoadFailures.inc({ name: deps.slot.model?.name ?? defaultModelName });
+    deps.metrics.modelLoadFailures.inc({ model_name: deps.slot.model?.name ?? defaultModelName });
     throw error;
   }
 }
@@ -104,7 +104,7 @@ export class StoreFollower {
       this.failed = null;
     } catch (error) {
       this.failed = { version: current.version, promotedAt: current.promotedAt };
-      metrics.modelLoadFailures.inc({ name: slot.model?.name ?? defaultModelName });
+      metrics.modelLoadFailures.inc({ model_name: slot.model?.name ?? defaultModelName });
       log.error({ err: error, version: current.version, serving: slot.model?.version ?? null }, "the new model version failed to load; the previous one keeps serving");
     }
   }

@@ -1,4 +1,4 @@
-import type { ServeMetrics } from "../metrics/serve-metrics.js";
+import { recordPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
 import type { Prediction } from "../model/predictor.js";
 import { ImageDecodeError } from "../vision/decode.js";
 import { HttpError } from "./errors.js";
@@ -28,9 +28,7 @@ export async function predictPhotos(model: ServedModel, photos: readonly Buffer[
   timer();
   return scored.map((scores, index) => {
     const prediction = model.predictor.describe(scores, topk, prepared[index]?.crop ?? "none");
-    metrics.predictions.inc({ model_name: model.name, label: prediction.label });
-    metrics.predictionScore.observe({ model_name: model.name }, prediction.score);
-    if (prediction.label === "unknown") metrics.unknownPredictions.inc({ model_name: model.name });
+    recordPrediction(metrics, model.name, prediction);
     return prediction;
   });
 }

@@ -115,6 +115,9 @@ const defaults = {
     ttlAfterFinished: 86_400_000,
     pendingTimeout: 600_000,
     deployment: "faceops-inference",
+    trainerServiceAccount: "faceops-trainer",
+    trainerEphemeralStorage: "2Gi",
+    trainerTmpSize: "1Gi",
   },
 };
 
@@ -802,6 +805,9 @@ describe("keys and environment names", () => {
       "kubernetes.ttlAfterFinished": "1h",
       "kubernetes.pendingTimeout": "5m",
       "kubernetes.deployment": "inference",
+      "kubernetes.trainerServiceAccount": "trainer",
+      "kubernetes.trainerEphemeralStorage": "4Gi",
+      "kubernetes.trainerTmpSize": "3Gi",
     };
     assert.deepEqual(Object.keys(sample).sort(), [...allKeys].sort());
     const env = Object.fromEntries(Object.entries(sample).map(([key, value]) => [envNameForKey(key), value]));
@@ -866,6 +872,9 @@ describe("keys and environment names", () => {
         ttlAfterFinished: 3_600_000,
         pendingTimeout: 300_000,
         deployment: "inference",
+        trainerServiceAccount: "trainer",
+        trainerEphemeralStorage: "4Gi",
+        trainerTmpSize: "3Gi",
       },
     });
     for (const key of allKeys) assert.equal(loaded.origins.get(key), `env ${envNameForKey(key)}`, key);

@@ -273,6 +273,19 @@ describe("Prometheus scraping faceops up: every dashboard panel and every alert 
     }, 30_000);
   });
 
+  test("no label value Prometheus stored is a trained person's name: predictions are counted by outcome", async () => {
+    // Every series of both jobs, as stored: what anyone who can query Prometheus (or read its
+    // volume) sees, for weeks. Faces are personal data, so no person's name may be among them.
+    const answer = await server().query('{job=~"faceops-inference|faceops-controller"}');
+    assert.equal(answer.status, "success", JSON.stringify(answer));
+    assert.ok(answer.status === "success" && answer.data.resultType === "vector");
+    const values = new Set(answer.data.result.flatMap((series) => Object.values(series.metric)));
+    const names = [...values].filter((value) => trainedPeople.some((person) => value.toLowerCase().includes(person.toLowerCase())));
+    assert.deepEqual(names, [], "label values holding a trained person's name");
+    const outcomes = answer.data.result.filter((series) => series.metric.__name__ === "faceops_predictions_total").map((series) => series.metric.outcome);
+    assert.deepEqual([...new Set(outcomes)].sort(), ["known", "unknown"]);
+  });
+
   test("every panel expression of the dashboard returns data", async (t) => {
     assert.ok(existsSync(dashboardPath), `no dashboard at ${dashboardPath} (npm run dashboard writes it)`);
     const dashboard = JSON.parse(readFileSync(dashboardPath, "utf8")) as { panels?: GrafanaPanel[]; dashboard?: { panels?: GrafanaPanel[] } };

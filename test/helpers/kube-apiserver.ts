@@ -3,8 +3,9 @@
  *
  * WHAT IT SIMULATES
  * - kube-apiserver's REST protocol over plain HTTP on 127.0.0.1, with one bearer token (401 without
- *   it): core/v1 pods (+status, +log), secrets, configmaps, services (+status), events, namespaces
- *   (cluster-scoped), nodes (read-only); batch/v1 jobs (+status); apps/v1 deployments (+status).
+ *   it): core/v1 pods (+status, +log), secrets, configmaps, serviceaccounts, services (+status),
+ *   events, namespaces (cluster-scoped), nodes (read-only); batch/v1 jobs (+status); apps/v1
+ *   deployments (+status).
  *   Verbs: create (201; 409 AlreadyExists), get (404 NotFound), list (labelSelector `k=v`, `k!=v`,
  *   `k`, `!k`, `k in (..)`, `k notin (..)`, comma = AND; fieldSelector on the fields the real server
  *   indexes, e.g. metadata.name, status.phase, involvedObject.name; limit/continue; the List's
@@ -27,7 +28,13 @@
  *   images, Job restartPolicy, Deployment selector vs. template labels, immutable Job template and
  *   Deployment selector) give 422 Invalid with causes. Server-side defaults are applied (Job
  *   selector and pod labels, backoffLimit 6, Deployment strategy and progressDeadlineSeconds 600,
- *   pod spec defaults, Secret stringData -> data, a Service clusterIP, ...).
+ *   pod spec defaults, Secret stringData -> data, a Service clusterIP, ...). The ServiceAccount
+ *   admission plugin on every new pod: its spec.serviceAccountName ("default" when unset) must exist
+ *   in the namespace (else 403 Forbidden `error looking up service account <ns>/<name>`, which a Job
+ *   or Deployment controller records as a FailedCreate event), and unless automountServiceAccountToken
+ *   is false (on the pod, else on the ServiceAccount) the kube-api-access-<x> projected volume is
+ *   mounted at /var/run/secrets/kubernetes.io/serviceaccount. Every namespace gets its "default"
+ *   ServiceAccount when it is created, as the serviceaccount controller does.
  * - The control plane and nodes. Nodes node-1..node-N (labels kubernetes.io/hostname plus
  *   options.nodeLabels; allocatable nvidia.com/gpu = options.gpusPerNode). A scheduler: nodeSelector
  *   and nvidia.com/gpu requests only; an unschedulable pod stays Pending with PodScheduled False
@@ -48,7 +55,8 @@
  *
  * WHAT IT DOES NOT SIMULATE
  * - TLS, other kinds of authentication, RBAC enforcement (requests are only recorded: see
- *   rbacUsage()), admission webhooks, quotas, server-side apply, managedFields, protobuf or YAML
+ *   rbacUsage()), admission webhooks and every admission plugin but ServiceAccount's (no Pod
+ *   Security Admission: test/helpers/kube-pod-security.ts checks pods before they are sent), quotas, server-side apply, managedFields, protobuf or YAML
  *   bodies, watch bookmarks, the resourceVersion semantics of lists (always the latest state), and
  *   every other resource: ReplicaSets are not served although deployment pods name one as their
  *   owner; no CronJobs, StatefulSets, PVCs, ... kubeConfig(namespace) creates its namespace, as an
@@ -213,7 +221,7 @@ export class FakeKubeApiServer {
   }
 
   /** The stored object (a copy), bypassing the HTTP layer. */
-  getObject(resource: "jobs" | "pods" | "deployments" | "secrets" | "services" | "configmaps", namespace: string, name: string): Record<string, unknown> | null {
+  getObject(resource: "jobs" | "pods" | "deployments" | "secrets" | "services" | "configmaps" | "serviceaccounts", namespace: string, name: string): Record<string, unknown> | null {
     return this.cluster.store.get(resource, namespace, name);
   }
 

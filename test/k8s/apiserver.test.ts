@@ -410,6 +410,96 @@ describe("fake kube-apiserver driven by @kubernetes/client-node", { timeout: 180
     await until("the pod to be garbage-collected", async () => ((await core.listNamespacedPod({ namespace: ns })).items.length === 0 ? true : undefined));
   });
 
+  test("ServiceAccounts: every namespace has default, a pod must name one that exists, and its token is mounted unless automount is off", async () => {
+    // A server of its own: this test creates pods itself, which rbacUsage() below says the others never do.
+    const own = await FakeKubeApiServer.start({ localCommand: () => null });
+    try {
+      await serviceAccountAdmission(own.kubeConfig("accounts").makeApiClient(k8s.CoreV1Api), "accounts");
+    } finally {
+      await own.stop();
+    }
+  });
+
+  async function serviceAccountAdmission(core: k8s.CoreV1Api, ns: string): Promise<void> {
+    await core.createNamespace({ body: { metadata: { name: `${ns}-new` } } });
+    assert.equal((await core.readNamespacedServiceAccount({ namespace: `${ns}-new`, name: "default" })).metadata?.name, "default", "a namespace created through the API gets one too");
+    const defaults = await core.readNamespacedServiceAccount({ namespace: ns, name: "default" });
+    assert.equal(defaults.metadata?.name, "default", "the serviceaccount controller's default");
+    const pod = (name: string, spec: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
+      metadata: { name },
+      spec: { restartPolicy: "Never", containers: [{ name: "main", image: "registry.example/faceops:1", command: ["node", "-e", ""] }], ...spec },
+    });
+    const tokenMounts = (created: k8s.V1Pod) => (created.spec?.containers[0]?.volumeMounts ?? []).filter((mount) => mount.mountPath === "/var/run/secrets/kubernetes.io/serviceaccount");
+
+    // Unset: the default ServiceAccount, with its token.
+    const plain = await core.createNamespacedPod({ namespace: ns, body: pod("plain") });
+    assert.equal(plain.spec?.serviceAccountName, "default");
+    assert.equal(tokenMounts(plain).length, 1);
+    assert.equal(tokenMounts(plain)[0]?.readOnly, true);
+    const volume = plain.spec?.volumes?.find((entry) => entry.name === tokenMounts(plain)[0]?.name);
+    assert.match(volume?.name ?? "", /^kube-api-access-[a-z0-9]{5}$/);
+    assert.deepEqual(volume?.projected?.sources?.map((source) => Object.keys(source)[0]), ["serviceAccountToken", "configMap", "downwardAPI"]);
+
+    // A missing one: refused, as the admission plugin refuses it.
+    const missing = await apiError(core.createNamespacedPod({ namespace: ns, body: pod("orphan", { serviceAccountName: "trainer" }) }));
+    assert.equal(missing.code, 403);
+    assert.equal(missing.status.reason, "Forbidden");
+    assert.equal(missing.status.message, `pods "orphan" is forbidden: error looking up service account ${ns}/trainer: serviceaccount "trainer" not found`);
+
+    // Automount off on the ServiceAccount, or on the pod (which wins either way).
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "trainer" }, automountServiceAccountToken: false } });
+    assert.equal(tokenMounts(await core.createNamespacedPod({ namespace: ns, body: pod("quiet", { serviceAccountName: "trainer" }) })).length, 0);
+    assert.equal(tokenMounts(await core.createNamespacedPod({ namespace: ns, body: pod("loud", { serviceAccountName: "trainer", automountServiceAccountToken: true }) })).length, 1);
+    assert.equal(tokenMounts(await core.createNamespacedPod({ namespace: ns, body: pod("off", { automountServiceAccountToken: false }) })).length, 0);
+  }
+
+  test("Pod Security Admission: a namespace labelled enforce refuses pods breaking that level", async () => {
+    const own = await FakeKubeApiServer.start({ localCommand: () => null });
+    try {
+      const core = own.kubeConfig().makeApiClient(k8s.CoreV1Api);
+      const level = (name: string, value?: string) => core.createNamespace({ body: { metadata: { name, labels: value ? { "pod-security.kubernetes.io/enforce": value, "pod-security.kubernetes.io/enforce-version": "v1.34" } : {} } } });
+      await level("strict", "restricted");
+      await level("loose", "baseline");
+      await level("open");
+      const pod = (name: string, securityContext?: k8s.V1SecurityContext): k8s.V1Pod => ({ metadata: { name }, spec: { containers: [{ name: "main", image: "registry.example/faceops:1", securityContext }] } });
+      const hardened: k8s.V1Pod = {
+        metadata: { name: "hardened" },
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } },
+          containers: [{ name: "main", image: "registry.example/faceops:1", securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }],
+        },
+      };
+      const refused = await apiError(core.createNamespacedPod({ namespace: "strict", body: pod("plain") }));
+      assert.equal(refused.code, 403);
+      assert.equal(refused.status.reason, "Forbidden");
+      assert.match(refused.status.message, /^pods "plain" is forbidden: violates PodSecurity "restricted:v1\.34": /);
+      for (const control of ["Privilege Escalation", "Running as Non-root", "Seccomp (restricted)", "Capabilities (restricted)"]) assert.ok(refused.status.message.includes(`${control} (`), control);
+      assert.equal((await core.createNamespacedPod({ namespace: "strict", body: hardened })).metadata?.name, "hardened");
+      assert.equal((await core.createNamespacedPod({ namespace: "loose", body: pod("plain") })).metadata?.name, "plain", "baseline allows the default pod");
+      const privileged = await apiError(core.createNamespacedPod({ namespace: "loose", body: pod("root", { privileged: true }) }));
+      assert.match(privileged.status.message, /violates PodSecurity "baseline:v1\.34": Privileged Containers \(spec\.containers\["main"\]\.securityContext\.privileged=true\)$/);
+      assert.equal((await core.createNamespacedPod({ namespace: "open", body: pod("root", { privileged: true }) })).metadata?.name, "root", "an unlabelled namespace enforces nothing");
+    } finally {
+      await own.stop();
+    }
+  });
+
+  test("a Job naming a missing ServiceAccount records FailedCreate, and starts once the ServiceAccount exists", async () => {
+    const ns = await namespace("job-account");
+    const body = job("needs-account", ["node", "-e", "process.exit(0)"]);
+    body.spec!.template.spec!.serviceAccountName = "trainer";
+    body.spec!.template.spec!.automountServiceAccountToken = false;
+    await batch.createNamespacedJob({ namespace: ns, body });
+    const failed = await until("a FailedCreate event", async () =>
+      (await core.listNamespacedEvent({ namespace: ns, fieldSelector: "involvedObject.name=needs-account,reason=FailedCreate" })).items[0],
+    );
+    assert.equal(failed.type, "Warning");
+    assert.equal(failed.message, `Error creating: pods "needs-account-" is forbidden: error looking up service account ${ns}/trainer: serviceaccount "trainer" not found`);
+    assert.equal((await core.listNamespacedPod({ namespace: ns, labelSelector: "job-name=needs-account" })).items.length, 0);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: "trainer" }, automountServiceAccountToken: false } });
+    await until("the Job to complete", async () => (condition((await batch.readNamespacedJobStatus({ namespace: ns, name: "needs-account" })).status?.conditions, "Complete") ? true : undefined));
+  });
+
   test("a Job whose pods exit 3 fails with BackoffLimitExceeded after backoffLimit + 1 pods", async () => {
     const ns = await namespace("job-fail");
     await batch.createNamespacedJob({ namespace: ns, body: job("three", ["node", "-e", "process.exit(3)"], { backoffLimit: 1 }) });

@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { ServiceMonitor, type IServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import type { IPrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { Deployment, type IDeployment } from "kubernetes-models/apps/v1/Deployment";
+import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPolicy";
 import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1/PodDisruptionBudget";
 import type { IRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import type { IRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
@@ -19,9 +18,16 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { ISecret } from "kubernetes-models/v1/Secret";
 import type { IService } from "kubernetes-models/v1/Service";
 import type { IServiceAccount } from "kubernetes-models/v1/ServiceAccount";
-import { parseAllDocuments } from "yaml";
+import express from "express";
+import { Registry } from "prom-client";
 import { loadConfig } from "../../src/config/load.js";
-import { kubectlPath } from "../helpers/kubectl.js";
+import { createControllerApp } from "../../src/controller/app.js";
+import { silentLogger } from "../../src/log.js";
+import { listen } from "../../src/serve/server.js";
+import { startService } from "../helpers/http.js";
+import { kustomizeBuild, parseYamlObjects, type KubeObject } from "../helpers/kubectl.js";
+import { controllerConfig, jobTemplate, podTemplates, trainingJob } from "../helpers/kube-manifests.js";
+import { connectionAllowed, type Connection, type PodEndpoint } from "../helpers/kube-network-policy.js";
 import { validateKubernetesObject } from "../helpers/kube-schema.js";
 import { exposedSeries, grafanaExprToPromQL, referencedMetrics } from "../helpers/promql.js";
 import { promtoolCheckRules } from "../helpers/promtool.js";
@@ -33,36 +39,17 @@ import { promtoolCheckRules } from "../helpers/promtool.js";
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const run = promisify(execFile);
 const namespace = "faceops";
 const image = "ghcr.io/faceops/faceops:0.1.0";
 const trainingEnv = ["FACEOPS_KUBERNETES_GPUS", "FACEOPS_KUBERNETES_TOLERATIONS", "FACEOPS_KUBERNETES_TRAINER_IMAGE"];
-
-interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  [field: string]: unknown;
-}
 
 type Render = "base" | "gpu" | "cpu" | "monitoring";
 const renderDirs: Record<Render, string> = { base: "k8s/base", gpu: "k8s/overlays/gpu", cpu: "k8s/overlays/cpu", monitoring: "k8s/monitoring" };
 const renders = {} as Record<Render, KubeObject[]>;
 let work: string;
 
-function parseYamlObjects(text: string, origin: string): KubeObject[] {
-  const objects: KubeObject[] = [];
-  for (const document of parseAllDocuments(text)) {
-    assert.deepEqual(document.errors, [], `${origin} is valid YAML`);
-    const value = document.toJS() as KubeObject | null;
-    if (value !== null) objects.push(value);
-  }
-  return objects;
-}
-
-async function kustomize(dir: string): Promise<KubeObject[]> {
-  const { stdout } = await run(await kubectlPath(), ["kustomize", join(root, dir)], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
-  return parseYamlObjects(stdout, `kubectl kustomize ${dir}`);
+function kustomize(dir: string): Promise<KubeObject[]> {
+  return kustomizeBuild(join(root, dir));
 }
 
 function id(object: KubeObject): string {
@@ -73,23 +60,6 @@ function find<T>(objects: readonly KubeObject[], kind: string, name: string | Re
   const matches = objects.filter((object) => object.kind === kind && (typeof name === "string" ? object.metadata.name === name : name.test(object.metadata.name)));
   assert.equal(matches.length, 1, `exactly one ${kind} ${String(name)} in ${objects.map(id).join(", ")}`);
   return matches[0] as T;
-}
-
-interface PodTemplate {
-  owner: string;
-  labels: Record<string, string>;
-  spec: IPodSpec;
-}
-
-/** The pod templates of every workload in a render. */
-function podTemplates(objects: readonly KubeObject[]): PodTemplate[] {
-  const templates: PodTemplate[] = [];
-  for (const object of objects) {
-    const spec = object.spec as { template?: { metadata?: { labels?: Record<string, string> }; spec: IPodSpec }; jobTemplate?: { spec: { template: { metadata?: { labels?: Record<string, string> }; spec: IPodSpec } } } } | undefined;
-    const template = ["Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"].includes(object.kind) ? spec?.template : object.kind === "CronJob" ? spec?.jobTemplate?.spec.template : undefined;
-    if (template) templates.push({ owner: id(object), labels: template.metadata?.labels ?? {}, spec: template.spec });
-  }
-  return templates;
 }
 
 function containersOf(spec: IPodSpec): IContainer[] {
@@ -104,6 +74,14 @@ function container(deployment: IDeployment, name: string): IContainer {
 
 function envVar(entry: IContainer, name: string): IEnvVar | undefined {
   return entry.env?.find((variable) => variable.name === name);
+}
+
+/** A Kubernetes quantity ("512Mi", "1G", "250m") as a number of units (bytes, cores). */
+function quantityValue(text: string): number {
+  const match = /^([0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/.exec(text);
+  assert.ok(match, `"${text}" is a quantity`);
+  const factors: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, m: 1e-3 };
+  return Number(match[1]) * (match[2] ? (factors[match[2]] ?? Number.NaN) : 1);
 }
 
 /** `labels` holds every pair of `selector`. */
@@ -192,6 +170,10 @@ describe("k8s manifests", () => {
         "Deployment faceops-controller",
         "Deployment faceops-inference",
         "Namespace faceops",
+        "NetworkPolicy faceops-controller",
+        "NetworkPolicy faceops-default-deny",
+        "NetworkPolicy faceops-inference",
+        "NetworkPolicy faceops-trainer",
         "PersistentVolumeClaim faceops-store",
         "PodDisruptionBudget faceops-inference",
         "Role faceops-controller",
@@ -199,6 +181,7 @@ describe("k8s manifests", () => {
         "Service faceops-controller",
         "Service faceops-inference",
         "ServiceAccount faceops-controller",
+        "ServiceAccount faceops-trainer",
         "ServiceAccount faceops-workload",
       ]);
     }
@@ -210,7 +193,7 @@ describe("k8s manifests", () => {
         if (object.kind === "Namespace") assert.equal(object.metadata.name, namespace);
         else assert.equal(object.metadata.namespace, namespace, `${render}: ${id(object)} is in the faceops namespace`);
         if (["Deployment", "Service", "PodDisruptionBudget", "Role", "RoleBinding", "ServiceAccount"].includes(object.kind)) {
-          assert.match(labels["app.kubernetes.io/component"] ?? "", /^(controller|inference)$/, `${render}: ${id(object)} has a component label`);
+          assert.match(labels["app.kubernetes.io/component"] ?? "", /^(controller|inference|trainer)$/, `${render}: ${id(object)} has a component label`);
         }
       }
       for (const template of podTemplates(objects)) {
@@ -316,11 +299,72 @@ describe("k8s manifests", () => {
     assert.notEqual(serviceAccount("faceops-controller").automountServiceAccountToken, false);
   });
 
+  test("every container requests and limits ephemeral storage, and every emptyDir is bounded below that limit (the training Job too)", async () => {
+    const templates = [...podTemplates(renders.gpu), jobTemplate(await trainingJob(renders.gpu), "the training Job")];
+    for (const { owner, spec } of templates) {
+      let podLimit = 0;
+      for (const entry of containersOf(spec)) {
+        const where = `${owner} container ${entry.name}`;
+        const request = entry.resources?.requests?.["ephemeral-storage"];
+        const limit = entry.resources?.limits?.["ephemeral-storage"];
+        assert.ok(request !== undefined && limit !== undefined, `${where}: ephemeral-storage request and limit`);
+        assert.ok(quantityValue(String(request)) <= quantityValue(String(limit)), `${where}: the request (${String(request)}) is within the limit (${String(limit)})`);
+        podLimit += quantityValue(String(limit));
+      }
+      const emptyDirs = (spec.volumes ?? []).filter((volume) => volume.emptyDir !== undefined);
+      assert.ok(emptyDirs.length > 0, `${owner} has its /tmp`);
+      for (const volume of emptyDirs) {
+        const size = volume.emptyDir?.sizeLimit;
+        assert.ok(size !== undefined, `${owner}: emptyDir ${volume.name} has a sizeLimit`);
+        // Below the pod's limit, so the volume's own bound is hit first and logs keep some room.
+        assert.ok(quantityValue(String(size)) < podLimit, `${owner}: emptyDir ${volume.name} (${String(size)}) is below the pod's ephemeral-storage limit`);
+        assert.equal(volume.emptyDir?.medium, undefined, `${owner}: ${volume.name} is on disk, not in the memory limit`);
+      }
+    }
+  });
+
+  test("the training Job runs as a ServiceAccount of its own, with no token and no Role", async () => {
+    for (const render of ["gpu", "cpu"] as const) {
+      const { config } = await controllerConfig(renders[render]);
+      const pod = jobTemplate(await trainingJob(renders[render])).spec;
+      assert.equal(config.kubernetes.trainerServiceAccount, "faceops-trainer");
+      assert.equal(pod.serviceAccountName, config.kubernetes.trainerServiceAccount, `${render}: the Job names kubernetes.trainerServiceAccount`);
+      assert.equal(pod.automountServiceAccountToken, false);
+      const account = find<IServiceAccount>(renders[render], "ServiceAccount", config.kubernetes.trainerServiceAccount);
+      assert.equal(account.automountServiceAccountToken, false, `${render}: the ServiceAccount mounts no token either`);
+      const bound = renders[render]
+        .filter((object) => object.kind === "RoleBinding" || object.kind === "ClusterRoleBinding")
+        .filter((binding) => (binding as unknown as IRoleBinding).subjects?.some((subject) => subject.kind === "ServiceAccount" && subject.name === account.metadata?.name));
+      assert.deepEqual(bound.map(id), [], `${render}: nothing grants the training pods a right`);
+    }
+  });
+
+  test("every pod that listens sets serve.host itself, to 0.0.0.0, rather than relying on the default", async () => {
+    const file = join(root, "k8s/base/faceops.yaml");
+    for (const render of ["gpu", "cpu"] as const) {
+      let listening = 0;
+      for (const template of podTemplates(renders[render])) {
+        for (const entry of containersOf(template.spec)) {
+          if ((entry.ports ?? []).length === 0) continue;
+          listening += 1;
+          const env = Object.fromEntries((entry.env ?? []).map((variable) => [variable.name, variable.value ?? "secret"]));
+          assert.equal(env.FACEOPS_CONFIG, "/etc/faceops/faceops.yaml", `${template.owner}: reads the mounted faceops.yaml`);
+          const loaded = await loadConfig({ file, env });
+          // A pod reached through a Service must listen on every interface; the program's own default is for a laptop.
+          assert.equal(loaded.config.serve.host, "0.0.0.0", `${render}: ${template.owner} ${entry.name} listens on every interface`);
+          assert.ok(loaded.origins.has("serve.host"), `${render}: ${template.owner} ${entry.name} sets serve.host explicitly (it came from the default)`);
+        }
+      }
+      assert.equal(listening, 2, `${render}: the controller and the inference server listen`);
+    }
+  });
+
   test("the Role grants exactly the API calls the controller makes, to the controller alone", () => {
     const role = find<IRole>(renders.gpu, "Role", "faceops-controller");
     assert.deepEqual(role.rules, [
       { apiGroups: ["batch"], resources: ["jobs"], verbs: ["create", "delete", "get", "list", "watch"] },
       { apiGroups: [""], resources: ["pods"], verbs: ["list", "watch"] },
+      { apiGroups: [""], resources: ["events"], verbs: ["list"] },
       { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "patch"] },
     ]);
     const binding = find<IRoleBinding>(renders.gpu, "RoleBinding", "faceops-controller");
@@ -390,7 +434,9 @@ describe("k8s manifests", () => {
     assert.deepEqual(Object.keys(mounts).sort(), ["/etc/faceops", "/store", "/tmp"]);
     assert.equal(mounts["/etc/faceops"]?.readOnly, true);
     assert.notEqual(mounts["/store"]?.readOnly, true, "the controller writes the store");
-    for (const probe of [controller.readinessProbe, controller.livenessProbe]) assert.deepEqual(probe?.httpGet, { path: "/healthz", port: "http" });
+    // Alive while the process answers; ready (in the Service) once the controller's loop runs.
+    assert.deepEqual(controller.livenessProbe?.httpGet, { path: "/healthz", port: "http" });
+    assert.deepEqual(controller.readinessProbe?.httpGet, { path: "/readyz", port: "http" });
 
     const service = find<IService>(renders.gpu, "Service", "faceops-controller");
     assert.deepEqual(service.spec?.ports, [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }]);
@@ -422,11 +468,15 @@ describe("k8s manifests", () => {
 
     assert.deepEqual(server.readinessProbe?.httpGet, { path: "/readyz", port: "http" });
     assert.deepEqual(server.livenessProbe?.httpGet, { path: "/healthz", port: "http" });
+    assert.deepEqual(server.startupProbe?.httpGet, { path: "/healthz", port: "http" });
     const readiness = server.readinessProbe ?? {};
     const liveness = server.livenessProbe ?? {};
+    const startup = server.startupProbe ?? {};
     assert.ok((readiness.periodSeconds ?? 10) <= 10, "readiness is noticed within seconds");
     assert.ok((liveness.periodSeconds ?? 10) * (liveness.failureThreshold ?? 3) >= 30, "liveness tolerates a slow model load");
-    assert.ok((liveness.timeoutSeconds ?? 1) >= 2 && (readiness.timeoutSeconds ?? 1) >= 2, "probes tolerate a busy event loop");
+    assert.ok((startup.periodSeconds ?? 10) * (startup.failureThreshold ?? 3) >= 180, "start-up (the inference engine loading on a cold node) gets minutes");
+    assert.equal(liveness.initialDelaySeconds, undefined, "the startup probe holds liveness back, not a guessed delay");
+    assert.ok((liveness.timeoutSeconds ?? 1) >= 2 && (readiness.timeoutSeconds ?? 1) >= 2 && (startup.timeoutSeconds ?? 1) >= 2, "probes tolerate a busy event loop");
     assert.equal(server.lifecycle, undefined, "no preStop hook: the server drains on SIGTERM");
 
     const { config } = await loadConfig({ file: join(root, "k8s/base/faceops.yaml") });
@@ -447,6 +497,42 @@ describe("k8s manifests", () => {
     const claim = find<KubeObject>(renders.gpu, "PersistentVolumeClaim", "faceops-store") as { spec?: { accessModes?: string[]; resources?: { requests?: Record<string, string> } } };
     assert.deepEqual(claim.spec?.accessModes, ["ReadWriteMany"]);
     assert.equal(claim.spec?.resources?.requests?.storage, "20Gi");
+  });
+
+  test("each probe path answers on the app its pod runs: liveness while starting, readiness only once it can serve", async () => {
+    const probes = (deployment: string, name: string) => {
+      const entry = container(find<IDeployment>(renders.gpu, "Deployment", deployment), name);
+      return { startup: entry.startupProbe?.httpGet?.path, liveness: entry.livenessProbe?.httpGet?.path, readiness: entry.readinessProbe?.httpGet?.path };
+    };
+    const get = async (url: string, path: string | undefined) => (path === undefined ? undefined : (await fetch(`${url}${path}`)).status);
+
+    // The controller (`faceops up --platform kubernetes` serves createControllerApp): ready once its loop runs.
+    const controller = probes("faceops-controller", "controller");
+    assert.notEqual(controller.liveness, controller.readiness, "the controller's liveness and readiness differ");
+    let ready = false;
+    const log = silentLogger();
+    const controllerApp = createControllerApp({ router: express.Router(), registry: new Registry(), log, ready: () => ready });
+    const controllerServer = await listen(controllerApp, { port: 0, host: "127.0.0.1", graceMs: 1_000, log });
+    try {
+      assert.deepEqual({ liveness: await get(controllerServer.url, controller.liveness), readiness: await get(controllerServer.url, controller.readiness) }, { liveness: 200, readiness: 503 }, "starting: alive, not ready");
+      ready = true;
+      assert.deepEqual({ liveness: await get(controllerServer.url, controller.liveness), readiness: await get(controllerServer.url, controller.readiness) }, { liveness: 200, readiness: 200 }, "running");
+    } finally {
+      await controllerServer.shutdown("test over");
+    }
+
+    // The inference server (`faceops serve`): started and alive with no model, ready only with one
+    // (test/serve/app.test.ts loads one and sees /readyz turn 200).
+    const inference = probes("faceops-inference", "faceops");
+    const service = await startService();
+    try {
+      assert.deepEqual(
+        { startup: await get(service.url, inference.startup), liveness: await get(service.url, inference.liveness), readiness: await get(service.url, inference.readiness) },
+        { startup: 200, liveness: 200, readiness: 503 },
+      );
+    } finally {
+      await service.close();
+    }
   });
 
   test("k8s/secrets.example.yaml holds placeholders for every secret key the pods read, and no kustomization applies it", async () => {
@@ -490,6 +576,135 @@ describe("k8s manifests", () => {
       assert.equal(strings.some((value) => value.includes("secrets.example")), false, `${relative(root, path)} does not apply the example secrets`);
     }
     for (const render of Object.values(renders)) assert.equal(render.some((object) => object.kind === "Secret"), false);
+  });
+});
+
+describe("k8s network policies", () => {
+  before(() => renderAll());
+
+  const policiesOf = (objects: readonly KubeObject[]) => objects.filter((object) => object.kind === "NetworkPolicy") as unknown as INetworkPolicy[];
+
+  /** The pods of a render and of the namespaces around it, as the policies see them. */
+  async function endpoints(objects: readonly KubeObject[]) {
+    const pod = (name: string): PodEndpoint => {
+      const template = find<IDeployment>(objects, "Deployment", name).spec?.template;
+      return { namespace, labels: template?.metadata?.labels ?? {}, ports: template?.spec?.containers.flatMap((entry) => entry.ports ?? []) };
+    };
+    // A training pod carries the Job's template labels plus those the Job controller adds.
+    const job = jobTemplate(await trainingJob(objects));
+    return {
+      inference: pod("faceops-inference"),
+      controller: pod("faceops-controller"),
+      trainer: { namespace, labels: { ...job.labels, "batch.kubernetes.io/job-name": "faceops-7-a2", "job-name": "faceops-7-a2" } } satisfies PodEndpoint,
+      neighbour: { namespace, labels: { app: "debug-shell" } } satisfies PodEndpoint,
+      prometheus: { namespace: "monitoring", labels: { "app.kubernetes.io/name": "prometheus" } } satisfies PodEndpoint,
+      ingressController: { namespace: "ingress-nginx", labels: { "app.kubernetes.io/name": "ingress-nginx" } } satisfies PodEndpoint,
+      elsewhere: { namespace: "default", labels: { app: "web" } } satisfies PodEndpoint,
+      coredns: {
+        namespace: "kube-system",
+        labels: { "k8s-app": "kube-dns" },
+        ports: [
+          { name: "dns", containerPort: 53, protocol: "UDP" },
+          { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
+        ],
+      } satisfies PodEndpoint,
+      strayResolver: { namespace: "default", labels: { "k8s-app": "kube-dns" } } satisfies PodEndpoint,
+      // The API server's and the git server's addresses, outside the pod network.
+      outside: { ip: "203.0.113.10" },
+      cloudMetadata: { ip: "169.254.169.254" },
+    };
+  }
+
+  test("every workload is isolated both ways by the namespace's default deny and opened by a policy of its own", async () => {
+    for (const render of ["base", "gpu", "cpu"] as const) {
+      const policies = policiesOf(renders[render]);
+      assert.deepEqual(policies.map((policy) => policy.metadata?.name).sort(), ["faceops-controller", "faceops-default-deny", "faceops-inference", "faceops-trainer"]);
+      const deny = policies.find((policy) => policy.metadata?.name === "faceops-default-deny");
+      assert.deepEqual(deny?.spec, { podSelector: {}, policyTypes: ["Ingress", "Egress"] }, `${render}: the default deny selects every pod and allows nothing`);
+      const pods = await endpoints(renders[render]);
+      for (const workload of ["inference", "controller", "trainer"] as const) {
+        const labels: Record<string, string> = pods[workload].labels;
+        const own = policies.filter((policy) => policy.metadata?.name !== "faceops-default-deny" && Object.entries(policy.spec?.podSelector?.matchLabels ?? {}).every(([key, value]) => labels[key] === value));
+        assert.deepEqual(own.map((policy) => policy.metadata?.name), [`faceops-${workload}`], `${render}: one allow policy selects the ${workload} pods`);
+        assert.deepEqual(own[0]?.spec?.policyTypes, ["Ingress", "Egress"], `${render}: faceops-${workload} states both directions`);
+      }
+    }
+  });
+
+  test("traffic allowed and denied, connection by connection", async () => {
+    const pods = await endpoints(renders.gpu);
+    // The default deny holds every pod of the namespace, so another one sends only what a policy of
+    // its own allows: here, anything (which makes each denial below the receiving side's doing).
+    const neighbourEgress: INetworkPolicy = { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name: "debug-shell", namespace }, spec: { podSelector: { matchLabels: pods.neighbour.labels }, policyTypes: ["Egress"], egress: [{}] } };
+    const cluster = { policies: [...policiesOf(renders.gpu), neighbourEgress], namespaces: {} };
+    const http = 8080;
+    const flows: Array<[string, Connection, boolean]> = [
+      ["a pod of the namespace calls the inference service", { from: pods.neighbour, to: pods.inference, port: http }, true],
+      ["Prometheus scrapes an inference pod", { from: pods.prometheus, to: pods.inference, port: http }, true],
+      ["Prometheus scrapes the controller", { from: pods.prometheus, to: pods.controller, port: http }, true],
+      ["a webhook or Jenkins, through the ingress controller, reaches the controller", { from: pods.ingressController, to: pods.controller, port: http }, true],
+      ["the controller resolves names (UDP)", { from: pods.controller, to: pods.coredns, port: 53, protocol: "UDP" }, true],
+      ["the controller resolves names (TCP)", { from: pods.controller, to: pods.coredns, port: 53, protocol: "TCP" }, true],
+      ["the controller reaches the API server of a managed cluster, or an https git remote", { from: pods.controller, to: pods.outside, port: 443 }, true],
+      ["the controller reaches a kubeadm API server", { from: pods.controller, to: pods.outside, port: 6443 }, true],
+      ["the controller reaches an ssh git remote", { from: pods.controller, to: pods.outside, port: 22 }, true],
+      ["a training pod resolves names", { from: pods.trainer, to: pods.coredns, port: 53, protocol: "UDP" }, true],
+      ["a training pod reaches an https git remote (and the weights' host)", { from: pods.trainer, to: pods.outside, port: 443 }, true],
+      ["a training pod reaches an ssh git remote", { from: pods.trainer, to: pods.outside, port: 22 }, true],
+
+      ["another namespace calls the inference service", { from: pods.elsewhere, to: pods.inference, port: http }, false],
+      ["the ingress controller calls the inference service (add it in the overlay to expose it)", { from: pods.ingressController, to: pods.inference, port: http }, false],
+      ["Prometheus tries another port of an inference pod", { from: pods.prometheus, to: pods.inference, port: 9229 }, false],
+      ["a pod of the namespace calls the controller", { from: pods.neighbour, to: pods.controller, port: http }, false],
+      ["an inference pod calls the controller", { from: pods.inference, to: pods.controller, port: http }, false],
+      ["another namespace calls the controller", { from: pods.elsewhere, to: pods.controller, port: http }, false],
+      ["the ingress controller tries another port of the controller", { from: pods.ingressController, to: pods.controller, port: 9229 }, false],
+      ["an inference pod resolves names", { from: pods.inference, to: pods.coredns, port: 53, protocol: "UDP" }, false],
+      ["an inference pod reaches out", { from: pods.inference, to: pods.outside, port: 443 }, false],
+      ["the controller asks the cloud metadata service for credentials", { from: pods.controller, to: pods.cloudMetadata, port: 80 }, false],
+      ["the controller speaks plain http outside", { from: pods.controller, to: pods.outside, port: 80 }, false],
+      ["the controller calls an inference pod", { from: pods.controller, to: pods.inference, port: http }, false],
+      ["the controller asks a resolver that is not the cluster's", { from: pods.controller, to: pods.strayResolver, port: 53, protocol: "UDP" }, false],
+      ["a training pod reaches the API server", { from: pods.trainer, to: pods.outside, port: 6443 }, false],
+      ["a training pod calls the inference service", { from: pods.trainer, to: pods.inference, port: http }, false],
+      ["a training pod calls the controller", { from: pods.trainer, to: pods.controller, port: http }, false],
+      ["a training pod asks the cloud metadata service", { from: pods.trainer, to: pods.cloudMetadata, port: 80 }, false],
+      ["a pod of the namespace connects to a training pod", { from: pods.neighbour, to: pods.trainer, port: 9229 }, false],
+    ];
+    assert.equal(connectionAllowed({ ...cluster, policies: policiesOf(renders.gpu) }, { from: pods.neighbour, to: pods.inference, port: http }), false, "a pod of the namespace with no egress policy of its own sends nothing");
+    for (const [what, connection, allowed] of flows) assert.equal(connectionAllowed(cluster, connection), allowed, `${what}: ${allowed ? "allowed" : "denied"}`);
+    // Without the policies (a cluster with no NetworkPolicy controller enforces none), everything flows.
+    for (const [what, connection] of flows) assert.equal(connectionAllowed({ policies: [], namespaces: {} }, connection), true, `${what}, unenforced`);
+  });
+
+  test("an overlay names the namespaces scrapes and webhooks come from; a base that moved fails the build", async () => {
+    const copy = join(work, "k8s");
+    await cp(join(root, "k8s"), copy, { recursive: true });
+    const overlay = join(copy, "overlays/gpu/kustomization.yaml");
+    const text = await readFile(overlay, "utf8");
+    // The `replace` values are the knobs; the `test` lines hold the base's values.
+    const edited = text
+      .replace(/(- op: replace\n\s+path: \/spec\/ingress\/0\/from\/\d\/namespaceSelector\/matchLabels\/kubernetes\.io~1metadata\.name\n\s+value: )monitoring/g, "$1observability")
+      .replace(/(- op: replace\n\s+path: [^\n]+\n\s+value: )ingress-nginx/, "$1traefik");
+    assert.equal(edited.match(/value: observability/g)?.length, 2, "both scrape sources are set in the overlay");
+    assert.equal(edited.match(/value: traefik/g)?.length, 1);
+    await writeFile(overlay, edited);
+    const objects = await kustomizeBuild(join(copy, "overlays/gpu"));
+    const pods = await endpoints(objects);
+    const cluster = { policies: policiesOf(objects), namespaces: {} };
+    const prometheusThere = { ...pods.prometheus, namespace: "observability" };
+    const traefik = { namespace: "traefik", labels: { "app.kubernetes.io/name": "traefik" } };
+    assert.equal(connectionAllowed(cluster, { from: prometheusThere, to: pods.inference, port: 8080 }), true);
+    assert.equal(connectionAllowed(cluster, { from: prometheusThere, to: pods.controller, port: 8080 }), true);
+    assert.equal(connectionAllowed(cluster, { from: traefik, to: pods.controller, port: 8080 }), true);
+    assert.equal(connectionAllowed(cluster, { from: pods.prometheus, to: pods.inference, port: 8080 }), false, "the base's monitoring namespace no longer");
+    assert.equal(connectionAllowed(cluster, { from: pods.ingressController, to: pods.controller, port: 8080 }), false);
+
+    // The base's ingress sources in another order: the overlay's test operations refuse to patch the wrong one.
+    const base = join(copy, "base/network-policy.yaml");
+    const policies = await readFile(base, "utf8");
+    await writeFile(base, policies.replace("kubernetes.io/metadata.name: ingress-nginx", "kubernetes.io/metadata.name: ingress-system"));
+    await assert.rejects(kustomizeBuild(join(copy, "overlays/gpu")), /testing value \/spec\/ingress\/0\/from\/1\/namespaceSelector\/matchLabels\/kubernetes\.io~1metadata\.name failed/);
   });
 });
 

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse, parseDocument } from "yaml";
 import { alertRules, readPrometheusRuleGroups, writeRulesFile } from "../helpers/prometheus-rules.js";
+import { declaredLabels, undeclaredLabels } from "../helpers/promql.js";
 import { promtoolPath } from "../helpers/promtool.js";
 
 /**
@@ -30,6 +31,7 @@ interface UnitTestFile {
   rule_files?: string[];
   tests?: Array<{
     name?: string;
+    input_series?: Array<{ series: string }>;
     alert_rule_test?: Array<{ eval_time: string; alertname: string; exp_alerts?: unknown[] | null }>;
   }>;
 }
@@ -90,6 +92,22 @@ describe("alerting rules (promtool test rules)", () => {
       "alerts without a case where they fire (add one to k8s/monitoring/tests/alerts.test.yaml, with exp_labels and exp_annotations)",
     );
     assert.deepEqual(alerts.filter((alert) => !quiet.has(alert)), [], "alerts without a case where they stay quiet (exp_alerts: [])");
+  });
+
+  test("every label an alert's expression names is one the series it reads carry", () => {
+    const labels = declaredLabels();
+    const problems = alertRules(readPrometheusRuleGroups()).flatMap((rule) => undeclaredLabels(String(rule.expr), labels).map((problem) => `${rule.alert}: ${problem}`));
+    assert.deepEqual(problems, []);
+  });
+
+  test("the cases' input series carry the labels faceops exposes, not stale ones", () => {
+    const labels = declaredLabels();
+    const problems = caseFiles.flatMap((file) =>
+      ((parse(readFileSync(file, "utf8")) as UnitTestFile).tests ?? []).flatMap((entry) =>
+        (entry.input_series ?? []).flatMap(({ series }) => undeclaredLabels(series, labels).map((problem) => `${basename(file)}: ${entry.name ?? "?"}: ${problem}`)),
+      ),
+    );
+    assert.deepEqual(problems, []);
   });
 
   test("every case names an alert of the PrometheusRule", () => {

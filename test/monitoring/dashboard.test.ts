@@ -7,13 +7,15 @@ import { Registry } from "prom-client";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { faceopsDashboard } from "../../src/monitoring/dashboard.js";
-import { grafanaExprToPromQL, referencedMetrics } from "../helpers/promql.js";
+import { GrafanaSchemas, grafanaSchemaDir } from "../helpers/grafana-schema.js";
+import { declaredLabels, grafanaExprToPromQL, referencedMetrics, undeclaredLabels } from "../helpers/promql.js";
 import { promtoolCheckRules } from "../helpers/promtool.js";
 
 /**
- * The Grafana dashboard src/monitoring/dashboard.ts builds: the committed JSON is its output, every
- * panel says what it shows, reads metrics faceops declares from the right job, and parses as PromQL
- * (promtool). test/k8s/manifests.test.ts checks the ConfigMap kustomize renders from the file.
+ * The Grafana dashboard src/monitoring/dashboard.ts builds: the committed JSON is its output, it
+ * matches Grafana's published JSON schemas for the SDK's version panel by panel, every panel says
+ * what it shows, reads metrics faceops declares from the right job, and parses as PromQL (promtool).
+ * test/k8s/manifests.test.ts checks the ConfigMap kustomize renders from the file.
  */
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -42,12 +44,12 @@ const requiredPanels: Record<string, Record<string, string[]>> = {
   Serving: {
     "Request rate by status": ["http_request_duration_seconds_count"],
     "Prediction latency": ["http_request_duration_seconds_bucket", "request_predict_seconds_bucket"],
-    "Predictions by label": ["faceops_predictions_total"],
+    "Predictions by outcome": ["faceops_predictions_total"],
     "Score distribution": ["faceops_prediction_score_bucket"],
     "Unknown rate": ["faceops_unknown_predictions_total", "faceops_predictions_total"],
     "Batch size": ["faceops_inference_batch_size_bucket"],
     "In flight": ["faceops_http_requests_in_flight"],
-    "Errors by code": ["faceops_http_request_errors_total"],
+    "Errors by reason": ["faceops_http_request_errors_total"],
     "Model load failures": ["faceops_model_load_failures_total"],
   },
   Model: {
@@ -119,6 +121,72 @@ describe("Grafana dashboard", () => {
     assert.equal(committed, `${JSON.stringify(faceopsDashboard(), null, 2)}\n`, `${committedPath} is stale: run npm run dashboard`);
   });
 
+  describe("against Grafana's JSON schemas for the SDK's version (test/spec/grafana)", () => {
+    const schemas = new GrafanaSchemas();
+    /** A copy of the dashboard with one panel changed, to show the check fails and names the panel. */
+    const withPanel = (title: string, change: (panel: Record<string, unknown>) => void): object => {
+      const copy = structuredClone(dashboard) as unknown as { panels: Array<Record<string, unknown>> };
+      const panel = copy.panels.find((candidate) => candidate.title === title);
+      assert.ok(panel, `the dashboard has a panel "${title}"`);
+      change(panel);
+      return copy;
+    };
+    /** Where a panel sits in the dashboard's JSON, as the problems name it. */
+    const at = (title: string) => `dashboard/panels/${dashboard.panels.findIndex((panel) => panel.title === title)}`;
+
+    test("the vendored schemas are those of the SDK version package.json pins", async () => {
+      const sdk = JSON.parse(await readFile(join(root, "node_modules/@grafana/grafana-foundation-sdk/package.json"), "utf8")) as { version: string };
+      const manifest = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
+      assert.equal(manifest.devDependencies["@grafana/grafana-foundation-sdk"], sdk.version, "package.json pins the SDK to the version installed");
+      const origin = await readFile(join(grafanaSchemaDir, "ORIGIN.md"), "utf8");
+      assert.ok(origin.includes(`\`${sdk.version}\``), `test/spec/grafana/ORIGIN.md names the SDK version ${sdk.version}: vendor that version's schemas`);
+      for (const file of ["LICENSE", "dashboard.jsonschema.json", "prometheus.jsonschema.json"]) assert.ok((await readFile(join(grafanaSchemaDir, file), "utf8")).length > 0, file);
+      // A schema for every panel type the dashboard uses (rows are the dashboard schema's RowPanel).
+      for (const type of new Set(panels.map((panel) => panel.type))) assert.ok(schemas.has(type, "Options"), `a vendored schema for ${type} panels`);
+    });
+
+    test("the dashboard, every panel, its plugin options and every query match", () => {
+      const problems = schemas.dashboardProblems(dashboard);
+      assert.deepEqual(problems, [], `the dashboard does not match Grafana's schemas:\n  ${problems.join("\n  ")}`);
+    });
+
+    test("every timeseries panel carries the legend and tooltip options its schema requires", () => {
+      const series = panels.filter((panel) => panel.type === "timeseries");
+      assert.ok(series.length > 0);
+      for (const panel of series) {
+        const options = (panel as { options?: { legend?: unknown; tooltip?: unknown } }).options;
+        assert.ok(options?.legend && options.tooltip, `${panel.title} has legend and tooltip options`);
+      }
+    });
+
+    test("a mismatch fails, naming the panel and the path", () => {
+      const noLegend = schemas.dashboardProblems(withPanel("Request rate by status", (panel) => delete (panel.options as Record<string, unknown>).legend));
+      assert.deepEqual(noLegend, [`panel 1 "Request rate by status" (timeseries): ${at("Request rate by status")}/options: must have required property 'legend'`]);
+      const badTooltip = schemas.dashboardProblems(withPanel("In flight", (panel) => ((panel.options as { tooltip: { mode: string } }).tooltip.mode = "all")));
+      assert.deepEqual(badTooltip, [`panel 8 "In flight" (timeseries): ${at("In flight")}/options/tooltip/mode: must be equal to one of the allowed values ("single", "multi", "none")`]);
+      const strayField = schemas.dashboardProblems(withPanel("Active runs", (panel) => (panel.colour = "blue")));
+      assert.deepEqual(strayField, [`panel 24 "Active runs" (stat): ${at("Active runs")}: must NOT have additional properties (colour)`]);
+      const badQuery = schemas.dashboardProblems(withPanel("Batch size", (panel) => ((panel.targets as unknown[])[0] = { refId: "A" })));
+      assert.deepEqual(badQuery, [`panel 7 "Batch size" (timeseries): ${at("Batch size")}/targets/0: must have required property 'expr'`]);
+      const unknownType = schemas.dashboardProblems(withPanel("Unknown rate", (panel) => (panel.type = "xychart2")));
+      assert.match(unknownType.join("\n"), /^panel 6 "Unknown rate" \(xychart2\): .*no schema for panels of type xychart2/m);
+    });
+
+    test("only a thresholds list's base step may be null (Grafana writes -Infinity so); any other null fails", () => {
+      const steps = (panel: object) => (panel as { fieldConfig: { defaults: { thresholds: { steps: Array<{ value: number | null }> } } } }).fieldConfig.defaults.thresholds.steps;
+      const unknownRate = panels.find((panel) => panel.title === "Unknown rate");
+      assert.ok(unknownRate);
+      assert.equal(steps(unknownRate)[0]?.value, null, "the base step is null, as Grafana writes it");
+      const nullAbove = schemas.dashboardProblems(
+        withPanel("Unknown rate", (panel) => {
+          const [, second] = steps(panel);
+          if (second) second.value = null;
+        }),
+      );
+      assert.deepEqual(nullAbove, [`panel 6 "Unknown rate" (timeseries): ${at("Unknown rate")}/fieldConfig/defaults/thresholds/steps/1/value: must be number`]);
+    });
+  });
+
   test("is the faceops dashboard, on a Prometheus picked by the datasource variable", () => {
     assert.equal(dashboard.uid, "faceops");
     assert.equal(dashboard.title, "faceops");
@@ -169,6 +237,12 @@ describe("Grafana dashboard", () => {
         }
       }
     }
+  });
+
+  test("every label a query names is one the series it reads carry", () => {
+    const labels = declaredLabels();
+    const problems = targets.flatMap(({ panel, target }) => undeclaredLabels(target.expr, labels).map((problem) => `${panel.title} ${target.refId}: ${problem}`));
+    assert.deepEqual(problems, []);
   });
 
   test("rates use $__rate_interval, and no query uses any other Grafana variable", () => {

@@ -38,7 +38,16 @@ function addPeople(repo: TestRepo, folder: string): void {
   for (const person of readdirSync(folder)) for (const photo of readdirSync(join(folder, person))) repo.copy(join(folder, person, photo), `${person}/${photo}`);
 }
 
-/** The inference Deployment as k8s/base has it, reduced to what the fake runs. */
+/** The Pod Security labels of k8s/base's namespace: each scenario's namespace enforces them as a cluster would. */
+function podSecurityLabels(): Record<string, string> {
+  const file = resolve(import.meta.dirname, "../../k8s/base/namespace.yaml");
+  const namespace = parseAllDocuments(readFileSync(file, "utf8"))[0]?.toJS() as { metadata?: { labels?: Record<string, string> } } | undefined;
+  const labels = Object.fromEntries(Object.entries(namespace?.metadata?.labels ?? {}).filter(([key]) => key.startsWith("pod-security.kubernetes.io/")));
+  assert.equal(labels["pod-security.kubernetes.io/enforce"], "restricted", `${file} enforces the restricted profile`);
+  return labels;
+}
+
+/** The inference Deployment as k8s/base has it (its security settings included), reduced to what the fake runs. */
 function inferenceDeployment(namespace: string, name: string, store: string, image = "ghcr.io/faceops/faceops:0.1.0"): k8s.V1Deployment {
   const labels = { "app.kubernetes.io/name": "faceops", "app.kubernetes.io/component": name };
   return {
@@ -53,10 +62,12 @@ function inferenceDeployment(namespace: string, name: string, store: string, ima
       template: {
         metadata: { labels },
         spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
           containers: [
             {
               name: "faceops",
               image,
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
               command: ["faceops"],
               args: ["--log-format", "json", "serve"],
               env: [
@@ -110,8 +121,11 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     }
   }
 
-  /** A store, a repository of 3 example people, a Deployment, and a controller on the Kubernetes platform. */
-  async function setUp(name: string, settings: Record<string, string> = {}, deploymentImage?: string) {
+  /**
+   * A store, a repository of 3 example people, a Deployment, the training pods' ServiceAccount (as
+   * k8s/base has it; `trainerAccount: false` leaves it out) and a controller on the Kubernetes platform.
+   */
+  async function setUp(name: string, settings: Record<string, string> = {}, deploymentImage?: string, { trainerAccount = true } = {}) {
     const folder = temporaryFolder(`faceops-k8s-${name}-`);
     folders.push(folder);
     const repo = new TestRepo();
@@ -123,6 +137,8 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     // A namespace per scenario, as one controller per namespace is the rule: their runs all start at 1.
     const namespace = `faceops-${name}`;
     cluster.kubeConfig(namespace);
+    // Labelled as k8s/base labels its namespace, so the API server refuses a training pod that breaks the restricted profile.
+    await asTest(() => kubeConfig.makeApiClient(k8s.CoreV1Api).patchNamespace({ name: namespace, body: { metadata: { labels: podSecurityLabels() } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)));
     const { config } = await loadConfig({
       overrides: Object.entries({
         store: folder.path,
@@ -137,6 +153,9 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       }).map(([key, value]) => ({ key, value, origin: "test" })),
     });
     await asTest(() => kubeConfig.makeApiClient(k8s.AppsV1Api).createNamespacedDeployment({ namespace, body: inferenceDeployment(namespace, deployment, folder.path, deploymentImage) }));
+    if (trainerAccount) {
+      await asTest(() => kubeConfig.makeApiClient(k8s.CoreV1Api).createNamespacedServiceAccount({ namespace, body: { metadata: { name: config.kubernetes.trainerServiceAccount }, automountServiceAccountToken: false } }));
+    }
     return { repo, store, config, deployment, namespace, start: () => startController(store, config, repo) };
   }
 
@@ -212,12 +231,28 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     assert.deepEqual(container?.args, ["--log-format", "json", "attempt", "--store", "/store", "--run", "12", "--attempt", "3"]);
     assert.equal(container?.resources?.limits?.["nvidia.com/gpu"], "1");
     assert.equal(pod?.priorityClassName, "batch-low");
+    assert.equal(pod?.serviceAccountName, "faceops-trainer", "its own ServiceAccount (kubernetes.trainerServiceAccount)");
     assert.equal(pod?.automountServiceAccountToken, false);
+    assert.deepEqual(container?.resources?.requests?.["ephemeral-storage"], "2Gi");
+    assert.deepEqual(container?.resources?.limits?.["ephemeral-storage"], "2Gi");
+    assert.deepEqual(pod?.volumes?.find((volume) => volume.name === "tmp")?.emptyDir, { sizeLimit: "1Gi" }, "a bounded /tmp (kubernetes.trainerTmpSize)");
     assert.equal(pod?.securityContext?.runAsNonRoot, true);
     assert.equal(container?.securityContext?.readOnlyRootFilesystem, true);
     assert.deepEqual(container?.securityContext?.capabilities?.drop, ["ALL"]);
     assert.equal(job.spec?.activeDeadlineSeconds, 7200);
     assert.equal(job.spec?.ttlSecondsAfterFinished, 86_400);
+  });
+
+  test("the training pods' settings are checked when the configuration loads, naming the key and the value", async () => {
+    for (const [key, value, message] of [
+      ["kubernetes.trainerEphemeralStorage", "2GB", "must be a Kubernetes quantity such as 512Mi or 2Gi"],
+      ["kubernetes.trainerTmpSize", "-1Gi", "must be a Kubernetes quantity such as 512Mi or 2Gi"],
+      ["kubernetes.trainerServiceAccount", "Faceops_Trainer", "must be a ServiceAccount name (DNS subdomain)"],
+    ] as const) {
+      await assert.rejects(loadConfig({ overrides: [{ key, value, origin: "--set" }] }), { message: `invalid configuration:\n  ${key} = ${JSON.stringify(value)} (from --set): ${message}` });
+    }
+    const { config } = await loadConfig({ overrides: [{ key: "kubernetes.trainerTmpSize", value: "1.5G", origin: "--set" }] });
+    assert.equal(config.kubernetes.trainerTmpSize, "1.5G");
   });
 
   test("rolloutStatus reads a Deployment the way kubectl rollout status does", () => {
@@ -316,6 +351,26 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       assert.match(run.attempts[0]?.error ?? "", /Job faceops-1-a1 could not be scheduled for \d+ s: 0\/3 nodes are available/);
       await waitFor("the pending Job to be deleted", () => (cluster.getObject("jobs", setup.namespace, "faceops-1-a1") ? undefined : true), 30_000);
       assert.equal(await readCurrentModel(setup.store), null, "nothing was deployed");
+    } finally {
+      await controller.stop();
+    }
+  });
+
+  test("a Job whose pods the API server refuses (no ServiceAccount) fails its attempt after pendingTimeout, with the refusal", async () => {
+    const setup = await setUp("no-account", { "kubernetes.gpus": "0", "kubernetes.pendingTimeout": "2s" }, undefined, { trainerAccount: false });
+    const controller = await setup.start();
+    try {
+      const run = await runEnded(setup.store, "1", 60_000);
+      assert.equal(run.state, "failed");
+      assert.equal(run.attempts[0]?.state, "crashed");
+      assert.match(
+        run.attempts[0]?.error ?? "",
+        new RegExp(
+          `^Job faceops-1-a1 created no pod in \\d+ s: Error creating: pods "faceops-1-a1-" is forbidden: error looking up service account ${setup.namespace}/faceops-trainer: serviceaccount "faceops-trainer" not found ` +
+            `\\(see kubectl -n ${setup.namespace} describe job faceops-1-a1; the training pods run as the ServiceAccount faceops-trainer, which must exist\\)$`,
+        ),
+      );
+      await waitFor("the Job to be deleted", () => (cluster.getObject("jobs", setup.namespace, "faceops-1-a1") ? undefined : true), 30_000);
     } finally {
       await controller.stop();
     }

@@ -13,9 +13,13 @@ import { jobFor, jobName, trainerSelector } from "./job.js";
  * after a 410 Gone); a create that answers 409 means the Job is already there (a controller
  * restarted mid-attempt) and it is adopted, never created twice. Results are read from the store,
  * which the Job's pod mounts. A pod left Pending because it cannot be scheduled is reported with
- * the scheduler's message and fails the attempt after `kubernetes.pendingTimeout`.
+ * the scheduler's message and fails the attempt after `kubernetes.pendingTimeout`; so does a Job
+ * that creates no pod at all for that long (the API server refuses its pods: a missing
+ * ServiceAccount, an exhausted quota, a Pod Security violation), with the Job controller's
+ * FailedCreate message, read from the Job's events once, when the attempt is failed.
  *
- * API use, and therefore the Role in k8s/base: jobs create, get, list, watch, delete; pods list, watch.
+ * API use, and therefore the Role in k8s/base: jobs create, get, list, watch, delete; pods list,
+ * watch; events list.
  */
 
 export interface KubernetesExecutorOptions {
@@ -35,6 +39,7 @@ type Informer<T extends k8s.KubernetesObject> = k8s.Informer<T> & k8s.ObjectCach
 
 export class KubernetesExecutor implements TrainingExecutor {
   private readonly batch: k8s.BatchV1Api;
+  private readonly core: k8s.CoreV1Api;
   private readonly jobs: Informer<k8s.V1Job>;
   private readonly pods: Informer<k8s.V1Pod>;
   private started: Promise<void> | null = null;
@@ -43,9 +48,9 @@ export class KubernetesExecutor implements TrainingExecutor {
   constructor(private readonly options: KubernetesExecutorOptions) {
     const { kubeConfig, namespace } = options;
     this.batch = kubeConfig.makeApiClient(k8s.BatchV1Api);
-    const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
+    this.core = kubeConfig.makeApiClient(k8s.CoreV1Api);
     this.jobs = k8s.makeInformer(kubeConfig, `/apis/batch/v1/namespaces/${namespace}/jobs`, () => this.batch.listNamespacedJob({ namespace, labelSelector: trainerSelector }), trainerSelector);
-    this.pods = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => core.listNamespacedPod({ namespace, labelSelector: trainerSelector }), trainerSelector);
+    this.pods = k8s.makeInformer(kubeConfig, `/api/v1/namespaces/${namespace}/pods`, () => this.core.listNamespacedPod({ namespace, labelSelector: trainerSelector }), trainerSelector);
     this.follow("jobs", this.jobs);
     this.follow("pods", this.pods);
   }
@@ -129,7 +134,35 @@ export class KubernetesExecutor implements TrainingExecutor {
       }
       return { alive: true, result: null, detail: `waiting to be scheduled: ${pending.message}` };
     }
+    if (!this.hasPods(name)) {
+      const created = job.metadata?.creationTimestamp ? new Date(job.metadata.creationTimestamp).getTime() : this.now;
+      const waited = this.now - (Number.isFinite(created) ? created : this.now);
+      if (waited > kubernetes.pendingTimeout) {
+        const why = await this.failedCreate(name);
+        await this.stop(runId, attempt, "no pod");
+        const error =
+          `Job ${name} created no pod in ${Math.round(waited / 1000)} s: ${why ?? "no FailedCreate event says why"} ` +
+          `(see kubectl -n ${namespace} describe job ${name}; the training pods run as the ServiceAccount ${kubernetes.trainerServiceAccount}, which must exist)`;
+        return { alive: false, result: { ok: false, error, permanent: false, durationSeconds: waited / 1000 }, detail: error };
+      }
+    }
     return { alive: true, result: null, detail: null };
+  }
+
+  private hasPods(job: string): boolean {
+    return this.pods.list(this.options.namespace).some((pod) => pod.metadata?.labels?.["job-name"] === job);
+  }
+
+  /** The newest FailedCreate message of the Job's events, e.g. the API server refusing its pods; null when none or unreadable. */
+  private async failedCreate(job: string): Promise<string | null> {
+    try {
+      const events = await this.core.listNamespacedEvent({ namespace: this.options.namespace, fieldSelector: `involvedObject.kind=Job,involvedObject.name=${job},reason=FailedCreate` });
+      const newest = events.items.sort((a, b) => eventTime(b) - eventTime(a))[0];
+      return newest?.message ?? null;
+    } catch (error) {
+      this.options.log.warn({ err: error, job }, "reading the Job's events failed; the attempt fails without their message");
+      return null;
+    }
   }
 
   /** The newest pod of the Job when the scheduler cannot place it, with its message and since when. */
@@ -169,6 +202,11 @@ export class KubernetesExecutor implements TrainingExecutor {
     this.stopped = true;
     if (this.started) await Promise.all([this.jobs.stop(), this.pods.stop()]);
   }
+}
+
+function eventTime(event: k8s.CoreV1Event): number {
+  const at = event.lastTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp;
+  return at ? new Date(at).getTime() : 0;
 }
 
 function finished(job: k8s.V1Job): boolean {

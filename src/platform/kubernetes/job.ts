@@ -48,7 +48,7 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
     [attemptLabel]: String(input.attempt),
     ...(input.commit ? { [commitLabel]: input.commit } : {}),
   };
-  const limits: Record<string, string> = { memory: kubernetes.trainerMemory };
+  const limits: Record<string, string> = { memory: kubernetes.trainerMemory, "ephemeral-storage": kubernetes.trainerEphemeralStorage };
   if (kubernetes.gpus > 0) limits["nvidia.com/gpu"] = String(kubernetes.gpus);
   const gitVolume = kubernetes.gitSecret ? "git-credentials" : null;
   const gitEnv = kubernetes.gitSecret
@@ -78,6 +78,8 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
         metadata: { labels },
         spec: {
           restartPolicy: "Never",
+          // An identity of its own, bound to no Role, and no token: training talks to no API server.
+          serviceAccountName: kubernetes.trainerServiceAccount,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: "RuntimeDefault" } },
@@ -95,7 +97,7 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
                 ...gitEnv,
                 ...(gitVolume ? [{ name: "FACEOPS_GIT_SSH_KEY_FILE", value: "/etc/faceops/git/ssh-privatekey" }] : []),
               ],
-              resources: { requests: { cpu: kubernetes.trainerCpu, memory: kubernetes.trainerMemory }, limits },
+              resources: { requests: { cpu: kubernetes.trainerCpu, memory: kubernetes.trainerMemory, "ephemeral-storage": kubernetes.trainerEphemeralStorage }, limits },
               securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
               volumeMounts: [
                 { name: "store", mountPath: kubernetes.storeMountPath },
@@ -106,7 +108,8 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
           ],
           volumes: [
             { name: "store", persistentVolumeClaim: { claimName: kubernetes.storeClaim } },
-            { name: "tmp", emptyDir: {} },
+            // Bounded, so a runaway /tmp evicts this pod rather than filling the node's disk.
+            { name: "tmp", emptyDir: { sizeLimit: kubernetes.trainerTmpSize } },
             ...(gitVolume ? [{ name: gitVolume, secret: { secretName: kubernetes.gitSecret, optional: true, defaultMode: 0o400 } }] : []),
           ],
         },

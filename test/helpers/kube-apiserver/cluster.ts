@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { baselineControls, restrictedControls, restrictedViolations, type RestrictedControl } from "../kube-pod-security.js";
 import { DeploymentController, JobController } from "./controllers.js";
 import { ApiError, badRequest, conflict, invalid, notFound, alreadyExists, unsupportedMediaType, type StatusBody } from "./errors.js";
 import { Kubelet, asPod } from "./kubelet.js";
@@ -106,6 +107,76 @@ export class Cluster {
       spec: { finalizers: ["kubernetes"] },
       status: { phase: "Active" },
     });
+    this.ensureDefaultServiceAccount(name);
+  }
+
+  /** What the serviceaccount controller does for every namespace: a ServiceAccount named default. */
+  private ensureDefaultServiceAccount(namespace: string): void {
+    if (this.store.has("serviceaccounts", namespace, "default")) return;
+    this.store.create("serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "default", namespace, uid: randomUUID(), creationTimestamp: now() } });
+  }
+
+  /**
+   * Pod Security Admission in enforce mode, on every new pod: a namespace labelled
+   * pod-security.kubernetes.io/enforce: baseline or restricted refuses a pod that breaks one of that
+   * level's controls (test/helpers/kube-pod-security.ts) with 403 Forbidden
+   * `pods "x" is forbidden: violates PodSecurity "restricted:<version>": ...`. The list after the
+   * colon names the controls and fields in this fake's words, not the real plugin's; the version
+   * label is only echoed (the checks are the latest ones), and audit and warn are not simulated.
+   */
+  private admitPodSecurity(pod: KObject): void {
+    const namespace = pod.metadata.namespace ?? "";
+    const labels = this.store.get("namespaces", "", namespace)?.metadata.labels ?? {};
+    const level = labels["pod-security.kubernetes.io/enforce"];
+    if (level !== "baseline" && level !== "restricted") return;
+    const checked = new Set<RestrictedControl>(level === "baseline" ? baselineControls : restrictedControls);
+    const violations = restrictedViolations({ metadata: pod.metadata, spec: pod.spec as never }).filter((violation) => checked.has(violation.control));
+    if (violations.length === 0) return;
+    const podName = pod.metadata.name ?? pod.metadata.generateName ?? "";
+    const version = labels["pod-security.kubernetes.io/enforce-version"] ?? "latest";
+    const list = violations.map((violation) => `${violation.control} (${violation.field}=${JSON.stringify(violation.value) ?? "unset"})`).join(", ");
+    throw new ApiError(403, "Forbidden", `pods "${podName}" is forbidden: violates PodSecurity "${level}:${version}": ${list}`, { name: podName, kind: "pods" });
+  }
+
+  /**
+   * The ServiceAccount admission plugin, on every new pod: the pod runs as spec.serviceAccountName
+   * ("default" when unset), which must exist (else 403 Forbidden, as the real plugin answers, and a
+   * Job's or Deployment's controller records FailedCreate); and unless automountServiceAccountToken
+   * is false on the pod, or else on the ServiceAccount, the token, the cluster CA and the namespace
+   * are mounted read-only at /var/run/secrets/kubernetes.io/serviceaccount in every container.
+   */
+  private admitServiceAccount(pod: KObject): void {
+    if (!isRecord(pod.spec)) return;
+    const spec = pod.spec;
+    const namespace = pod.metadata.namespace ?? "";
+    const name = typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== "" ? spec.serviceAccountName : "default";
+    spec.serviceAccountName = name;
+    const account = this.store.get("serviceaccounts", namespace, name);
+    if (!account) {
+      const podName = pod.metadata.name ?? pod.metadata.generateName ?? "";
+      throw new ApiError(403, "Forbidden", `pods "${podName}" is forbidden: error looking up service account ${namespace}/${name}: serviceaccount "${name}" not found`, { name: podName, kind: "pods" });
+    }
+    const automount = typeof spec.automountServiceAccountToken === "boolean" ? spec.automountServiceAccountToken : account.automountServiceAccountToken !== false;
+    const containers = [spec.initContainers, spec.containers].flatMap((list) => (Array.isArray(list) ? list.filter(isRecord) : []));
+    const mountPath = "/var/run/secrets/kubernetes.io/serviceaccount";
+    const mounted = containers.some((container) => Array.isArray(container.volumeMounts) && container.volumeMounts.some((mount) => isRecord(mount) && mount.mountPath === mountPath));
+    if (!automount || mounted) return;
+    const volume = `kube-api-access-${randomSuffix()}`;
+    spec.volumes = [
+      ...(Array.isArray(spec.volumes) ? (spec.volumes as unknown[]) : []),
+      {
+        name: volume,
+        projected: {
+          defaultMode: 420,
+          sources: [
+            { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
+            { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+            { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+          ],
+        },
+      },
+    ];
+    for (const container of containers) container.volumeMounts = [...(Array.isArray(container.volumeMounts) ? (container.volumeMounts as unknown[]) : []), { name: volume, readOnly: true, mountPath }];
   }
 
   private requireNamespace(namespace: string): void {
@@ -153,6 +224,10 @@ export class Cluster {
   /** Everything the server adds to a new object, then defaulting and validation. */
   private admitNew(info: ResourceInfo, object: KObject): void {
     const metadata = object.metadata;
+    if (info.kind === "Pod") {
+      this.admitServiceAccount(object);
+      this.admitPodSecurity(object);
+    }
     if (!metadata.name && metadata.generateName) metadata.name = `${metadata.generateName}${randomSuffix()}`;
     metadata.uid = randomUUID();
     metadata.creationTimestamp = now();
@@ -182,7 +257,9 @@ export class Cluster {
     this.admitNew(info, object);
     if (this.store.has(info.resource, namespace, object.metadata.name ?? "")) throw alreadyExists(info.group, info.resource, object.metadata.name ?? "");
     if (options.dryRun) return { object, warnings };
-    return { object: this.store.create(info.resource, object), warnings };
+    const created = this.store.create(info.resource, object);
+    if (info.kind === "Namespace") this.ensureDefaultServiceAccount(created.metadata.name ?? "");
+    return { object: created, warnings };
   }
 
   /** Creation by a controller (pods, events): the same defaulting and validation, no request decoding. */
@@ -340,7 +417,7 @@ export class Cluster {
       object.metadata.deletionTimestamp = now();
       object.status = { phase: "Terminating" };
     })!;
-    for (const resource of ["deployments", "jobs", "services", "secrets", "configmaps", "events"] as const) for (const object of this.store.list(resource, name)) this.store.remove(resource, name, object.metadata.name ?? "");
+    for (const resource of ["deployments", "jobs", "services", "secrets", "configmaps", "serviceaccounts", "events"] as const) for (const object of this.store.list(resource, name)) this.store.remove(resource, name, object.metadata.name ?? "");
     for (const pod of this.store.list("pods", name)) this.kubelet.deletePod(name, pod.metadata.name ?? "");
     this.poll(() => {
       if (this.store.list("pods", name).length > 0) return false;

@@ -14,8 +14,26 @@ type DeploymentObject = IDeployment & KObject;
 /** Runs `sync(namespace, name)` once per tick per key, like a controller's work queue. */
 class WorkQueue {
   private readonly queued = new Set<string>();
+  private readonly later = new Set<NodeJS.Timeout>();
   stopped = false;
   constructor(private readonly sync: (namespace: string, name: string) => void) {}
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.later) clearTimeout(timer);
+    this.later.clear();
+  }
+
+  /** Adds the key again after a delay: how the real controllers retry a pod they failed to create (there with a growing back-off). */
+  addAfter(namespace: string, name: string, delayMs: number): void {
+    if (this.stopped) return;
+    const timer = setTimeout(() => {
+      this.later.delete(timer);
+      this.add(namespace, name);
+    }, delayMs);
+    this.later.add(timer);
+  }
+
   add(namespace: string, name: string): void {
     const key = `${namespace}/${name}`;
     if (this.queued.has(key) || this.stopped) return;
@@ -54,7 +72,7 @@ export class JobController {
   constructor(private readonly cluster: Cluster) {}
 
   stop(): void {
-    this.queue.stopped = true;
+    this.queue.stop();
     for (const state of this.counted.values()) for (const timer of state.timers) clearTimeout(timer);
   }
 
@@ -201,6 +219,7 @@ export class JobController {
       this.cluster.recordEvent(job, "Normal", "SuccessfulCreate", `Created pod: ${created.metadata.name}`, "job-controller");
     } catch (error) {
       this.cluster.recordEvent(job, "Warning", "FailedCreate", `Error creating: ${(error as Error).message}`, "job-controller");
+      this.queue.addAfter(namespace, name, 1_000);
     }
   }
 
@@ -242,7 +261,7 @@ export class DeploymentController {
   constructor(private readonly cluster: Cluster) {}
 
   stop(): void {
-    this.queue.stopped = true;
+    this.queue.stop();
     for (const state of this.states.values()) if (state.timer) clearTimeout(state.timer);
   }
 
@@ -380,6 +399,7 @@ export class DeploymentController {
       return true;
     } catch (error) {
       this.cluster.recordEvent(deployment, "Warning", "FailedCreate", `Error creating: ${(error as Error).message}`, "deployment-controller");
+      this.queue.addAfter(namespace, name, 1_000);
       return false;
     }
   }

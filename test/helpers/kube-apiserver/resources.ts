@@ -11,7 +11,7 @@ export interface KObject {
   [key: string]: unknown;
 }
 
-export type ResourceName = "pods" | "secrets" | "configmaps" | "services" | "events" | "namespaces" | "nodes" | "jobs" | "deployments";
+export type ResourceName = "pods" | "secrets" | "configmaps" | "serviceaccounts" | "services" | "events" | "namespaces" | "nodes" | "jobs" | "deployments";
 
 export interface ResourceInfo {
   group: string;
@@ -73,6 +73,19 @@ export const RESOURCES: readonly ResourceInfo[] = [
     hasStatus: false,
     tracksGeneration: false,
     clientModel: "V1ConfigMap",
+    fieldSelectors: [],
+  },
+  {
+    group: "",
+    version: "v1",
+    resource: "serviceaccounts",
+    kind: "ServiceAccount",
+    namespaced: true,
+    verbs: crud,
+    subresources: {},
+    hasStatus: false,
+    tracksGeneration: false,
+    clientModel: "V1ServiceAccount",
     fieldSelectors: [],
   },
   {

@@ -7,6 +7,7 @@ import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Pod } from "kubernetes-models/v1/Pod";
 import { Secret } from "kubernetes-models/v1/Secret";
 import { Service } from "kubernetes-models/v1/Service";
+import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
 import { badRequest, invalid, type FieldError } from "./errors.js";
 import { matchesLabelSelector, type LabelSelectorObject } from "./selectors.js";
 import { isRecord, stableJson, type KObject, type ResourceInfo } from "./resources.js";
@@ -29,6 +30,7 @@ const schemaModels: Record<string, ModelClass> = {
   Pod: Pod,
   Secret: Secret,
   ConfigMap: ConfigMap,
+  ServiceAccount: ServiceAccount,
   Service: Service,
   Event: Event,
   Namespace: Namespace,
