@@ -57,8 +57,11 @@ COPY --from=build /app/dist ./dist
 # The controller seeds a new repository from examples/faces; int8 VGG16 calibrates on it.
 COPY examples/ ./examples/
 
+# faceops listens on 127.0.0.1 by default, which inside a container nobody can reach: the container's
+# network namespace is the boundary here, so the service listens on every interface of it.
 ENV NODE_ENV=production \
-    HOME=/tmp
+    HOME=/tmp \
+    FACEOPS_SERVE_HOST=0.0.0.0
 WORKDIR /tmp
 USER 10001:10001
 EXPOSE 8080

@@ -76,6 +76,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY examples/ ./examples/
+# A training attempt (`faceops attempt`) opens no port, so the image exposes none and leaves
+# serve.host at its default, 127.0.0.1.
 ENV NODE_ENV=production \
     HOME=/tmp \
     FACEOPS_ENGINE=tfjs-node-gpu

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError } from "../config/load.js";
 import { SourceError } from "../dataset/source.js";
 import { createContext, type GlobalOptions } from "./context.js";
+import { printable, printableLines } from "./printable.js";
 import { renderConfig } from "./commands/config-print.js";
 import { datasetCheckCommand, type DatasetCheckOptions } from "./commands/dataset-check.js";
 import { cacheGcCommand, cacheStatsCommand } from "./commands/cache.js";
@@ -36,6 +37,8 @@ function buildProgram(): Command {
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
     .addOption(new Option("--log-format <format>", "log format").choices(["auto", "json", "pretty"]))
     .showHelpAfterError()
+    // Commander quotes the arguments it refuses: they are escaped like every other text output.
+    .configureOutput({ writeErr: (text) => process.stderr.write(printableLines(text)) })
     .exitOverride();
 
   const config = program.command("config").description("inspect the configuration");
@@ -146,15 +149,23 @@ function buildProgram(): Command {
   return program;
 }
 
-/** Errors the user can fix get one clear line; anything else also gets its stack for a bug report. */
+/**
+ * Errors the user can fix get one clear line; anything else also gets its stack for a bug report.
+ * Messages quote paths and names, so they are made printable like every other text output.
+ */
 function reportError(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : exitError;
-  if (error instanceof ConfigError || error instanceof SourceError || error instanceof BundleError || error instanceof ControllerBusyError) {
-    process.stderr.write(`faceops: ${error.message}\n`);
+  // A configuration error lists one problem per line; the other errors are one sentence, and a line break in them came from a name.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`faceops: ${printableLines(error.message)}\n`);
+    return exitError;
+  }
+  if (error instanceof SourceError || error instanceof BundleError || error instanceof ControllerBusyError) {
+    process.stderr.write(`faceops: ${printable(error.message)}\n`);
     return exitError;
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.stderr.write(`faceops: unexpected error: ${detail}\n`);
+  process.stderr.write(`faceops: unexpected error: ${printableLines(detail)}\n`);
   return exitError;
 }
 

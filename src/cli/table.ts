@@ -1,6 +1,12 @@
-/** Plain-text tables for terminal output: left-aligned text, right-aligned numbers. */
+import { printable } from "./printable.js";
+
+/**
+ * Plain-text tables for terminal output: left-aligned text, right-aligned numbers. Cells are made
+ * printable first (a file name's newline or escape sequence would break the table or the terminal),
+ * so the columns are measured on what is shown.
+ */
 export function renderTable(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const cells = rows.map((row) => row.map((cell) => (typeof cell === "number" ? cell.toLocaleString("en-US") : cell)));
+  const cells = rows.map((row) => row.map((cell) => (typeof cell === "number" ? cell.toLocaleString("en-US") : printable(cell))));
   const numeric = headers.map((_, column) => rows.length > 0 && rows.every((row) => typeof row[column] === "number"));
   const widths = headers.map((header, column) => Math.max(displayWidth(header), ...cells.map((row) => displayWidth(row[column] ?? ""))));
   const line = (values: readonly string[]) =>

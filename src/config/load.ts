@@ -128,7 +128,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: Tree, origins: ReadonlyMap<
   if (issue.code === "unrecognized_keys") {
     const parent = key ? `${key}.` : "";
     return issue.keys
-      .map((name) => `unknown key "${parent}${name}" (from ${origins.get(parent + name) ?? "config"})`)
+      // JSON quoting: a key read from a file may hold any character, a line break included.
+      .map((name) => `unknown key ${JSON.stringify(parent + name)} (from ${origins.get(parent + name) ?? "config"})`)
       .join("\n  ");
   }
   const received = getPath(raw, issue.path);
@@ -163,7 +164,7 @@ export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig>
 
   for (const override of input.overrides ?? []) {
     if (!keys.includes(override.key)) {
-      throw new ConfigError(`unknown key "${override.key}" (from ${override.origin}); known keys: ${keys.join(", ")}`);
+      throw new ConfigError(`unknown key ${JSON.stringify(override.key)} (from ${override.origin}); known keys: ${keys.join(", ")}`);
     }
     setPath(raw, override.key, override.value);
     origins.set(override.key, override.origin);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseByteSize, parseDuration } from "./units.js";
+import { formatByteSize, formatDuration, maxTimerDelayMs, parseByteSize, parseDuration } from "./units.js";
 
 /*
  * The whole of faceops.yaml. Every key has a default, so an empty file (or none) is a valid
@@ -26,29 +26,65 @@ const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
 const fraction = () => z.preprocess(fromNumericString, z.number().gt(0).lt(1));
 export const booleanValue = () => z.preprocess(fromBooleanString, z.boolean());
 
-/** A duration: milliseconds as a number, or text such as "30s". Parsed to milliseconds. */
-const duration = () =>
-  z.union([z.number().nonnegative(), z.string()]).transform((value, context) => {
-    if (typeof value === "number") return value;
-    try {
-      return parseDuration(value);
-    } catch (error) {
-      context.addIssue({ code: "custom", message: (error as Error).message });
-      return z.NEVER;
-    }
-  });
+/**
+ * Bounds of a duration or a size key, in its unit (milliseconds or bytes). Every such key is bounded
+ * on both sides: 0 or a tiny interval turns a polling loop into a busy loop, and a huge one is a
+ * typo that silently never fires.
+ */
+export interface Bounds {
+  min: number;
+  max: number;
+}
 
-/** A size: bytes as a number, or text such as "20MB". Parsed to bytes. */
-const byteSize = () =>
-  z.union([z.number().int().positive(), z.string()]).transform((value, context) => {
-    if (typeof value === "number") return value;
+/** A duration: milliseconds as a number, or text such as "30s". Parsed to milliseconds and bounded. */
+const duration = (bounds: Partial<Bounds> = {}) => {
+  const { min = 1, max = maxTimerDelayMs } = bounds;
+  // Node's timers fire at once for longer delays, so no bound may pass it (a mistake in this file, not in a config).
+  if (!(min >= 0 && min <= max && max <= maxTimerDelayMs)) throw new RangeError(`duration bounds [${min}, ${max}] must lie within [0, ${maxTimerDelayMs}] ms`);
+  return z.union([z.number(), z.string()]).transform((value, context) => {
+    let milliseconds: number;
     try {
-      return parseByteSize(value);
+      milliseconds = typeof value === "number" ? value : parseDuration(value);
     } catch (error) {
       context.addIssue({ code: "custom", message: (error as Error).message });
       return z.NEVER;
     }
+    const problem = outOfBounds(milliseconds, { min, max }, formatDuration);
+    if (problem) {
+      context.addIssue({ code: "custom", message: problem });
+      return z.NEVER;
+    }
+    return milliseconds;
   });
+};
+
+/** A size: bytes as a number, or text such as "20MB". Parsed to whole bytes and bounded. */
+const byteSize = (bounds: Partial<Bounds> = {}) => {
+  const { min = 1, max = 2 ** 31 - 1 } = bounds;
+  if (!(min >= 1 && min <= max && max <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`size bounds [${min}, ${max}] must be positive and ordered`);
+  return z.union([z.number(), z.string()]).transform((value, context) => {
+    let bytes: number;
+    try {
+      bytes = typeof value === "number" ? value : parseByteSize(value);
+    } catch (error) {
+      context.addIssue({ code: "custom", message: (error as Error).message });
+      return z.NEVER;
+    }
+    const problem = Number.isInteger(bytes) ? outOfBounds(bytes, { min, max }, formatByteSize) : `${bytes} is not a whole number of bytes`;
+    if (problem) {
+      context.addIssue({ code: "custom", message: problem });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+};
+
+/** The sentence for a value outside its bounds, or null. Both bounds are named, so one fix suffices. */
+function outOfBounds(value: number, bounds: Bounds, format: (value: number) => string): string | null {
+  if (value >= bounds.min && value <= bounds.max) return null;
+  const side = value < bounds.min ? "below the minimum" : "above the maximum";
+  return `${format(value)} is ${side}; use a value from ${format(bounds.min)} to ${format(bounds.max)}`;
+}
 
 const logSchema = z.strictObject({
   level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
@@ -77,8 +113,8 @@ const datasetSchema = z.strictObject({
   minSide: integer(1).default(32),
   /** Photos with more pixels than this are refused from their header, before any decoding. */
   maxPixels: integer(1).default(40_000_000),
-  /** Files larger than this are refused before they are read. */
-  maxBytes: byteSize().default(20_000_000),
+  /** Files larger than this are refused before they are read. A photo is read whole, so at most 1 GiB. */
+  maxBytes: byteSize({ min: 1_000, max: 1024 ** 3 }).default(20_000_000),
   /** Photos decoded at once while checking a dataset. */
   concurrency: integer(1, 64).default(8),
 });
@@ -154,20 +190,23 @@ const openSetSchema = z.strictObject({
 
 const serveSchema = z.strictObject({
   port: integer(0, 65_535).default(8080),
-  /** 0.0.0.0 in a container; 127.0.0.1 to keep the service on this machine. */
-  host: z.string().min(1).default("0.0.0.0"),
+  /**
+   * The address to listen on. 127.0.0.1 keeps run records, /metrics and recognition on this machine;
+   * the container image and the Kubernetes manifests set 0.0.0.0, where the pod's network is the boundary.
+   */
+  host: z.string().min(1).default("127.0.0.1"),
   /** Photos grouped into one backbone call at most. */
   maxBatch: integer(1, 256).default(8),
   /** How long the first photo of a batch waits for company. */
   maxDelayMs: integer(0, 10_000).default(5),
-  /** Largest accepted upload (a raw body, or one file of a multipart body). */
-  maxBodyBytes: byteSize().default(10_000_000),
+  /** Largest accepted upload (a raw body, or one file of a multipart body): 1 kB to 100 MB. */
+  maxBodyBytes: byteSize({ min: 1_000, max: 100_000_000 }).default(10_000_000),
   /** Most photos in one request. */
   maxImagesPerRequest: integer(1, 256).default(16),
-  /** After SIGTERM, how long in-flight requests may take before connections are cut. */
-  gracePeriod: duration().default(25_000),
-  /** How often a server following a store re-reads the current-version pointer. */
-  checkInterval: duration().default(5_000),
+  /** After SIGTERM, how long in-flight requests may take before connections are cut: 0 (cut at once) to 1 h. */
+  gracePeriod: duration({ min: 0, max: 3_600_000 }).default(25_000),
+  /** How often a server following a store re-reads the current-version pointer: 100 ms to 1 h. */
+  checkInterval: duration({ min: 100, max: 3_600_000 }).default(5_000),
 });
 
 const gateSchema = z.strictObject({
@@ -178,8 +217,11 @@ const gateSchema = z.strictObject({
 });
 
 const controllerSchema = z.strictObject({
-  /** How often the watched branch is looked at (webhooks and POST /v1/runs look at once). */
-  pollInterval: duration().default(30_000),
+  /**
+   * How often the watched branch is looked at (webhooks and POST /v1/runs look at once): 500 ms to
+   * 1 d. Each look runs git (a fetch for a remote), so faster than twice a second is never wanted.
+   */
+  pollInterval: duration({ min: 500, max: 86_400_000 }).default(30_000),
   /** A newer commit while a run is active: queue (the run finishes first) or supersede (it is stopped). */
   onNewCommit: z.enum(["queue", "supersede"]).default("queue"),
   /** Attempts per run, counting the first. */
@@ -188,11 +230,11 @@ const controllerSchema = z.strictObject({
   maxFailedAttempts: integer(1, 100).default(2),
   /** Attempts running at once. */
   parallelAttempts: integer(1, 64).default(1),
-  /** An attempt still running after this is stopped and counts as crashed. */
-  attemptTimeout: duration().default(7_200_000),
-  /** How long a promoted version has to be reported ready before it is rolled back. */
-  rolloutDeadline: duration().default(120_000),
-  /** A file holding the bearer token for POST /v1/runs (or FACEOPS_API_TOKEN). Unset: runs cannot be requested over HTTP. */
+  /** An attempt still running after this is stopped and counts as crashed: 10 s to 7 d. */
+  attemptTimeout: duration({ min: 10_000, max: 7 * 86_400_000 }).default(7_200_000),
+  /** How long a promoted version has to be reported ready before it is rolled back: 1 s to 1 d. */
+  rolloutDeadline: duration({ min: 1_000, max: 86_400_000 }).default(120_000),
+  /** A file holding the bearer token (or FACEOPS_API_TOKEN) for POST /v1/runs and, once set, for the runs API's reads. Unset: runs cannot be requested over HTTP. */
   apiTokenFile: z.string().default(""),
   /** A file holding the webhook secret (or FACEOPS_WEBHOOK_SECRET). Unset: POST /v1/webhook is refused. */
   webhookSecretFile: z.string().default(""),
@@ -245,10 +287,13 @@ const kubernetesSchema = z.strictObject({
   gitSecret: z.string().default("faceops-git"),
   /** Job retries inside Kubernetes; the controller's own policy retries attempts, so 0 by default. */
   backoffLimit: integer(0, 20).default(0),
-  /** Finished Jobs are deleted after this (their results are in the store). */
-  ttlAfterFinished: duration().default(86_400_000),
-  /** A training pod that stays Pending (unschedulable) this long fails its attempt. */
-  pendingTimeout: duration().default(600_000),
+  /**
+   * Finished Jobs are deleted after this (their results are in the store): 1 min to 7 d, so the
+   * controller sees each Job's outcome before Kubernetes removes it.
+   */
+  ttlAfterFinished: duration({ min: 60_000, max: 7 * 86_400_000 }).default(86_400_000),
+  /** A training pod that stays Pending (unschedulable) this long fails its attempt: 1 s to 1 d. */
+  pendingTimeout: duration({ min: 1_000, max: 86_400_000 }).default(600_000),
   /** The inference Deployment a promotion rolls. */
   deployment: z.string().min(1).default("faceops-inference"),
   /**
@@ -296,5 +341,9 @@ export type GateConfig = FaceopsConfig["gate"];
 export type ControllerConfig = FaceopsConfig["controller"];
 export type KubernetesConfig = FaceopsConfig["kubernetes"];
 
-/** `duration()` is exported for sections that later issues add (poll intervals, timeouts). */
-export { duration };
+/**
+ * `duration()` and `byteSize()` are exported for sections that later issues add. Give each key the
+ * bounds that are meaningful for it; without them a duration is 1 ms to the timer limit and a size
+ * 1 byte to 2 GiB.
+ */
+export { byteSize, duration };

@@ -38,3 +38,38 @@ export function parseByteSize(text: string): number {
   }
   return Math.round(Number(match[1]) * unit);
 }
+
+/**
+ * Node's setTimeout and setInterval store the delay in a signed 32-bit integer: a longer delay fires
+ * at once (with a warning), so a "one month" interval would become a busy loop. No duration may pass it.
+ */
+export const maxTimerDelayMs = 2 ** 31 - 1;
+
+/** Milliseconds as the shortest text parseDuration reads back: 1500 -> "1s500ms", 5400000 -> "1h30m". */
+export function formatDuration(milliseconds: number): string {
+  if (!Number.isFinite(milliseconds)) return String(milliseconds);
+  if (milliseconds <= 0) return `${milliseconds}ms`;
+  let rest = milliseconds;
+  let text = "";
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    const size = durationUnits[unit] as number;
+    const whole = Math.floor(rest / size);
+    if (whole > 0) {
+      text += `${whole}${unit}`;
+      rest -= whole * size;
+    }
+  }
+  // Sub-millisecond parts are kept as written: bounds are whole, a received value may not be.
+  if (rest > 0) text += `${Number(rest.toFixed(3))}ms`;
+  return text;
+}
+
+/** Bytes as text parseByteSize reads back, in the largest unit that divides them: 20000000 -> "20MB", 1073741824 -> "1GiB". */
+export function formatByteSize(bytes: number): string {
+  if (!Number.isInteger(bytes) || bytes <= 0) return `${bytes}B`;
+  for (const unit of ["GiB", "GB", "MiB", "MB", "KiB", "KB"] as const) {
+    const size = sizeUnits[unit.toLowerCase()] as number;
+    if (bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes}B`;
+}

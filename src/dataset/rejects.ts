@@ -14,6 +14,7 @@ export const rejectReasons = {
   top_level_file: "photo outside a person's folder",
   nested_too_deep: "nested deeper than one folder",
   invalid_label: "invalid folder name",
+  invalid_name: "file name not UTF-8",
   label_conflict: "same photo under two people",
   duplicate: "duplicate of another photo",
   label_too_small: "person has too few photos",

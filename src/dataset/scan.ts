@@ -3,6 +3,7 @@ import { isAbsolute, posix } from "node:path";
 import { ImageDecodeError, readImageHeader, verifyDecodes, type ImageFormat } from "../vision/decode.js";
 import { mapConcurrent } from "../util/concurrency.js";
 import { classifyPath } from "./layout.js";
+import { escapeInvalidUtf8, isUtf8 } from "./path-bytes.js";
 import type { RejectedFile, RejectReason } from "./rejects.js";
 import type { DatasetTree, TreeEntry } from "./tree.js";
 import type { PhotoFacts, ValidationCache } from "./validation-cache.js";
@@ -104,6 +105,13 @@ async function judgeEntry(entry: TreeEntry, tree: DatasetTree, facts: FactSource
   const place = classifyPath(entry.path);
   if (place.kind === "ignored") return place;
   const reject = (reason: RejectReason, message: string): FileVerdict => ({ kind: "rejected", rejected: { path: entry.path, reason, message } });
+  // A name that is not UTF-8 is judged by its bytes once it is known to sit in a person's folder (a
+  // misplaced file stays misplaced); its escaped text would have the folder blamed for a backslash.
+  const inPersonFolder = place.kind === "candidate" || place.reason === "invalid_label";
+  if (entry.pathBytes && inPersonFolder) {
+    const verdict = judgeUndecodableName(entry.pathBytes);
+    return reject(verdict.reason, verdict.message);
+  }
   if (place.kind === "rejected") return reject(place.reason, place.message);
 
   if (entry.kind === "symlink") return reject("symlink", await describeSymlink(entry, tree));
@@ -128,6 +136,27 @@ async function judgeEntry(entry: TreeEntry, tree: DatasetTree, facts: FactSource
       return { kind: "accepted", photo: { path: entry.path, label: place.label, sha256, width, height, format, size } };
     }
   }
+}
+
+/**
+ * A name that is not UTF-8 (git and Linux accept any bytes) cannot be a label: read lossily, two
+ * such folders would merge into one person. Nor can a file name be a manifest path. Both are refused,
+ * the message showing the bytes escaped. Only called for a path in a person's folder.
+ */
+function judgeUndecodableName(pathBytes: Buffer): { reason: RejectReason; message: string } {
+  const slash = pathBytes.indexOf(0x2f);
+  const folder = pathBytes.subarray(0, slash);
+  const file = pathBytes.subarray(slash + 1);
+  if (!isUtf8(folder)) {
+    return {
+      reason: "invalid_label",
+      message: `the folder name is not valid UTF-8 (its bytes: "${escapeInvalidUtf8(folder)}"); names are text in UTF-8 everywhere today, so rename the folder`,
+    };
+  }
+  return {
+    reason: "invalid_name",
+    message: `the file name is not valid UTF-8 (its bytes: "${escapeInvalidUtf8(file)}"); rename the file`,
+  };
 }
 
 function judgeSize(width: number, height: number, limits: ScanLimits): { reason: RejectReason; message: string } | null {

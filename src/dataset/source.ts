@@ -7,6 +7,8 @@ import { temporaryPath } from "../store/owner.js";
 import { BlobReader } from "./blob-reader.js";
 import { GitCommandError, gitEnvironment, neutralisedFilters, runGit } from "./git.js";
 
+import { unquoteGitPath } from "./path-bytes.js";
+
 export { gitEnvironment } from "./git.js";
 
 /**
@@ -35,6 +37,8 @@ export type GitTreeEntryKind = "file" | "symlink" | "submodule";
 
 export interface GitTreeEntry {
   path: string;
+  /** The path's exact bytes: git accepts any, and `path` is their (lossy) UTF-8 reading. */
+  pathBytes: Buffer;
   kind: GitTreeEntryKind;
   blobId: string;
   size: number;
@@ -309,15 +313,17 @@ export class GitSource {
   /** Every file in the commit's tree, with blob ids and sizes, read from the object database. */
   async listTree(commit: string): Promise<GitTreeEntry[]> {
     const sha = await this.resolveCommit(commit);
-    const output = await this.git(["ls-tree", "-r", "-z", "--long", "--full-tree", sha]);
+    // Quoted paths (not -z): git escapes every byte outside printable ASCII, so the output survives
+    // decoding as text and unquoteGitPath recovers the exact bytes of names that are not UTF-8.
+    const output = await this.git(["-c", "core.quotePath=true", "ls-tree", "-r", "--long", "--full-tree", sha]);
     const entries: GitTreeEntry[] = [];
-    for (const record of output.split("\0")) {
+    for (const record of output.split("\n")) {
       if (!record) continue;
       const tab = record.indexOf("\t");
       const [mode = "", type = "", blobId = "", sizeText = ""] = record.slice(0, tab).split(/ +/);
-      const path = record.slice(tab + 1);
+      const pathBytes = unquoteGitPath(record.slice(tab + 1));
       const kind: GitTreeEntryKind = mode === "120000" ? "symlink" : type === "commit" ? "submodule" : "file";
-      entries.push({ path, kind, blobId, size: sizeText === "-" ? 0 : Number(sizeText) });
+      entries.push({ path: pathBytes.toString("utf8"), pathBytes, kind, blobId, size: sizeText === "-" ? 0 : Number(sizeText) });
     }
     return entries;
   }

@@ -1,7 +1,8 @@
 import { constants } from "node:fs";
 import { lstat, open, readdir, readlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { BlobReader } from "./blob-reader.js";
+import { decodePath } from "./path-bytes.js";
 import type { GitSource } from "./source.js";
 
 /**
@@ -12,8 +13,13 @@ import type { GitSource } from "./source.js";
 export type EntryKind = "file" | "symlink" | "submodule" | "special";
 
 export interface TreeEntry {
-  /** Relative path with "/" separators. */
+  /** Relative path with "/" separators; when pathBytes is set, shown with its invalid bytes escaped (\xNN). */
   path: string;
+  /**
+   * The path's bytes when they are not valid UTF-8, else null. Such a path cannot be a label or a
+   * manifest path faithfully, so the entry is rejected by name and never read.
+   */
+  pathBytes: Buffer | null;
   kind: EntryKind;
   size: number;
   /**
@@ -49,8 +55,10 @@ export class GitCommitTree implements DatasetTree {
   async list(): Promise<TreeEntry[]> {
     const entries = await this.source.listTree(this.commit);
     return entries.map((entry) => {
-      this.blobIds.set(entry.path, entry.blobId);
-      return { path: entry.path, kind: entry.kind, size: entry.size, contentKey: `git:${entry.blobId}` };
+      const decoded = decodePath(entry.pathBytes);
+      // Only exact paths can be read: an escaped one could equal a real name holding a backslash.
+      if (decoded.utf8) this.blobIds.set(decoded.text, entry.blobId);
+      return { path: decoded.text, pathBytes: decoded.utf8 ? null : entry.pathBytes, kind: entry.kind, size: entry.size, contentKey: `git:${entry.blobId}` };
     });
   }
 
@@ -87,30 +95,36 @@ export class FolderTree implements DatasetTree {
 
   async list(): Promise<TreeEntry[]> {
     const entries: TreeEntry[] = [];
-    const walk = async (relative: string, depth: number): Promise<void> => {
-      const names = await readdir(join(this.root, relative), { withFileTypes: true });
+    // Names are read as bytes: Node's default decoding would turn a name that is not UTF-8 into one
+    // that does not exist (and two such names into one).
+    const root = Buffer.from(this.root);
+    const slash = Buffer.from("/");
+    const walk = async (relative: Buffer, depth: number): Promise<void> => {
+      const names = await readdir(relative.length > 0 ? Buffer.concat([root, slash, relative]) : root, { withFileTypes: true, encoding: "buffer" });
       const files: Array<Promise<TreeEntry>> = [];
       for (const dirent of names) {
-        const path = relative ? `${relative}/${dirent.name}` : dirent.name;
+        const pathBytes = relative.length > 0 ? Buffer.concat([relative, slash, dirent.name]) : dirent.name;
         if (dirent.isDirectory()) {
           // Hidden folders (.git, .github) are not part of any dataset and are not walked at all.
-          if (!dirent.name.startsWith(".") && depth < maxWalkDepth) await walk(path, depth + 1);
+          if (dirent.name[0] !== 0x2e && depth < maxWalkDepth) await walk(pathBytes, depth + 1);
           continue;
         }
+        const decoded = decodePath(pathBytes);
         files.push(
-          lstat(join(this.root, path)).then((stats) => {
+          lstat(Buffer.concat([root, slash, pathBytes])).then((stats) => {
             const kind: EntryKind = stats.isSymbolicLink() ? "symlink" : stats.isFile() ? "file" : "special";
-            return { path, kind, size: stats.size, contentKey: null };
+            return { path: decoded.text, pathBytes: decoded.utf8 ? null : pathBytes, kind, size: stats.size, contentKey: null };
           }),
         );
       }
       entries.push(...(await Promise.all(files)));
     };
-    await walk("", 0);
+    await walk(Buffer.alloc(0), 0);
     return entries;
   }
 
   async read(entry: TreeEntry): Promise<Buffer> {
+    if (entry.pathBytes) throw new Error(`${entry.path} is not a UTF-8 path and is never read`);
     // O_NOFOLLOW: a file swapped for a symbolic link after listing is refused, not followed.
     const handle = await open(this.resolveInside(entry.path), constants.O_RDONLY | constants.O_NOFOLLOW);
     try {

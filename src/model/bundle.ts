@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { constants, type Stats } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Evaluation } from "./evaluate.js";
@@ -15,6 +16,14 @@ type Tf = typeof tfjs;
  * every file. A bundle is written to a temporary folder and renamed into place, and the loader
  * refuses any file whose checksum does not match, so a half-written or tampered bundle is never
  * served.
+ *
+ * The loader trusts nothing on disk before the checksums have spoken: a bundle folder is often one a
+ * server hot-swaps in, so it is read as hostile input. No symbolic link is followed (the folder, its
+ * sub-folders and its files are looked at with lstat, files opened with O_NOFOLLOW), nothing but a
+ * regular file is read (a FIFO would block forever, /dev/zero never ends), and no file is read past
+ * the size metadata.json records for it (`fileBytes`, written since sizes were recorded). Those sizes
+ * are themselves bounded per kind of file by `bundleFileCeilings`, which also stand in for them in
+ * older bundles; metadata.json itself is read up to `metadataMaxBytes`.
  */
 
 export const metadataFile = "metadata.json";
@@ -24,6 +33,23 @@ const headWeightsFile = "head/weights.bin";
 const scalingFile = "head/scaling.bin";
 /** The open-set references: see ReferenceSet.toBytes. */
 const referencesFile = "open-set/references.bin";
+
+const mebibyte = 1024 ** 2;
+/** Labels, learning curves and metrics of a model with thousands of people take a few hundred kB. */
+export const metadataMaxBytes = 16 * mebibyte;
+/**
+ * The most each kind of file may hold, whatever metadata.json says. The head's weights are
+ * 4 x (inputLength x units + units x classes) bytes, about 26 MB for VGG16 flattened (25,088) into
+ * 256 units; the references 4 x (featureLength + 1) bytes per training photo.
+ */
+export const bundleFileCeilings: Readonly<Record<string, number>> = {
+  [headTopologyFile]: 4 * mebibyte,
+  [headWeightsFile]: 1024 * mebibyte,
+  [scalingFile]: 1 * mebibyte,
+  [referencesFile]: 1024 * mebibyte,
+};
+/** Any other file a bundle lists (none today): small, whatever it is. */
+const otherFileCeiling = 1 * mebibyte;
 
 export interface BackboneReference {
   id: "vgg16" | "face-embedding";
@@ -81,6 +107,11 @@ export interface BundleMetadata {
   dataset: { source: string; commit: string | null; fingerprint: string; photos: number; train: number; test: number };
   /** Path (relative, "/"-separated) -> sha256 of every other file in the bundle. */
   files: Record<string, string>;
+  /**
+   * Path -> byte size of every file in `files`: the loader reads no more. Absent in bundles written
+   * before sizes were recorded: each file is then bounded by its kind's ceiling (bundleFileCeilings).
+   */
+  fileBytes?: Record<string, number>;
 }
 
 export class BundleError extends Error {
@@ -117,7 +148,7 @@ async function serializeHead(model: tfjs.LayersModel, tf: Tf): Promise<{ topolog
  */
 export async function saveBundle(
   directory: string,
-  input: { metadata: Omit<BundleMetadata, "files">; head: tfjs.LayersModel; scaling: FeatureScaling; references?: ReferenceSet; tf: Tf },
+  input: { metadata: Omit<BundleMetadata, "files" | "fileBytes">; head: tfjs.LayersModel; scaling: FeatureScaling; references?: ReferenceSet; tf: Tf },
 ): Promise<BundleMetadata> {
   const target = resolve(directory);
   const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -135,11 +166,15 @@ export async function saveBundle(
       await mkdir(join(temporary, dirname(referencesFile)), { recursive: true });
     }
     const files: Record<string, string> = {};
+    const fileBytes: Record<string, number> = {};
     for (const [path, bytes] of Object.entries(contents)) {
+      const ceiling = bundleFileCeilings[path] ?? otherFileCeiling;
+      if (bytes.byteLength > ceiling) throw new Error(`${path} would hold ${bytes.byteLength} bytes, more than the ${ceiling} a bundle may hold; no loader would read it`);
       await writeFile(join(temporary, path), bytes, { flush: true });
       files[path] = sha256(bytes);
+      fileBytes[path] = bytes.byteLength;
     }
-    const metadata: BundleMetadata = { ...input.metadata, files };
+    const metadata: BundleMetadata = { ...input.metadata, files, fileBytes };
     await writeFile(join(temporary, metadataFile), `${JSON.stringify(metadata, null, 2)}\n`, { flush: true });
     await replaceDirectory(temporary, target);
     return metadata;
@@ -175,25 +210,30 @@ export interface LoadedBundle {
   references: ReferenceSet | null;
 }
 
-/** Reads and verifies a bundle. Throws BundleError naming the first file that is missing or altered. */
-export async function loadBundle(directory: string): Promise<LoadedBundle> {
+/** A bundle's metadata.json, read as the loader reads it (no link followed, at most metadataMaxBytes), but not verified further. */
+export async function readBundleMetadata(directory: string): Promise<BundleMetadata> {
   const root = resolve(directory);
   let metadata: BundleMetadata;
   try {
-    metadata = JSON.parse(await readFile(join(root, metadataFile), "utf8")) as BundleMetadata;
+    metadata = JSON.parse((await readBundleFile(root, metadataFile, { maxBytes: metadataMaxBytes, what: "a bundle's metadata" })).toString("utf8")) as BundleMetadata;
   } catch (error) {
     throw new BundleError(`${join(root, metadataFile)} cannot be read as a bundle's metadata: ${(error as Error).message}`, { cause: error });
   }
-  if (metadata.schemaVersion !== 1 || typeof metadata.files !== "object" || !Array.isArray(metadata.labels)) {
-    throw new BundleError(`${join(root, metadataFile)} is not faceops bundle metadata (schemaVersion ${String(metadata.schemaVersion)})`);
+  if (metadata === null || typeof metadata !== "object" || metadata.schemaVersion !== 1 || typeof metadata.files !== "object" || metadata.files === null || !Array.isArray(metadata.labels)) {
+    throw new BundleError(`${join(root, metadataFile)} is not faceops bundle metadata (schemaVersion ${String((metadata as Partial<BundleMetadata> | null)?.schemaVersion)})`);
   }
+  return metadata;
+}
+
+/** Reads and verifies a bundle. Throws BundleError naming the first file that is missing, altered, oversized or not a plain file. */
+export async function loadBundle(directory: string): Promise<LoadedBundle> {
+  const root = resolve(directory);
+  const metadata = await readBundleMetadata(root);
   const contents = new Map<string, Buffer>();
   for (const [path, expected] of Object.entries(metadata.files)) {
     const file = resolve(root, path);
     if (!file.startsWith(root + sep)) throw new BundleError(`bundle ${root} names a file outside itself: ${path}`);
-    const bytes = await readFile(file).catch((error: unknown) => {
-      throw new BundleError(`bundle ${root} is missing ${path}`, { cause: error });
-    });
+    const bytes = await readBundleFile(root, path, sizeLimit(root, path, metadata));
     const actual = sha256(bytes);
     if (actual !== expected) {
       throw new BundleError(`bundle ${root}: ${path} does not match its checksum (expected sha256 ${expected}, found ${actual}); the bundle is damaged or was altered`);
@@ -222,6 +262,76 @@ export async function loadBundle(directory: string): Promise<LoadedBundle> {
       );
     },
   };
+}
+
+/** How much of a listed file may be read: its recorded size, within its kind's ceiling; the ceiling alone for older bundles. */
+function sizeLimit(root: string, path: string, metadata: BundleMetadata): { maxBytes: number; exactBytes?: number; what: string } {
+  const ceiling = bundleFileCeilings[path] ?? otherFileCeiling;
+  if (metadata.fileBytes === undefined) return { maxBytes: ceiling, what: `a ${path} (the ceiling for bundles without recorded sizes)` };
+  const recorded = (metadata.fileBytes as Record<string, unknown>)[path];
+  if (typeof recorded !== "number" || !Number.isSafeInteger(recorded) || recorded < 0) {
+    throw new BundleError(`bundle ${root}: metadata.json records no valid size for ${path} (found ${JSON.stringify(recorded)})`);
+  }
+  if (recorded > ceiling) throw new BundleError(`bundle ${root}: metadata.json records ${recorded} bytes for ${path}, more than the ${ceiling} such a file may hold`);
+  return { maxBytes: recorded, exactBytes: recorded, what: "its recorded size" };
+}
+
+function describeKind(stats: Stats): string {
+  if (stats.isSymbolicLink()) return "a symbolic link";
+  if (stats.isDirectory()) return "a folder";
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return "a device";
+  if (stats.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * One file of a bundle, read as hostile input: the bundle folder and every folder on the way must
+ * be real folders and the file a regular file (lstat, then O_NOFOLLOW and fstat on what was opened,
+ * in case it was swapped in between; O_NONBLOCK so that opening a FIFO cannot hang), and no more
+ * than `maxBytes` is read even if the file grows meanwhile. Errors name the file.
+ */
+async function readBundleFile(root: string, path: string, limit: { maxBytes: number; exactBytes?: number; what: string }): Promise<Buffer> {
+  const refuse = (why: string, cause?: unknown) => new BundleError(`bundle ${root}: ${path} ${why}`, cause === undefined ? undefined : { cause });
+  const missing = (cause: unknown) => new BundleError(`bundle ${root} is missing ${path} (${(cause as Error).message})`, { cause });
+  const parts = path.split("/");
+  for (let depth = 0; depth < parts.length; depth++) {
+    const place = join(root, ...parts.slice(0, depth));
+    const stats = await lstat(place).catch((error: unknown) => {
+      throw depth === 0 ? new BundleError(`bundle ${root} cannot be read: ${(error as Error).message}`, { cause: error }) : missing(error);
+    });
+    if (!stats.isDirectory()) {
+      throw depth === 0 ? new BundleError(`bundle ${root} is ${describeKind(stats)}, not a folder; a bundle's paths are never followed`) : refuse(`lies in ${parts.slice(0, depth).join("/")}, which is ${describeKind(stats)}, not a folder; a bundle's paths are never followed`);
+    }
+  }
+  const file = join(root, ...parts);
+  const before = await lstat(file).catch((error: unknown) => {
+    throw missing(error);
+  });
+  if (!before.isFile()) throw refuse(`is ${describeKind(before)}, not a regular file; it was not read`);
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((error: unknown) => {
+    throw refuse(`cannot be opened (${(error as Error).message}); a symbolic link is never followed`, error);
+  });
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw refuse(`is ${describeKind(stats)}, not a regular file; it was not read`);
+    if (limit.exactBytes !== undefined && stats.size !== limit.exactBytes) {
+      throw refuse(`holds ${stats.size} bytes, but metadata.json records ${limit.exactBytes}; the bundle is damaged or was altered, and the file was not read`);
+    }
+    if (stats.size > limit.maxBytes) throw refuse(`holds ${stats.size} bytes, more than the ${limit.maxBytes} allowed for ${limit.what}; it was not read`);
+    // One byte more than allowed tells a file that grew after fstat from one that did not.
+    const buffer = Buffer.alloc(Math.min(stats.size, limit.maxBytes) + 1);
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    if (filled > limit.maxBytes || filled !== stats.size) throw refuse(`changed size while it was read (${stats.size} bytes before); refused`);
+    return buffer.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
 }
 
 function readScaling(bytes: Buffer, length: number, root: string): FeatureScaling {

@@ -12,8 +12,8 @@ import {
   parseSetArgument,
   type ConfigInput,
 } from "../../src/config/load.js";
-import { booleanValue, configSchema } from "../../src/config/schema.js";
-import { parseByteSize, parseDuration } from "../../src/config/units.js";
+import { booleanValue, byteSize, configSchema, duration } from "../../src/config/schema.js";
+import { formatByteSize, formatDuration, maxTimerDelayMs, parseByteSize, parseDuration } from "../../src/config/units.js";
 
 let dir: string;
 let counter = 0;
@@ -79,7 +79,7 @@ const defaults = {
   openSet: { maxDistance: "auto" },
   serve: {
     port: 8080,
-    host: "0.0.0.0",
+    host: "127.0.0.1",
     maxBatch: 8,
     maxDelayMs: 5,
     maxBodyBytes: 10_000_000,
@@ -530,7 +530,8 @@ describe("maxBytes", () => {
   const cases: Array<[string, number]> = [
     ["512KiB", 524_288],
     ["20MB", 20_000_000],
-    ["1.5GiB", 1_610_612_736],
+    ["0.5GiB", 536_870_912],
+    ["1GiB", 1_073_741_824],
     ["1000", 1000],
     ["4096", 4096],
   ];
@@ -558,6 +559,124 @@ describe("maxBytes", () => {
       const path = await yamlFile(`dataset:\n  maxBytes: ${value}\n`);
       const message = await configErrorOf({ file: path });
       assert.ok(message.includes(`dataset.maxBytes = ${value} (from ${path})`), message);
+    }
+  });
+});
+
+describe("durations and sizes are bounded per key, as numbers and as text", () => {
+  /** Key, value, and the text the error must hold (the parsed value and both bounds). */
+  const refused: Array<[string, string | number, string]> = [
+    // maxBodyBytes=0 used to be accepted from text (a number 0 was refused, "0" or "0KB" was not).
+    ["serve.maxBodyBytes", "0", "0B is below the minimum; use a value from 1KB to 100MB"],
+    ["serve.maxBodyBytes", "0KB", "0B is below the minimum; use a value from 1KB to 100MB"],
+    ["serve.maxBodyBytes", "0.4", "0B is below the minimum"],
+    ["serve.maxBodyBytes", 0, "0B is below the minimum; use a value from 1KB to 100MB"],
+    ["serve.maxBodyBytes", "1GB", "1GB is above the maximum; use a value from 1KB to 100MB"],
+    ["serve.maxBodyBytes", 2.5, "2.5 is not a whole number of bytes"],
+    ["dataset.maxBytes", "2GiB", "2GiB is above the maximum; use a value from 1KB to 1GiB"],
+    ["dataset.maxBytes", 999, "999B is below the minimum"],
+    // A zero poll or check interval is a busy loop (one core at 91% with nothing to do).
+    ["controller.pollInterval", "0", "0ms is below the minimum; use a value from 500ms to 1d"],
+    ["controller.pollInterval", 0, "0ms is below the minimum; use a value from 500ms to 1d"],
+    ["controller.pollInterval", "0s", "0ms is below the minimum"],
+    ["controller.pollInterval", "100ms", "100ms is below the minimum"],
+    ["controller.pollInterval", -1000, "-1000ms is below the minimum"],
+    ["serve.checkInterval", "0ms", "0ms is below the minimum; use a value from 100ms to 1h"],
+    ["serve.checkInterval", 50, "50ms is below the minimum"],
+    // Past 2^31 - 1 ms Node's timers fire at once: a long interval would also be a busy loop.
+    ["serve.checkInterval", "30d", "30d is above the maximum; use a value from 100ms to 1h"],
+    ["controller.pollInterval", 2 ** 31, "24d20h31m23s648ms is above the maximum"],
+    ["controller.pollInterval", "99999999999d", "is above the maximum"],
+    ["controller.attemptTimeout", "1s", "1s is below the minimum; use a value from 10s to 7d"],
+    ["controller.attemptTimeout", "8d", "8d is above the maximum"],
+    ["controller.rolloutDeadline", "0", "0ms is below the minimum; use a value from 1s to 1d"],
+    ["serve.gracePeriod", "2h", "2h is above the maximum; use a value from 0ms to 1h"],
+    ["serve.gracePeriod", -1, "-1ms is below the minimum"],
+    ["kubernetes.ttlAfterFinished", "0s", "0ms is below the minimum; use a value from 1m to 7d"],
+    ["kubernetes.pendingTimeout", "500ms", "500ms is below the minimum; use a value from 1s to 1d"],
+  ];
+  for (const [key, value, expected] of refused) {
+    test(`${key} = ${JSON.stringify(value)} is refused, naming the key and the value`, async () => {
+      const message = await configErrorOf({ defaultFile: missing(), overrides: [{ key, value, origin: "faceops.yaml" }] });
+      assert.ok(message.includes(`${key} = ${JSON.stringify(value)} (from faceops.yaml): `), message);
+      assert.ok(message.includes(expected), message);
+    });
+  }
+
+  test("the same bound holds from the environment", async () => {
+    const message = await configErrorOf({ env: { FACEOPS_CONTROLLER_POLL_INTERVAL: "0", FACEOPS_SERVE_MAX_BODY_BYTES: "0" } });
+    assert.ok(message.includes(`controller.pollInterval = "0" (from env FACEOPS_CONTROLLER_POLL_INTERVAL): 0ms is below the minimum`), message);
+    assert.ok(message.includes(`serve.maxBodyBytes = "0" (from env FACEOPS_SERVE_MAX_BODY_BYTES): 0B is below the minimum`), message);
+  });
+
+  const accepted: Array<[string, string | number, number]> = [
+    ["serve.maxBodyBytes", "1KB", 1_000],
+    ["serve.maxBodyBytes", "100MB", 100_000_000],
+    ["serve.maxBodyBytes", 4096, 4096],
+    ["dataset.maxBytes", "1GiB", 1_073_741_824],
+    ["controller.pollInterval", "500ms", 500],
+    ["controller.pollInterval", "1d", 86_400_000],
+    ["serve.checkInterval", 100, 100],
+    ["serve.checkInterval", "1h", 3_600_000],
+    ["serve.gracePeriod", "0", 0],
+    ["serve.gracePeriod", 0, 0],
+    ["controller.attemptTimeout", "7d", 604_800_000],
+    ["kubernetes.ttlAfterFinished", "1m", 60_000],
+    ["kubernetes.pendingTimeout", "1s", 1_000],
+  ];
+  for (const [key, value, expected] of accepted) {
+    test(`${key} = ${JSON.stringify(value)} is accepted at its bound`, async () => {
+      const { config } = await loadConfig({ defaultFile: missing(), overrides: [{ key, value, origin: "--set" }] });
+      const [section, name] = key.split(".") as [keyof typeof config, string];
+      assert.equal((config[section] as Record<string, unknown>)[name], expected);
+    });
+  }
+
+  test("every default lies within its key's bounds (the schema parses its own defaults)", () => {
+    assert.doesNotThrow(() => configSchema.parse({}));
+  });
+
+  test("no duration key accepts a value Node's timers cannot wait for", () => {
+    // A duration key is one that reads "1h" as 3,600,000 ms.
+    const at = (key: string, value: string) => {
+      const [section, name] = key.split(".") as [string, string];
+      return configSchema.safeParse({ [section]: { [name]: value } });
+    };
+    const durationKeys = configKeys().filter((key) => {
+      const parsed = at(key, "1h");
+      const [section, name] = key.split(".") as [string, string];
+      return parsed.success && (parsed.data as unknown as Record<string, Record<string, unknown> | undefined>)[section]?.[name] === 3_600_000;
+    });
+    assert.ok(durationKeys.length >= 7, durationKeys.join(", "));
+    for (const key of durationKeys) assert.equal(at(key, `${maxTimerDelayMs + 1}ms`).success, false, key);
+  });
+});
+
+describe("duration and size helpers", () => {
+  test("bounds beyond the timer limit are a programming error", () => {
+    assert.throws(() => duration({ max: 2 ** 31 }), /must lie within \[0, 2147483647\] ms/);
+    assert.throws(() => duration({ min: 10, max: 5 }), RangeError);
+    assert.throws(() => byteSize({ min: 0 }), RangeError);
+  });
+
+  test("without bounds, a duration is 1 ms to the timer limit and a size 1 byte to 2 GiB", () => {
+    assert.equal(duration().safeParse("0").success, false);
+    assert.equal(duration().parse("1ms"), 1);
+    assert.equal(duration().parse(maxTimerDelayMs), maxTimerDelayMs);
+    assert.equal(duration().safeParse(maxTimerDelayMs + 1).success, false);
+    assert.equal(byteSize().safeParse("0").success, false);
+    assert.equal(byteSize().parse(2 ** 31 - 1), 2 ** 31 - 1);
+    assert.equal(byteSize().safeParse("2GiB").success, false);
+  });
+
+  test("formatDuration and formatByteSize write what the parsers read back", () => {
+    for (const [ms, text] of [[0, "0ms"], [1_500, "1s500ms"], [5_400_000, "1h30m"], [86_400_000, "1d"], [2 ** 31 - 1, "24d20h31m23s647ms"], [12.5, "12.5ms"]] as const) {
+      assert.equal(formatDuration(ms), text);
+      if (ms > 0) assert.equal(parseDuration(text), ms);
+    }
+    for (const [bytes, text] of [[1_000, "1KB"], [1_024, "1KiB"], [20_000_000, "20MB"], [1_073_741_824, "1GiB"], [1_234, "1234B"]] as const) {
+      assert.equal(formatByteSize(bytes), text);
+      assert.equal(parseByteSize(text), bytes);
     }
   });
 });

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
+import { configSchema } from "../../src/config/schema.js";
 import { runProcess, type ProcessResult } from "../helpers/process.js";
 import { assignments, dockerignore, execForm, lintDockerfile, parseDockerfile, stagesOf, type Instruction, type Stage } from "./dockerfile.js";
 
@@ -222,6 +223,20 @@ describe("Dockerfiles: images", () => {
     assert.ok(script.indexOf("sha256sum -c") < script.indexOf("tar -xJf"), "checked before it is unpacked");
     const serviceNode = /^node:(\d+\.\d+\.\d+)-/.exec(finalStage(service).from)?.[1];
     assert.equal(args.get("NODE_VERSION"), serviceNode, "the same Node in both images");
+  });
+
+  test("service: listens on every interface of the container, where faceops' own default (127.0.0.1) would be unreachable", () => {
+    const last = finalStage(service);
+    assert.equal(env(last).get("FACEOPS_SERVE_HOST"), "0.0.0.0");
+    // The image's setting is the only reason it is reachable: faceops itself stays on loopback.
+    assert.equal(configSchema.parse({}).serve.host, "127.0.0.1");
+  });
+
+  test("trainer: opens no port, so it exposes none and keeps the loopback default", () => {
+    const last = finalStage(trainer);
+    assert.equal(all(last, "EXPOSE").length, 0);
+    assert.equal(env(last).has("FACEOPS_SERVE_HOST"), false);
+    assert.deepEqual(execForm(lastOf(last, "CMD").args), ["--help"], "it runs `faceops attempt` (given by the Job), never `serve` or `up`");
   });
 
   test("trainer: the GPU engine, the wrapper as entrypoint, help by default", () => {

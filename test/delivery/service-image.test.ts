@@ -104,10 +104,11 @@ describe("docker/service.Dockerfile, built with buildah and run with podman", { 
       900_000,
     );
     ok(build, "buildah bud");
-    const config = JSON.parse((await buildah(["inspect", "--type", "image", image])).stdout) as { Docker: { config: { User: string; Entrypoint: string[]; Cmd: string[]; Healthcheck?: { Test: string[] } } } };
+    const config = JSON.parse((await buildah(["inspect", "--type", "image", image])).stdout) as { Docker: { config: { User: string; Env?: string[]; Entrypoint: string[]; Cmd: string[]; Healthcheck?: { Test: string[] } } } };
     assert.equal(config.Docker.config.User, "10001:10001");
     assert.deepEqual(config.Docker.config.Entrypoint, ["tini", "--", "faceops"]);
     assert.deepEqual(config.Docker.config.Cmd, ["serve"]);
+    assert.ok(config.Docker.config.Env?.includes("FACEOPS_SERVE_HOST=0.0.0.0"), "reachable from outside the container");
     assert.equal(config.Docker.config.Healthcheck?.Test[0], "CMD");
     t.diagnostic(`image size: ${(await buildah(["images", "--format", "{{.Size}}", image])).stdout.trim()}`);
   });

@@ -2,6 +2,7 @@ import { checkDataset } from "../../dataset/check.js";
 import type { DatasetManifest } from "../../dataset/manifest.js";
 import { rejectReasons, type RejectReason } from "../../dataset/rejects.js";
 import { gitCredentials, type CommandContext } from "../context.js";
+import { printable, printableLines } from "../printable.js";
 import { ProgressBar } from "../progress.js";
 import { renderTable } from "../table.js";
 
@@ -48,13 +49,14 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
     },
     "dataset checked",
   );
-  process.stdout.write(options.json ? `${JSON.stringify(manifest, null, 2)}\n` : `${renderSummary(manifest, seconds)}\n`);
+  process.stdout.write(options.json ? `${JSON.stringify(manifest, null, 2)}\n` : `${printableLines(renderSummary(manifest, seconds))}\n`);
   return manifest.usable ? exitUsable : exitUnusable;
 }
 
 export function renderSummary(manifest: DatasetManifest, seconds: number): string {
   const { stats } = manifest;
-  const where = manifest.commit ? `${manifest.source} at ${manifest.commit.slice(0, 12)}` : manifest.source;
+  // Names from the repository (labels, paths, messages quoting them) are escaped cell by cell in the tables.
+  const where = printable(manifest.commit ? `${manifest.source} at ${manifest.commit.slice(0, 12)}` : manifest.source);
   const lines = [
     `Dataset      ${where}`,
     `Fingerprint  ${manifest.fingerprint.slice(0, 16)}`,

@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { Predictor, publicPrediction, type Prediction, type PublicPrediction } from "../../model/predictor.js";
 import { predictRemote, serviceUrl } from "../../serve/client.js";
 import type { CommandContext } from "../context.js";
+import { printableLines } from "../printable.js";
 import { renderTable } from "../table.js";
 
 export interface PredictOptions {
@@ -12,7 +13,7 @@ export interface PredictOptions {
 }
 
 /** One photo's answer, the same whether it came from a local bundle or from a service. */
-interface PhotoResult {
+export interface PhotoResult {
   image: string;
   prediction?: PublicPrediction & { probabilities?: number[] };
   error?: string;
@@ -27,17 +28,18 @@ export async function predictCommand(images: string[], options: PredictOptions, 
   const topk = Number(options.topk ?? 3);
   if (!Number.isInteger(topk) || topk < 1) throw new Error(`--topk must be a positive integer, received "${options.topk}"`);
   const { model, results } = options.url ? await predictWithService(options.url, images, topk) : await predictWithBundle(options.model as string, images, topk, context);
-  if (options.json) {
-    process.stdout.write(`${JSON.stringify({ model, results }, null, 2)}\n`);
-  } else {
-    const rows = results.map((result) =>
-      result.prediction
-        ? [result.image, result.prediction.label, result.prediction.topk.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ")]
-        : [result.image, "error", result.error ?? ""],
-    );
-    process.stdout.write(`${renderTable(["IMAGE", "ANSWER", `TOP ${topk}`], rows)}\n`);
-  }
+  process.stdout.write(options.json ? `${JSON.stringify({ model, results }, null, 2)}\n` : `${renderPredictions(results, topk)}\n`);
   return results.some((result) => result.error) ? 1 : 0;
+}
+
+/** The answers as a table: photo, answer, top k. Photo names, labels and errors are escaped by the table. */
+export function renderPredictions(results: readonly PhotoResult[], topk: number): string {
+  const rows = results.map((result) =>
+    result.prediction
+      ? [result.image, result.prediction.label, result.prediction.topk.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ")]
+      : [result.image, "error", result.error ?? ""],
+  );
+  return printableLines(renderTable(["IMAGE", "ANSWER", `TOP ${topk}`], rows));
 }
 
 async function predictWithBundle(directory: string, images: string[], topk: number, context: CommandContext) {

@@ -1,10 +1,10 @@
-import { readFile } from "node:fs/promises";
 import { runSummary } from "../../controller/http.js";
 import { isActive, listRuns, type RunRecord } from "../../controller/records.js";
 import { listRunRequests, type RunRequestRecord } from "../../controller/requests.js";
-import type { BundleMetadata } from "../../model/bundle.js";
+import { readBundleMetadata, type BundleMetadata } from "../../model/bundle.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";
+import { printable, printableLines } from "../printable.js";
 import { renderTable } from "../table.js";
 
 export interface StatusOptions {
@@ -39,7 +39,7 @@ export async function statusCommand(options: StatusOptions, context: CommandCont
     process.stdout.write(`${JSON.stringify({ store: store.root, model, activeRun: active, requests: requests.slice(0, limit), runs: recent.map(runSummary) }, null, 2)}\n`);
     return;
   }
-  process.stdout.write(`${renderStatus(store.root, model, active, recent, requests)}\n`);
+  process.stdout.write(`${printableLines(renderStatus(store.root, model, active, recent, requests))}\n`);
 }
 
 /** Requests waiting, and the last one that could not be acted on, newest first in `requests`. */
@@ -48,13 +48,14 @@ function requestLine(requests: RunRequestRecord[]): string | null {
   const failed = requests.find((request) => request.state === "failed");
   if (pending.length === 0 && !failed) return null;
   const parts = [`${pending.length} pending`];
-  if (failed) parts.push(`last failed ${failed.id} (${failed.commit ?? "branch tip"}): ${failed.reason ?? "no reason recorded"}`);
+  if (failed) parts.push(`last failed ${printable(failed.id)} (${printable(failed.commit ?? "branch tip")}): ${printable(failed.reason ?? "no reason recorded")}`);
   return `Requests     ${parts.join("; ")}`;
 }
 
+/** Read as the loader reads it (capped, no link followed): the store's folders are no more trusted here. */
 async function readMetadata(directory: string): Promise<BundleMetadata | null> {
   try {
-    return JSON.parse(await readFile(`${directory}/metadata.json`, "utf8")) as BundleMetadata;
+    return await readBundleMetadata(directory);
   } catch {
     return null;
   }
@@ -69,15 +70,16 @@ function renderStatus(
   runs: RunRecord[],
   requests: RunRequestRecord[],
 ): string {
-  const lines = [`Store        ${root}`];
+  // Values are escaped one by one (a reason may quote a file name); the table escapes its own cells.
+  const lines = [`Store        ${printable(root)}`];
   lines.push(
     model
-      ? `In service   ${model.version}: ${model.labels?.length ?? "?"} people, test accuracy ${percent(model.accuracy)}, commit ${model.datasetCommit?.slice(0, 12) ?? "-"}, ${model.backbone ?? ""}, since ${model.promotedAt}`
+      ? `In service   ${printable(model.version)}: ${model.labels?.length ?? "?"} people, test accuracy ${percent(model.accuracy)}, commit ${printable(model.datasetCommit?.slice(0, 12) ?? "-")}, ${printable(model.backbone ?? "")}, since ${printable(model.promotedAt)}`
       : "In service   nothing yet",
   );
   if (active) {
     const attempt = active.attempts.at(-1);
-    lines.push(`Active run   ${active.id} (${active.state}), commit ${active.commit?.slice(0, 12) ?? "-"}, attempt ${attempt?.number ?? "-"} ${attempt?.state ?? ""}: ${attempt?.reason ?? ""}`);
+    lines.push(`Active run   ${printable(`${active.id} (${active.state}), commit ${active.commit?.slice(0, 12) ?? "-"}, attempt ${attempt?.number ?? "-"} ${attempt?.state ?? ""}: ${attempt?.reason ?? ""}`)}`);
   } else {
     lines.push("Active run   none");
   }

@@ -5,6 +5,7 @@ import { configuredTraining, trainModel } from "../../model/train.js";
 import { openModelRuntime } from "../../model/model-runtime.js";
 import type { ConfigOverride } from "../../config/load.js";
 import { gitCredentials, type CommandContext } from "../context.js";
+import { printable, printableLines } from "../printable.js";
 import { ProgressBar } from "../progress.js";
 import { renderTable } from "../table.js";
 
@@ -81,19 +82,20 @@ export async function trainCommand(location: string, options: TrainOptions, cont
   }
 }
 
+/** The summary `faceops train` prints. Paths, labels and the dataset's source are escaped: they come from the repository and the command line. */
 export function renderTrainingSummary(metadata: BundleMetadata, forwardPasses: number, out: string): string {
   const { metrics, backbone, dataset } = metadata;
   const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
   const lines = [
-    `Model        ${out}`,
-    `Dataset      ${dataset.source}${dataset.commit ? ` at ${dataset.commit.slice(0, 12)}` : ""} (${dataset.train} train, ${dataset.test} test photos, ${metadata.labels.length} labels)`,
-    `Backbone     ${backbone.id} on ${backbone.engine}${backbone.randomWeights ? " (RANDOM WEIGHTS: for tests and benchmarks only)" : ""}; ${forwardPasses} forward passes this run`,
-    `Crop         ${metadata.crop.mode}: ${Object.entries(metadata.crop.counts).filter(([, count]) => count > 0).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}`,
+    `Model        ${printable(out)}`,
+    `Dataset      ${printable(dataset.source)}${dataset.commit ? ` at ${printable(dataset.commit.slice(0, 12))}` : ""} (${dataset.train} train, ${dataset.test} test photos, ${metadata.labels.length} labels)`,
+    `Backbone     ${printable(`${backbone.id} on ${backbone.engine}`)}${backbone.randomWeights ? " (RANDOM WEIGHTS: for tests and benchmarks only)" : ""}; ${forwardPasses} forward passes this run`,
+    `Crop         ${printable(`${metadata.crop.mode}: ${Object.entries(metadata.crop.counts).filter(([, count]) => count > 0).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}`)}`,
     `Test         accuracy ${percent(metrics.accuracy)}, balanced ${percent(metrics.balancedAccuracy)}, top-3 ${percent(metrics.top3Accuracy)}, loss ${metrics.loss.toFixed(4)}`,
     `Baseline     nearest class mean ${percent(metrics.nearestClassMeanAccuracy)}`,
     ...(metadata.openSet
       ? [
-          `Open set     "unknown" beyond distance ${metadata.openSet.maxDistance.toFixed(3)} (${metadata.openSet.source}) from ${metadata.openSet.references} training photos; rejects ${percent(metrics.knownRejectedRate ?? 0)} of known test photos`,
+          `Open set     "unknown" beyond distance ${metadata.openSet.maxDistance.toFixed(3)} (${printable(metadata.openSet.source)}) from ${metadata.openSet.references} training photos; rejects ${percent(metrics.knownRejectedRate ?? 0)} of known test photos`,
         ]
       : []),
     "",
@@ -106,5 +108,5 @@ export function renderTrainingSummary(metadata: BundleMetadata, forwardPasses: n
   if (weakest.length > 0) {
     lines.push("", renderTable(["WEAKEST LABELS", "PRECISION", "RECALL", "F1", "TEST PHOTOS"], weakest.map((entry) => [entry.label, percent(entry.precision), percent(entry.recall), percent(entry.f1), entry.support])));
   }
-  return lines.join("\n");
+  return printableLines(lines.join("\n"));
 }

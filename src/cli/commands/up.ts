@@ -64,5 +64,7 @@ export async function upCommand(context: CommandContext): Promise<void> {
     await running.shutdown("start-up failed");
     throw error;
   }
-  context.log.info({ url: running.url.replace("0.0.0.0", "localhost"), repo: source.repo, branch: source.branch }, "faceops is up: commit photos to the repository and open the URL");
+  // The address a browser on this machine opens, as the README writes it.
+  const url = running.url.replace(/^http:\/\/(0\.0\.0\.0|127\.0\.0\.1):/, "http://localhost:");
+  context.log.info({ url, repo: source.repo, branch: source.branch }, "faceops is up: commit photos to the repository and open the URL");
 }
