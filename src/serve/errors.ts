@@ -19,6 +19,9 @@ export class HttpError extends Error {
 
 export const badRequest = (code: string, message: string) => new HttpError(400, code, message);
 
+/** nginx's status for a request whose client closed the connection before the answer; never sent, only recorded. */
+export const clientClosedRequest = 499;
+
 /**
  * The last two handlers of every faceops app: a JSON 404 for unknown routes, and the error handler
  * that answers {error: {code, message}} with the error's status (500 only for our own bugs, logged).
@@ -28,6 +31,13 @@ export function useJsonErrors(app: Express, log: Logger, onError?: (status: numb
   // Express recognises an error handler by its four parameters.
   app.use((error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const known = toHttpError(error);
+    // A client that went away mid-request is no failure of ours and there is no one to answer:
+    // not logged as an error, not counted as one (the duration histogram records it as 499).
+    if (known.status === clientClosedRequest) {
+      log.debug({ method: request.method, path: request.path }, "the client closed the connection before the answer");
+      response.destroy();
+      return;
+    }
     if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
     onError?.(known.status, known.code);
     if (response.headersSent) {

@@ -1,6 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { HttpError, badRequest } from "./errors.js";
+import { inferenceJsonLimits, readJsonBody } from "./json-body.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
 import { parseTopk, predictPhotos } from "./predict.js";
 
@@ -79,7 +80,7 @@ export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMe
   router.get("/v2/models/:name/versions/:version/ready", ready);
 
   const infer = async (request: Request, response: Response) => {
-    const body = await readJson(request, options.maxBytes * options.maxFiles * 1.4 + 65_536);
+    const body = await readJsonBody(request, inferenceJsonLimits(options.maxBytes, options.maxFiles));
     const photos = photosFromInferRequest(body, options.maxFiles, options.maxBytes);
     const model = slot.acquire();
     if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
@@ -105,25 +106,6 @@ export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMe
   router.post("/v2/models/:name/infer", infer);
   router.post("/v2/models/:name/versions/:version/infer", infer);
   return router;
-}
-
-async function readJson(request: Request, limit: number): Promise<unknown> {
-  const type = (request.headers["content-type"] ?? "application/json").toLowerCase();
-  if (!type.startsWith("application/json")) {
-    throw new HttpError(415, "unsupported_media_type", `an inference request is JSON; received content type "${type}"`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, "payload_too_large", `the request is larger than the limit of ${Math.round(limit)} bytes`);
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch (error) {
-    throw badRequest("bad_json", `the request body is not valid JSON: ${(error as Error).message}`);
-  }
 }
 
 /** Validates the infer request field by field; every error names the field. */
