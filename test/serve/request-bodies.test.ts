@@ -9,6 +9,7 @@ import { loadPredictor } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 import { startService, type TestService } from "../helpers/http.js";
+import { unterminatedMultipart } from "../helpers/attack-bodies.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { abortMidBody, rawRequest } from "../helpers/raw-http.js";
 import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
@@ -24,13 +25,6 @@ const people = ["Hugo_Chavez", "Serena_Williams"];
 const photo = readFileSync(lfwPhotos("Serena_Williams")[20] as string);
 /** An infer request's "inputs" with the photo in base64, `count` times. */
 const inputs = (count = 1) => JSON.stringify([{ name: "image", shape: [count], datatype: "BYTES", data: Array(count).fill(photo.toString("base64")) }]);
-
-/** Finding 1 of issue 12, byte for byte: a multipart body with no closing boundary. */
-const unterminatedBody = '--XX\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\nabc';
-export const unterminatedMultipart = {
-  head: `POST /v1/predict HTTP/1.1\r\nHost: faceops\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: ${unterminatedBody.length}`,
-  body: unterminatedBody,
-};
 
 describe("request bodies", () => {
   const folder = temporaryFolder();
