@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { StringDecoder } from "node:string_decoder";
 import { HttpError, badRequest } from "./errors.js";
 import { streamRequestBody } from "./request-body.js";
 
@@ -14,15 +15,16 @@ import { streamRequestBody } from "./request-body.js";
  *
  * 1. Brackets outside strings are counted; deeper than `maxDepth` is refused at that byte, before
  *    anything is parsed. The scan knows strings and their escapes, so a "[" in a string is text.
- * 2. Each string longer than `longStringBytes` is parsed on its own as soon as it closes (one photo,
- *    ~40 ms for 13 MB) and replaced in the rest of the text by a placeholder no client can forge
+ * 2. Each string is decoded piece by piece as it arrives (and checked for the control characters
+ *    JSON forbids in strings); one longer than `longStringBytes` is joined when it closes (~10 ms
+ *    for a 10 MB photo) and replaced in the rest of the text by a placeholder no client can forge
  *    (it ends in a random nonce drawn per body).
  * 3. What remains (the structure: keys, numbers, short strings) may hold at most
  *    `maxStructureBytes`; it is parsed at the end in well under a millisecond, and the long strings
  *    are put back in their places.
  *
- * So the longest the loop is held is one photo's string, the memory held is the photos' text once
- * (the raw bytes of a string are dropped when it is parsed), and the result is exactly what
+ * So the loop is held for one chunk's scan or one photo's join at a time, the memory held is the
+ * photos' text once (each chunk's bytes are dropped once decoded), and the result is exactly what
  * `JSON.parse` of the whole body gives. A worker thread would also free the loop, but would hold
  * the body twice (the worker's heap, then a structured clone back) and start a thread per body.
  */
@@ -90,6 +92,9 @@ const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 
+// eslint-disable-next-line no-control-regex -- finding control characters is the point.
+const controlCharacter = /[\u0000-\u001f]/;
+
 /** The next `byte` at or after `from` in `chunk`, or chunk.length when there is none. */
 function nextIndex(chunk: Buffer, byte: number, from: number): number {
   const found = chunk.indexOf(byte, from);
@@ -103,9 +108,12 @@ export class JsonBodyParser {
   private offset = 0;
   private inString = false;
   private escaped = false;
-  private stringPieces: Buffer[] = [];
+  /** The string being read: its text so far (quotes included), decoded chunk by chunk so no single step is long. */
+  private stringText: string[] = [];
+  private stringDecoder = new StringDecoder("utf8");
   private stringBytes = 0;
   private stringStart = 0;
+  private stringHasEscapes = false;
   private structure = Buffer.allocUnsafe(4096);
   private structureLength = 0;
   /** Each long string by its placeholder: "<long string #i>" followed by U+0000 and a nonce drawn for this body. */
@@ -151,6 +159,7 @@ export class JsonBodyParser {
       if (backslashAt < position) backslashAt = nextIndex(chunk, BACKSLASH, position);
       if (backslashAt < quoteAt) {
         this.escaped = true;
+        this.stringHasEscapes = true;
         position = backslashAt + 1;
       } else if (quoteAt < chunk.length) {
         this.collectString(chunk.subarray(pending, quoteAt + 1));
@@ -182,28 +191,41 @@ export class JsonBodyParser {
     if (this.stringBytes > this.limits.maxStringBytes) {
       throw new HttpError(413, "payload_too_large", `${this.limits.what} holds a string longer than ${this.limits.maxStringBytes} bytes, more than one photo needs (the string at byte ${this.stringStart})`);
     }
-    this.stringPieces.push(piece);
+    const text = this.stringDecoder.write(piece);
+    // JSON forbids control characters in strings; checked here, piece by piece, rather than by one JSON.parse at the end.
+    if (controlCharacter.test(text)) throw badRequest("bad_json", `${this.limits.what} is not valid JSON: the string at byte ${this.stringStart} holds a control character`);
+    this.stringText.push(text);
   }
 
+  /**
+   * A short string goes into the structure as it was sent. A long one is its text between the
+   * quotes, joined in one step (~10 ms for a 10 MB photo); only a string with escapes ("\/" from
+   * some encoders) goes through JSON.parse, which alone knows every escape.
+   */
   private closeString(): void {
-    const raw = this.stringPieces.length === 1 ? (this.stringPieces[0] as Buffer) : Buffer.concat(this.stringPieces);
-    this.stringPieces = [];
+    const text = this.stringText.join("") + this.stringDecoder.end();
+    const rawLength = this.stringBytes;
+    const escapes = this.stringHasEscapes;
+    this.stringText = [];
     this.stringBytes = 0;
+    this.stringHasEscapes = false;
     this.inString = false;
-    if (raw.length <= longStringBytes) {
-      this.appendStructure(raw);
+    if (rawLength <= longStringBytes) {
+      this.appendStructure(Buffer.from(text));
       return;
     }
-    let text: string;
-    try {
-      text = JSON.parse(raw.toString("utf8")) as string;
-    } catch (error) {
-      throw badRequest("bad_json", `${this.limits.what} is not valid JSON: the string at byte ${this.stringStart}: ${(error as Error).message}`);
+    let value = text.slice(1, -1);
+    if (escapes) {
+      try {
+        value = JSON.parse(text) as string;
+      } catch (error) {
+        throw badRequest("bad_json", `${this.limits.what} is not valid JSON: the string at byte ${this.stringStart}: ${(error as Error).message}`);
+      }
     }
     const placeholder = `<long string #${this.longStrings.size}>${this.nonce}`;
     this.appendStructure(Buffer.from(JSON.stringify(placeholder)));
-    this.longStrings.set(placeholder, text);
-    this.shifts.push({ structure: this.structureLength, body: this.stringStart + raw.length });
+    this.longStrings.set(placeholder, value);
+    this.shifts.push({ structure: this.structureLength, body: this.stringStart + rawLength });
   }
 
   private appendStructure(bytes: Buffer): void {

@@ -112,10 +112,12 @@ describe("JsonBodyParser", () => {
     assert.equal(Number(position), missingColon.indexOf("1}"), "a position is the body's, counting the long string");
   });
 
-  test("a body that ends inside a string, an empty body, and a bad escape in a long string are 400 bad_json", () => {
+  test("a body that ends inside a string, an empty body, a bad escape or a control character in a string are 400 bad_json", () => {
     assert.match(refusal(() => parse(`{"a": "${long("x")}`)).message, /ends inside the string that starts at byte 6/);
     assert.equal(refusal(() => parse("")).code, "bad_json");
     assert.match(refusal(() => parse(`["${long("x")}\\q"]`)).message, /the string at byte 1/);
+    assert.match(refusal(() => parse(`["${long("x")}\u0001"]`, 64)).message, /the string at byte 1 holds a control character/);
+    assert.equal(refusal(() => parse('["\u0001"]')).code, "bad_json", "a short string with a control character, refused by JSON.parse");
   });
 
   test("the inference limits: 16 photos of 10 MB as base64 plus 64 KiB, and one photo's base64 (+1/32) per string", () => {
