@@ -166,10 +166,10 @@ const serveSchema = z.strictObject({
   maxImagesPerRequest: integer(1, 256).default(16),
   /**
    * Request-body bytes held in memory at once across all requests in progress; a request that
-   * does not fit is refused with 503 and Retry-After. 1 MB to 1 TB; the default leaves room for two
+   * does not fit is refused with 503 and Retry-After. 1MB to 1000GB; the default leaves room for two
    * of the largest /v2 requests (16 photos of 10 MB as base64) and their decoded photos in 2 GiB.
    */
-  maxBufferedBytes: byteSize().pipe(z.number().min(1_000_000, "must be at least 1MB").max(1_000_000_000_000, "must be at most 1TB")).default(512_000_000),
+  maxBufferedBytes: byteSize().pipe(z.number().min(1_000_000, "must be at least 1MB").max(1_000_000_000_000, "must be at most 1000GB")).default(512_000_000),
   /** After SIGTERM, how long in-flight requests may take before connections are cut. */
   gracePeriod: duration().default(25_000),
   /** How often a server following a store re-reads the current-version pointer. */
