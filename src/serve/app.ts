@@ -34,7 +34,8 @@ const pagePath = new URL("./page/index.html", import.meta.url);
 export function createApp(options: AppOptions): express.Express {
   const { slot, metrics, log } = options;
   const budget = options.maxBufferedBytes === undefined ? null : new BodyBudget(options.maxBufferedBytes);
-  const largestRequest = Math.max(options.limits.maxBytes * options.limits.maxFiles, inferenceJsonLimits(options.limits.maxBytes, options.limits.maxFiles).maxBytes);
+  // The largest legal request is a /v2 one (its photos as base64 take 4/3 of their bytes).
+  const largestRequest = inferenceJsonLimits(options.limits.maxBytes, options.limits.maxFiles).maxBytes;
   if (budget && budget.limitBytes < largestRequest) {
     log.warn({ maxBufferedBytes: budget.limitBytes, largestRequest }, "serve.maxBufferedBytes is smaller than the largest request serve.maxBodyBytes and serve.maxImagesPerRequest allow; such requests will be refused with 413");
   }
