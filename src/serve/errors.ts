@@ -22,6 +22,13 @@ export const badRequest = (code: string, message: string) => new HttpError(400, 
 /** nginx's status for a request whose client closed the connection before the answer; never sent, only recorded. */
 export const clientClosedRequest = 499;
 
+/** The client closed its connection before its request was answered: there is no one left to answer. */
+export class ClientClosedRequest extends HttpError {
+  constructor() {
+    super(clientClosedRequest, "client_closed_request", "the client closed the connection before its request was answered");
+  }
+}
+
 /**
  * The last two handlers of every faceops app: a JSON 404 for unknown routes, and the error handler
  * that answers {error: {code, message}} with the error's status (500 only for our own bugs, logged).
@@ -51,6 +58,8 @@ export function useJsonErrors(app: Express, log: Logger, onError?: (status: numb
 /** Errors from Express' own parsers carry a status; anything else is an internal error. */
 function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  // Express' body parsers (express.json, express.raw) report a client that hung up mid-body as a 400.
+  if ((error as { type?: unknown }).type === "request.aborted") return new ClientClosedRequest();
   const status = (error as { status?: unknown }).status;
   if (typeof status === "number" && status >= 400 && status < 500) {
     return new HttpError(status, (error as { type?: string }).type ?? "bad_request", (error as Error).message);

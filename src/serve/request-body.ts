@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { bodyAllowanceOf, serverBusy } from "./body-budget.js";
-import { HttpError, clientClosedRequest } from "./errors.js";
+import { ClientClosedRequest, HttpError } from "./errors.js";
 
 /**
  * Reads a request body chunk by chunk, the one place where the service touches a body stream:
@@ -21,13 +21,6 @@ export interface BodyLimits {
   maxBytes: number;
   /** Says what the cap is for a person reading the 413, e.g. "an inference request". */
   what: string;
-}
-
-/** The client closed its connection before its request was answered: there is no one left to answer. */
-export class ClientClosedRequest extends HttpError {
-  constructor() {
-    super(clientClosedRequest, "client_closed_request", "the client closed the connection before its request was answered");
-  }
 }
 
 export const payloadTooLarge = (what: string, limit: number, of = "the limit") =>

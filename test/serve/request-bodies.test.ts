@@ -4,7 +4,13 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, test } from "node:test";
+import express from "express";
+import { Registry } from "prom-client";
 import { createLogger, silentLogger } from "../../src/log.js";
+import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
+import { createApp } from "../../src/serve/app.js";
+import { ModelSlot } from "../../src/serve/model-slot.js";
+import { listen } from "../../src/serve/server.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
@@ -125,6 +131,27 @@ describe("request bodies", () => {
     assert.deepEqual(loud, [], "nothing logged at warn or above");
     assert.ok(logged.some((record) => record.level === 20 && /closed the connection/.test(record.msg)), "the abort is logged at debug level");
     await healthy(small);
+  });
+
+  test("a hang-up in a route read by Express' own body parser (the controller's, in faceops up) is a 499 too, not a 400", async () => {
+    const metrics = createServeMetrics(new Registry());
+    const router = express.Router();
+    router.post("/v1/echo", express.raw({ type: () => true, limit: "1mb" }), (request, response) => {
+      response.json({ bytes: (request.body as Buffer).length });
+    });
+    const app = createApp({ slot: new ModelSlot({ maxBatch: 1, maxDelayMs: 1 }, metrics, silentLogger()), metrics, log: silentLogger(), limits: { maxBytes: 1000, maxFiles: 1 }, serverVersion: "test", routers: [router] });
+    const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 1_000, log: silentLogger() });
+    try {
+      const inFlight = async () => (await metrics.inFlight.get()).values[0]?.value ?? 0;
+      await abortMidBody(running.url, "POST /v1/echo HTTP/1.1\r\nHost: faceops\r\nContent-Length: 100000", "x".repeat(1000), async () => (await inFlight()) >= 1);
+      for (let attempt = 0; attempt < 100 && (await inFlight()) > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(await inFlight(), 0);
+      const text = await metrics.registry.metrics();
+      assert.doesNotMatch(text, /faceops_http_request_errors_total\{/, "the hang-up is not counted as an error");
+      assert.match(text, /http_request_duration_seconds_count\{method="POST",route="\/v1\/echo",(status|code)="499"\} 1/);
+    } finally {
+      await running.shutdown("test over");
+    }
   });
 
   test("20 MB of '[' to /v2 infer is 400 json_too_deep at once, and /healthz answers within 1 s meanwhile", async () => {
