@@ -203,6 +203,12 @@ const serveSchema = z.strictObject({
   maxBodyBytes: byteSize({ min: 1_000, max: 100_000_000 }).default(10_000_000),
   /** Most photos in one request. */
   maxImagesPerRequest: integer(1, 256).default(16),
+  /**
+   * Request-body bytes held in memory at once across all requests in progress; a request that
+   * does not fit is refused with 503 and Retry-After. 1MB to 1000GB; the default leaves room for two
+   * of the largest /v2 requests (16 photos of 10 MB as base64) and their decoded photos in 2 GiB.
+   */
+  maxBufferedBytes: byteSize({ min: 1_000_000, max: 1_000_000_000_000 }).default(512_000_000),
   /** After SIGTERM, how long in-flight requests may take before connections are cut: 0 (cut at once) to 1 h. */
   gracePeriod: duration({ min: 0, max: 3_600_000 }).default(25_000),
   /** How often a server following a store re-reads the current-version pointer: 100 ms to 1 h. */

@@ -3,7 +3,9 @@ import express from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { publicPrediction } from "../model/predictor.js";
-import { HttpError, useJsonErrors } from "./errors.js";
+import { BodyBudget } from "./body-budget.js";
+import { HttpError, clientClosedRequest, useJsonErrors } from "./errors.js";
+import { inferenceJsonLimits } from "./json-body.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseTopk, predictPhotos } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
@@ -21,6 +23,8 @@ export interface AppOptions {
   metrics: ServeMetrics;
   log: Logger;
   limits: UploadLimits;
+  /** Request-body bytes held at once across all requests in progress (serve.maxBufferedBytes); unset: no such bound. */
+  maxBufferedBytes?: number;
   serverVersion: string;
   /** More routes served by the same app, e.g. the controller's in `faceops up`. */
   routers?: express.Router[];
@@ -30,6 +34,12 @@ const pagePath = new URL("./page/index.html", import.meta.url);
 
 export function createApp(options: AppOptions): express.Express {
   const { slot, metrics, log } = options;
+  const budget = options.maxBufferedBytes === undefined ? null : new BodyBudget(options.maxBufferedBytes);
+  // The largest legal request is a /v2 one (its photos as base64 take 4/3 of their bytes).
+  const largestRequest = inferenceJsonLimits(options.limits.maxBytes, options.limits.maxFiles).maxBytes;
+  if (budget && budget.limitBytes < largestRequest) {
+    log.warn({ maxBufferedBytes: budget.limitBytes, largestRequest }, "serve.maxBufferedBytes is smaller than the largest request serve.maxBodyBytes and serve.maxImagesPerRequest allow; such requests will be refused with 413");
+  }
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -38,13 +48,19 @@ export function createApp(options: AppOptions): express.Express {
   app.use((request, response, next) => {
     metrics.inFlight.inc();
     const stop = metrics.httpDuration.startTimer();
-    response.on("finish", () => {
+    // 'close' comes once for every response, answered or not; 'finish' never comes for a client
+    // that went away first, which left the request in flight forever. A response that did not
+    // finish is recorded as 499, nginx's "client closed request": not a 500 (the server did not
+    // fail), and not the status the handler may have set before the client left.
+    response.once("close", () => {
       metrics.inFlight.dec();
+      if (!response.writableFinished) response.statusCode = clientClosedRequest;
       const route = request.route ? `${request.baseUrl}${String((request.route as { path: string }).path)}` : "unmatched";
       stop({ method: request.method, route, code: String(response.statusCode) });
     });
     next();
   });
+  if (budget) app.use(budget.perRequest);
 
   app.get("/", (_request, response) => {
     response.type("html").setHeader("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:");

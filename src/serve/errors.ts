@@ -27,6 +27,16 @@ const faceopsErrorBody: ErrorBody = (error) => ({ error: { code: error.code, mes
 /** Called once per error answered, with its status and code: the service counts them in its metrics. */
 export type OnError = (status: number, code: string) => void;
 
+/** nginx's status for a request whose client closed the connection before the answer; never sent, only recorded. */
+export const clientClosedRequest = 499;
+
+/** The client closed its connection before its request was answered: there is no one left to answer. */
+export class ClientClosedRequest extends HttpError {
+  constructor() {
+    super(clientClosedRequest, "client_closed_request", "the client closed the connection before its request was answered");
+  }
+}
+
 /**
  * The last two handlers of every faceops app: a JSON 404 for unknown routes, and the error handler
  * that answers {error: {code, message}} with the error's status (500 only for our own bugs, logged).
@@ -44,6 +54,13 @@ export function jsonErrorHandler(log: Logger, onError?: OnError, body: ErrorBody
   // Express recognises an error handler by its four parameters.
   return (error: unknown, request: Request, response: Response, _next: NextFunction) => {
     const known = toHttpError(error);
+    // A client that went away mid-request is no failure of ours and there is no one to answer:
+    // not logged as an error, not counted as one (the duration histogram records it as 499).
+    if (known.status === clientClosedRequest) {
+      log.debug({ method: request.method, path: request.path }, "the client closed the connection before the answer");
+      response.destroy();
+      return;
+    }
     if (known.code === "internal") log.error({ err: error, method: request.method, path: request.path }, "request failed");
     onError?.(known.status, known.code);
     if (response.headersSent) {
@@ -57,6 +74,8 @@ export function jsonErrorHandler(log: Logger, onError?: OnError, body: ErrorBody
 /** Errors from Express' own parsers carry a status; anything else is an internal error. */
 function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  // Express' body parsers (express.json, express.raw) report a client that hung up mid-body as a 400.
+  if ((error as { type?: unknown }).type === "request.aborted") return new ClientClosedRequest();
   const status = (error as { status?: unknown }).status;
   if (typeof status === "number" && status >= 400 && status < 500) {
     return new HttpError(status, (error as { type?: string }).type ?? "bad_request", (error as Error).message);

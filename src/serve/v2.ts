@@ -1,7 +1,8 @@
 import { Router, type Request, type Response } from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import { HttpError, badRequest, type OnError } from "./errors.js";
+import { HttpError, type OnError } from "./errors.js";
+import { inferenceJsonLimits, readJsonBody } from "./json-body.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
 import { predictPhotos } from "./predict.js";
 import { openInferenceErrors, openInferenceNotFound } from "./v2/error-format.js";
@@ -79,7 +80,7 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
     // The path is checked before the body is read: a request for a model or version not in
     // service is refused without reading, let alone parsing, what may be a very large body.
     requireModel(slot.model, request);
-    const body = await readJson(request, options.maxBytes * options.maxFiles * 1.4 + 65_536);
+    const body = await readJsonBody(request, inferenceJsonLimits(options.maxBytes, options.maxFiles));
     const parsed = parseInferRequest(body, { maxFiles: options.maxFiles, maxBytes: options.maxBytes });
     const model = slot.acquire();
     if (!model) throw notReady();
@@ -98,23 +99,4 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
   router.use(openInferenceNotFound);
   router.use(openInferenceErrors(options.log, options.onError));
   return router;
-}
-
-async function readJson(request: Request, limit: number): Promise<unknown> {
-  const type = (request.headers["content-type"] ?? "application/json").toLowerCase();
-  if (!type.startsWith("application/json")) {
-    throw new HttpError(415, "unsupported_media_type", `an inference request is JSON; received content type "${type}"`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, "payload_too_large", `the request is larger than the limit of ${Math.round(limit)} bytes`);
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch (error) {
-    throw badRequest("bad_json", `the request body is not valid JSON: ${(error as Error).message}`);
-  }
 }

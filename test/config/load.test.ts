@@ -84,6 +84,7 @@ const defaults = {
     maxDelayMs: 5,
     maxBodyBytes: 10_000_000,
     maxImagesPerRequest: 16,
+    maxBufferedBytes: 512_000_000,
     gracePeriod: 25_000,
     checkInterval: 5_000,
   },
@@ -477,6 +478,14 @@ describe("loadConfig precedence", () => {
     assert.ok(message.includes(`dataset.testFraction = "lots" (from --set dataset.testFraction)`), message);
   });
 
+  test("serve.maxBufferedBytes is a size from 1MB to 1000GB", async () => {
+    for (const [value, problem] of [["0", "must be at least 1MB"], ["999999", "must be at least 1MB"], ["1001GB", "must be at most 1000GB"], ["lots", "is not a size"]]) {
+      const message = await configErrorOf({ overrides: [parseSetArgument(`serve.maxBufferedBytes=${value}`)] });
+      assert.ok(message.includes(`serve.maxBufferedBytes = "${value}"`) && message.includes(problem as string), message);
+    }
+    assert.equal((await loadConfig({ overrides: [parseSetArgument("serve.maxBufferedBytes=1GiB")] })).config.serve.maxBufferedBytes, 1_073_741_824);
+  });
+
   test("a later override of the same key wins", async () => {
     const loaded = await loadConfig({
       overrides: [parseSetArgument("store=first"), parseSetArgument("store=second")],
@@ -777,6 +786,7 @@ describe("keys and environment names", () => {
       "serve.maxDelayMs": "2",
       "serve.maxBodyBytes": "1MB",
       "serve.maxImagesPerRequest": "3",
+      "serve.maxBufferedBytes": "64MB",
       "serve.gracePeriod": "10s",
       "serve.checkInterval": "1s",
       "gate.minAccuracy": "0.8",
@@ -843,7 +853,7 @@ describe("keys and environment names", () => {
         brightnessMax: 1.1,
       },
       openSet: { maxDistance: 0.4 },
-      serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, gracePeriod: 10_000, checkInterval: 1_000 },
+      serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, maxBufferedBytes: 64_000_000, gracePeriod: 10_000, checkInterval: 1_000 },
       gate: { minAccuracy: 0.8, maxRegression: 0 },
       controller: {
         pollInterval: 60_000,

@@ -14,11 +14,11 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startService(options: { maxBytes?: number; maxFiles?: number; maxBatch?: number; maxDelayMs?: number; log?: Logger } = {}): Promise<TestService> {
+export async function startService(options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; log?: Logger } = {}): Promise<TestService> {
   const log = options.log ?? silentLogger();
   const metrics = createServeMetrics(new Registry());
   const slot = new ModelSlot({ maxBatch: options.maxBatch ?? 8, maxDelayMs: options.maxDelayMs ?? 5 }, metrics, log);
-  const app = createApp({ slot, metrics, log, limits: { maxBytes: options.maxBytes ?? 10_000_000, maxFiles: options.maxFiles ?? 16 }, serverVersion: "test" });
+  const app = createApp({ slot, metrics, log, limits: { maxBytes: options.maxBytes ?? 10_000_000, maxFiles: options.maxFiles ?? 16 }, maxBufferedBytes: options.maxBufferedBytes, serverVersion: "test" });
   const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
   return { url: running.url, slot, metrics, running, close: () => running.shutdown("test over") };
 }

@@ -16,6 +16,7 @@ export function listenInference(context: CommandContext, parts: { slot: ModelSlo
     metrics,
     log: context.log,
     limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
+    maxBufferedBytes: serve.maxBufferedBytes,
     serverVersion: faceopsVersion(),
     routers: parts.routers,
   });

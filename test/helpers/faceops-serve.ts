@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { resolve } from "node:path";
+
+const main = resolve(import.meta.dirname, "../../src/cli/main.ts");
+
+/**
+ * `faceops serve` as a real child process on 127.0.0.1 and a free port, as a user or a kubelet
+ * runs it: its JSON log is collected, its URL read from the "listening" line. `nodeOptions` go to
+ * Node itself (e.g. --max-old-space-size, to hold the server to a memory limit).
+ */
+export class FaceopsServe {
+  private output: string;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    output: string,
+    readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+  ) {
+    this.output = output;
+    child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
+  }
+
+  static async start(args: string[], options: { nodeOptions?: string[]; timeoutMs?: number } = {}): Promise<FaceopsServe> {
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const child = spawn(process.execPath, [...(options.nodeOptions ?? []), "--import", import.meta.resolve("tsx"), main, "serve", "--port", "0", "--set", "serve.host=127.0.0.1", "--log-format", "json", ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.once("exit", (code, signal) => done({ code, signal })));
+    let output = "";
+    const url = await new Promise<string>((found, failed) => {
+      const timer = setTimeout(() => failed(new Error(`faceops serve did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"inference service listening"/.exec(output);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          child.stderr?.off("data", onData);
+          found(match[1]);
+        }
+      };
+      child.stderr?.on("data", onData);
+      void exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        failed(new Error(`faceops serve exited with ${code ?? signal} before listening:\n${output}`));
+      });
+    });
+    const server = new FaceopsServe(child, url, output, exited);
+    await server.waitUntilReady(timeoutMs);
+    return server;
+  }
+
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get log(): string {
+    return this.output;
+  }
+
+  /** Stops the process (SIGTERM, then SIGKILL after `graceMs`) and waits for it to be gone. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.alive) return;
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  private async waitUntilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const ready = await fetch(`${this.url}/readyz`).then(
+        (response) => response.status === 200,
+        () => false,
+      );
+      if (ready) return;
+      if (!this.alive) throw new Error(`faceops serve exited before it was ready:\n${this.output}`);
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    throw new Error(`faceops serve was not ready within ${timeoutMs} ms:\n${this.output}`);
+  }
+}
