@@ -479,7 +479,7 @@ describe("loadConfig precedence", () => {
   });
 
   test("serve.maxBufferedBytes is a size from 1MB to 1000GB", async () => {
-    for (const [value, problem] of [["0", "must be at least 1MB"], ["999999", "must be at least 1MB"], ["1001GB", "must be at most 1000GB"], ["lots", "is not a size"]]) {
+    for (const [value, problem] of [["0", "is below the minimum; use a value from 1MB to 1000GB"], ["999999", "is below the minimum"], ["1001GB", "is above the maximum; use a value from 1MB to 1000GB"], ["lots", "is not a size"]]) {
       const message = await configErrorOf({ overrides: [parseSetArgument(`serve.maxBufferedBytes=${value}`)] });
       assert.ok(message.includes(`serve.maxBufferedBytes = "${value}"`) && message.includes(problem as string), message);
     }

@@ -65,7 +65,11 @@ describe("request bodies", () => {
   const healthy = async (service: TestService) => assert.equal((await fetch(`${service.url}/healthz`)).status, 200);
   const infer = (service: TestService, body: string | Uint8Array | ReadableStream) =>
     fetch(`${service.url}/v2/models/faces/infer`, { method: "POST", headers: { "Content-Type": "application/json" }, body, duplex: "half" });
-  const errorOf = async (response: Response) => ({ status: response.status, ...((await response.json()) as { error: { code: string; message: string } }).error });
+  // /v1 errors are {error: {code, message}}; /v2 errors the protocol's {error: message, code}.
+  const errorOf = async (response: Response) => {
+    const body = (await response.json()) as { error: string | { code: string; message: string }; code?: string };
+    return typeof body.error === "string" ? { status: response.status, code: body.code, message: body.error } : { status: response.status, ...body.error };
+  };
 
   test("a multipart body without its closing boundary (finding 1) is 400 bad_multipart, and the server keeps serving", async () => {
     const answer = await rawRequest(small.url, unterminatedMultipart.head, unterminatedMultipart.body);
