@@ -164,6 +164,16 @@ const serveSchema = z.strictObject({
   maxBodyBytes: byteSize().default(10_000_000),
   /** Most photos in one request. */
   maxImagesPerRequest: integer(1, 256).default(16),
+  /**
+   * Photos with more pixels than this are refused from their header (400 image_too_large), before
+   * any decoding. Bounded because some formats must be decoded whole: an AVIF needs ~18 bytes a pixel.
+   */
+  maxPixels: integer(1, 100_000_000).default(40_000_000),
+  /**
+   * Photos decoded and cropped at once across all requests (the memory of decoding scales with it);
+   * auto: one per core, at most 4.
+   */
+  decodeConcurrency: z.preprocess(fromNumericString, z.union([z.literal("auto"), z.number().int().min(1).max(64)])).default("auto" as const),
   /** After SIGTERM, how long in-flight requests may take before connections are cut. */
   gracePeriod: duration().default(25_000),
   /** How often a server following a store re-reads the current-version pointer. */

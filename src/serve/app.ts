@@ -5,7 +5,7 @@ import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { publicPrediction } from "../model/predictor.js";
 import { HttpError, useJsonErrors } from "./errors.js";
 import type { ModelSlot } from "./model-slot.js";
-import { parseTopk, predictPhotos } from "./predict.js";
+import { parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
 import { openInferenceRouter } from "./v2.js";
 
@@ -20,6 +20,8 @@ export interface AppOptions {
   metrics: ServeMetrics;
   log: Logger;
   limits: UploadLimits;
+  /** The pixel limit and decode permits shared by every request of this server. */
+  decoding: DecodeAdmission;
   serverVersion: string;
   /** More routes served by the same app, e.g. the controller's in `faceops up`. */
   routers?: express.Router[];
@@ -89,7 +91,7 @@ export function createApp(options: AppOptions): express.Express {
     if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
     try {
       const topk = parseTopk(request.query.topk, model.predictor.labels.length);
-      const predictions = await predictPhotos(model, photos, topk, metrics);
+      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding);
       response.json({
         model: { name: model.name, version: model.version },
         results: predictions.map(publicPrediction),
@@ -99,7 +101,7 @@ export function createApp(options: AppOptions): express.Express {
     }
   });
 
-  app.use(openInferenceRouter({ slot, metrics, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+  app.use(openInferenceRouter({ slot, metrics, decoding: options.decoding, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
 
   for (const router of options.routers ?? []) app.use(router);
 

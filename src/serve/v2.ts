@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from "express";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { HttpError, badRequest } from "./errors.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
-import { parseTopk, predictPhotos } from "./predict.js";
+import { parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
 
 /**
  * The Open Inference Protocol (v2), as KServe and Triton define it: health, server and model
@@ -18,7 +18,7 @@ interface InferInput {
   data: unknown;
 }
 
-export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMetrics; maxBytes: number; maxFiles: number; serverVersion: string }): Router {
+export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMetrics; decoding: DecodeAdmission; maxBytes: number; maxFiles: number; serverVersion: string }): Router {
   const { slot, metrics } = options;
   const router = Router();
 
@@ -87,7 +87,7 @@ export function openInferenceRouter(options: { slot: ModelSlot; metrics: ServeMe
       withModel(request);
       const labels = model.predictor.labels;
       const parameters = (body as { parameters?: Record<string, unknown> }).parameters ?? {};
-      const predictions = await predictPhotos(model, photos, parseTopk(parameters.topk, labels.length), metrics);
+      const predictions = await predictPhotos(model, photos, parseTopk(parameters.topk, labels.length), metrics, options.decoding);
       const scores = predictions.flatMap((prediction) => Array.from(prediction.probabilities));
       response.json({
         model_name: model.name,

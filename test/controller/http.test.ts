@@ -9,6 +9,7 @@ import { verifyWebhook } from "../../src/controller/webhook.js";
 import { silentLogger } from "../../src/log.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
+import { createDecodeAdmission } from "../../src/serve/predict.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { listen, type RunningServer } from "../../src/serve/server.js";
 import { StoreLayout } from "../../src/store/layout.js";
@@ -53,7 +54,7 @@ describe("controller HTTP API", () => {
     const metrics = createServeMetrics(new Registry(), { defaultMetrics: false });
     const slot = new ModelSlot({ maxBatch: 1, maxDelayMs: 0 }, metrics, log);
     const router = controllerRouter({ store, branch: "main", apiToken, webhookSecret, kick: (trigger) => kicks.push(trigger), watching: () => ({ commit: "abc" }), log });
-    const app = createApp({ slot, metrics, log, limits: { maxBytes: 1_000_000, maxFiles: 1 }, serverVersion: "test", routers: [router] });
+    const app = createApp({ slot, metrics, log, limits: { maxBytes: 1_000_000, maxFiles: 1 }, decoding: createDecodeAdmission({ maxPixels: 1_000_000, decodeConcurrency: 1 }), serverVersion: "test", routers: [router] });
     return listen(app, { port: 0, host: "127.0.0.1", graceMs: 1000, log });
   };
 
