@@ -111,6 +111,12 @@ describe("formats we never read are refused from their first bytes", () => {
     assert.deepEqual(sniffFormat(Buffer.from("MM\0*\0\0\0\x08")), { kind: "image", format: "tiff" });
     assert.deepEqual(sniffFormat(Buffer.from("just text")), { kind: "unknown" });
   });
+
+  test("an Ultra HDR JPEG (with a gain map, whose own loader is blocked) decodes as the JPEG it also is", async () => {
+    const hdr = await sharp({ create: { width: 64, height: 48, channels: 3, background: "#345678" } }).withGainMap().jpeg().toBuffer();
+    const image = await decodeImage(hdr, { maxPixels: 10_000 });
+    assert.deepEqual([image.width, image.height], [64, 48]);
+  });
 });
 
 describe("decoding shrinks to maxSide", () => {
