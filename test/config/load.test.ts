@@ -84,7 +84,7 @@ const defaults = {
     maxDelayMs: 5,
     maxBodyBytes: 10_000_000,
     maxImagesPerRequest: 16,
-    maxPixels: 40_000_000,
+    maxPixels: 25_000_000,
     decodeConcurrency: "auto",
     gracePeriod: 25_000,
     checkInterval: 5_000,
