@@ -2,7 +2,7 @@
  * The decoding attacks of issue 12 (findings 2, 3 and 5) replayed against a real `faceops serve`,
  * to see what they cost the server: its peak RSS and how late /healthz answers meanwhile.
  *
- *   npx tsx bench/decode-attacks.ts [--root <faceops checkout>] [--bundle <dir>] [--only <name>]
+ *   npx tsx bench/decode-attacks.ts [--root <checkout>] [--bundle <dir>] [--only <name>] [--set key=value]... [--label <name>]
  *
  * --root serves with another checkout's code (an older commit, to compare), --bundle reuses a
  * bundle (trained into that folder when it does not exist yet: face-embedding, face crops, two LFW
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     bundle: { type: "string" },
     only: { type: "string" },
     label: { type: "string", default: "" },
+    set: { type: "string", multiple: true, default: [] },
   },
 });
 const root = resolve(values.root);
@@ -35,7 +36,7 @@ const scratch = mkdtempSync(join(tmpdir(), "faceops-decode-attacks-"));
 interface Attack {
   name: string;
   /** Requests sent at once; each is a list of photos and their content type. */
-  requests: () => Promise<Array<{ photos: Buffer[]; type: string }>>;
+  requests: () => Array<{ photos: Buffer[]; type: string }> | Promise<Array<{ photos: Buffer[]; type: string }>>;
 }
 
 const zeroPng = () => sharp({ create: { width: 6300, height: 6300, channels: 3, background: "#000000" } }).png({ compressionLevel: 9 }).toBuffer();
@@ -58,10 +59,10 @@ function bigSvg(): Buffer {
 }
 
 const attacks: Attack[] = [
-  { name: "16 all-zero 6300x6300 PNGs in one request", requests: async () => [{ photos: Array.from({ length: 16 }, () => png), type: "image/png" }] },
-  { name: "14 concurrent uploads of one such PNG", requests: async () => Array.from({ length: 14 }, () => ({ photos: [png], type: "image/png" })) },
-  { name: "16 PGMs of 10 MB in one request", requests: async () => [{ photos: Array.from({ length: 16 }, () => pgm), type: "image/x-portable-graymap" }] },
-  { name: "4 concurrent 8.4 MB SVGs", requests: async () => Array.from({ length: 4 }, () => ({ photos: [svg], type: "image/svg+xml" })) },
+  { name: "16 all-zero 6300x6300 PNGs in one request", requests: () => [{ photos: Array.from({ length: 16 }, () => png), type: "image/png" }] },
+  { name: "14 concurrent uploads of one such PNG", requests: () => Array.from({ length: 14 }, () => ({ photos: [png], type: "image/png" })) },
+  { name: "16 PGMs of 10 MB in one request", requests: () => [{ photos: Array.from({ length: 16 }, () => pgm), type: "image/x-portable-graymap" }] },
+  { name: "4 concurrent 8.4 MB SVGs", requests: () => Array.from({ length: 4 }, () => ({ photos: [svg], type: "image/svg+xml" })) },
   {
     name: "4 concurrent 6300x6300 AVIFs of under 1 KB",
     requests: async () => {
@@ -78,7 +79,7 @@ let svg: Buffer;
 async function startServer(bundle: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", import.meta.resolve("tsx"), join(root, "src/cli/main.ts"), "serve", "--model", bundle, "--port", "0", "--store", join(scratch, "serve-store"), "--set", "serve.host=127.0.0.1", "--log-format", "json"],
+    ["--import", import.meta.resolve("tsx"), join(root, "src/cli/main.ts"), "serve", "--model", bundle, "--port", "0", "--store", join(scratch, "serve-store"), "--set", "serve.host=127.0.0.1", ...values.set.flatMap((setting) => ["--set", setting]), "--log-format", "json"],
     { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] },
   );
   const url = await new Promise<string>((resolveUrl, reject) => {
@@ -184,7 +185,7 @@ try {
       await server.stop();
     }
   }
-  console.log(`\nserving code: ${root}\n`);
+  console.log(`\nserving code: ${root}${values.set.length > 0 ? `, with ${values.set.join(" ")}` : ""}\n`);
   console.log("| attack | answers | RSS before (MB) | peak RSS (MB) | slowest /healthz (ms) | seconds |");
   console.log("| --- | --- | --- | --- | --- | --- |");
   for (const row of rows) {
@@ -193,7 +194,7 @@ try {
   const suffix = values.label ? `-${values.label}` : "";
   writeFileSync(
     join(import.meta.dirname, "results", `decode-attacks${suffix}.json`),
-    `${JSON.stringify({ root, rows, environment: { cpus: cpus().length, node: process.version } }, null, 2)}\n`,
+    `${JSON.stringify({ root, settings: values.set, rows, environment: { cpus: cpus().length, node: process.version } }, null, 2)}\n`,
   );
 } finally {
   rmSync(scratch, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { setImmediate } from "node:timers/promises";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
@@ -150,7 +151,12 @@ export class Predictor {
     const { crop } = this.metadata;
     const size = this.backbone.inputSize;
     if (crop.mode !== "face") return { image: await fitSquare(image, size, crop.mode === "center" ? "crop" : "pad"), crop: crop.mode };
+    // Detection runs its networks on this thread, for hundreds of milliseconds on a slow machine:
+    // give waiting I/O (a health check) its turn before it, and again before the crop, so that
+    // photos decoded at the same moment are not detected back to back without a break.
+    await setImmediate();
     const box = this.detector ? await this.detector.detect(image) : null;
+    await setImmediate();
     const plan = planCrop(image, box, crop.medianBox, defaultCropPolicy);
     return { image: cropImage(image, plan, size), crop: plan.outcome };
   }
