@@ -60,7 +60,9 @@ function bigSvg(): Buffer {
 
 const attacks: Attack[] = [
   { name: "16 all-zero 6300x6300 PNGs in one request", requests: () => [{ photos: Array.from({ length: 16 }, () => png), type: "image/png" }] },
+  { name: "1 upload of one such PNG", requests: () => [{ photos: [png], type: "image/png" }] },
   { name: "14 concurrent uploads of one such PNG", requests: () => Array.from({ length: 14 }, () => ({ photos: [png], type: "image/png" })) },
+  { name: "4 concurrent requests of 16 such PNGs", requests: () => Array.from({ length: 4 }, () => ({ photos: Array.from({ length: 16 }, () => png), type: "image/png" })) },
   { name: "16 PGMs of 10 MB in one request", requests: () => [{ photos: Array.from({ length: 16 }, () => pgm), type: "image/x-portable-graymap" }] },
   { name: "4 concurrent 8.4 MB SVGs", requests: () => Array.from({ length: 4 }, () => ({ photos: [svg], type: "image/svg+xml" })) },
   {
