@@ -127,12 +127,13 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
 
 /**
  * Roughly the most memory (bytes) decoding this photo holds at once, from its header alone, so that
- * callers can admit fewer large decodes at a time. Measured with bench/decode-memory.ts (peak RSS
- * of one 6300x6300 decode shrunk to 2048): JPEG, PNG, WebP and TIFF stream line by line through
- * the shrink and need 25-45 MB whatever the photo's size, beside the RGB they produce; GIF holds
- * the whole frame (~5 bytes a pixel), AVIF the whole picture several times over in libheif and
- * libaom (~18 bytes a pixel: a 40 MP AVIF of under 1 KB needs 700 MB), PGM and PPM at most their
- * 8-bit samples (1 or 3 bytes a pixel).
+ * callers can admit fewer large decodes at a time. Measured with bench/decode-memory.ts (growth of
+ * the peak RSS over one decode of a 6300x6300 photo shrunk to 2048; AVIF 4000x4000): JPEG, PNG,
+ * WebP and TIFF stream line by line through the shrink and need 26-46 MB, the 12.6 MB of RGB they
+ * produce included, whatever the photo's size; GIF holds the whole frame (~5 bytes a pixel), AVIF
+ * the whole picture several times over in libheif and libaom (~19 bytes a pixel, shrunk or not: a
+ * 40 MP AVIF of under 1 KB needs 700 MB), PGM and PPM at most their 8-bit samples (1 or 3 bytes a
+ * pixel). The overhead below is rounded up, so the estimate errs on the high side.
  */
 export function decodeMemoryEstimate(header: ImageHeader, options: { maxSide?: number } = {}): number {
   const pixels = header.width * header.height;
