@@ -209,6 +209,17 @@ const serveSchema = z.strictObject({
    * of the largest /v2 requests (16 photos of 10 MB as base64) and their decoded photos in 2 GiB.
    */
   maxBufferedBytes: byteSize({ min: 1_000_000, max: 1_000_000_000_000 }).default(512_000_000),
+  /**
+   * Photos with more pixels than this are refused from their header (400 image_too_large), before
+   * any decoding. 25 MP takes a 24 MP camera's photo; more gains nothing (photos are decoded at 2048
+   * pixels on a side) and costs memory where a format must be decoded whole (AVIF: ~18 bytes a pixel).
+   */
+  maxPixels: integer(1, 100_000_000).default(25_000_000),
+  /**
+   * Photos decoded and cropped at once across all requests (the memory of decoding scales with it);
+   * auto: one per core, at most 4.
+   */
+  decodeConcurrency: z.preprocess(fromNumericString, z.union([z.literal("auto"), z.number().int().min(1).max(64)])).default("auto" as const),
   /** After SIGTERM, how long in-flight requests may take before connections are cut: 0 (cut at once) to 1 h. */
   gracePeriod: duration({ min: 0, max: 3_600_000 }).default(25_000),
   /** How often a server following a store re-reads the current-version pointer: 100 ms to 1 h. */

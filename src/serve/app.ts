@@ -7,7 +7,7 @@ import { BodyBudget } from "./body-budget.js";
 import { HttpError, clientClosedRequest, useJsonErrors } from "./errors.js";
 import { inferenceJsonLimits } from "./json-body.js";
 import type { ModelSlot } from "./model-slot.js";
-import { parseTopk, predictPhotos } from "./predict.js";
+import { parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
 import { openInferenceRouter } from "./v2.js";
 
@@ -25,6 +25,8 @@ export interface AppOptions {
   limits: UploadLimits;
   /** Request-body bytes held at once across all requests in progress (serve.maxBufferedBytes); unset: no such bound. */
   maxBufferedBytes?: number;
+  /** The pixel limit and decode permits shared by every request of this server. */
+  decoding: DecodeAdmission;
   serverVersion: string;
   /** More routes served by the same app, e.g. the controller's in `faceops up`. */
   routers?: express.Router[];
@@ -106,7 +108,7 @@ export function createApp(options: AppOptions): express.Express {
     if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
     try {
       const topk = parseTopk(request.query.topk, model.predictor.labels.length);
-      const predictions = await predictPhotos(model, photos, topk, metrics);
+      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding);
       response.json({
         model: { name: model.name, version: model.version },
         results: predictions.map(publicPrediction),
@@ -118,7 +120,7 @@ export function createApp(options: AppOptions): express.Express {
 
   // One count for every error answered, whichever protocol writes it.
   const countError = (status: number, code: string) => metrics.httpErrors.inc({ code: String(status), reason: code });
-  app.use(openInferenceRouter({ slot, metrics, log, onError: countError, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+  app.use(openInferenceRouter({ slot, metrics, log, onError: countError, decoding: options.decoding, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
 
   for (const router of options.routers ?? []) app.use(router);
 

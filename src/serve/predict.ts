@@ -1,25 +1,89 @@
+import { availableParallelism } from "node:os";
 import { recordPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
-import type { Prediction } from "../model/predictor.js";
-import { ImageDecodeError } from "../vision/decode.js";
+import { predictionDecodeSide, type Prediction } from "../model/predictor.js";
+import { Semaphore } from "../util/semaphore.js";
+import { decodeMemoryEstimate, ImageDecodeError, readImageHeader, type ImageHeader } from "../vision/decode.js";
 import { HttpError } from "./errors.js";
 import type { ServedModel } from "./model-slot.js";
 
 /**
- * One request's photos through one model: decode and crop each (a bad photo is the client's
- * fault: 400), then score them through the model's micro-batcher, so concurrent requests share
+ * One request's photos through one model: admit each from its header (a bad or oversized photo is
+ * the client's fault: 400, and nothing is decoded), decode and crop each while holding the process's
+ * decode permits, then score them through the model's micro-batcher, so concurrent requests share
  * backbone calls. Counts every prediction in the metrics.
  */
-export async function predictPhotos(model: ServedModel, photos: readonly Buffer[], topk: number, metrics: ServeMetrics): Promise<Prediction[]> {
+
+/**
+ * The bound on decoding shared by every request (v1 and v2) and every model of one server: photos
+ * over `maxPixels` are refused from their header, and the photos being decoded and cropped at once
+ * hold at most `decodes.permits` permits between them. An ordinary photo takes one permit; one
+ * whose decoder must hold the whole picture (a large AVIF or GIF) takes one per `permitBytes` of
+ * its estimated memory, up to all of them, so it is decoded alone.
+ */
+export interface DecodeAdmission {
+  readonly maxPixels: number;
+  readonly decodes: Semaphore;
+}
+
+/*
+ * What one permit stands for: one photo shrunk to 2048 pixels while decoding (~45 MB in libvips,
+ * see decodeMemoryEstimate) plus its face detection input (the photo at 1024 with a border, as
+ * bytes and as an int32 tensor: ~35 MB).
+ */
+const permitBytes = 96 * 1024 * 1024;
+
+/** serve.decodeConcurrency "auto": one decode per core, at most 4 (beyond that memory, not CPU, is the limit). */
+const autoDecodeConcurrencyCap = 4;
+
+export function resolveDecodeConcurrency(setting: number | "auto", cores = availableParallelism()): number {
+  return setting === "auto" ? Math.max(1, Math.min(cores, autoDecodeConcurrencyCap)) : setting;
+}
+
+export function createDecodeAdmission(settings: { maxPixels: number; decodeConcurrency: number | "auto" }): DecodeAdmission {
+  return { maxPixels: settings.maxPixels, decodes: new Semaphore(resolveDecodeConcurrency(settings.decodeConcurrency)) };
+}
+
+/** The permits decoding a photo with this header takes (1..all). */
+export function decodePermits(header: ImageHeader, admission: DecodeAdmission): number {
+  const estimate = decodeMemoryEstimate(header, { maxSide: predictionDecodeSide });
+  return Math.min(admission.decodes.permits, Math.max(1, Math.ceil(estimate / permitBytes)));
+}
+
+export async function predictPhotos(model: ServedModel, photos: readonly Buffer[], topk: number, metrics: ServeMetrics, admission: DecodeAdmission): Promise<Prediction[]> {
+  const refuse = (error: unknown, index: number): never => {
+    if (error instanceof ImageDecodeError) {
+      const which = photos.length > 1 ? `photo ${index + 1}: ` : "";
+      throw new HttpError(400, error.code === "too_large" ? "image_too_large" : "invalid_image", `${which}${error.message}`);
+    }
+    throw error;
+  };
+  // 1. Every photo's header before any decoding, so one refused photo costs the request nothing more.
+  const headers = await Promise.all(
+    photos.map(async (bytes, index) => {
+      try {
+        const header = await readImageHeader(bytes);
+        if (header.width * header.height > admission.maxPixels) {
+          throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the serving limit of ${admission.maxPixels} (serve.maxPixels)`);
+        }
+        return header;
+      } catch (error) {
+        return refuse(error, index);
+      }
+    }),
+  );
+  // 2. Decode and crop under the process-wide permits. Once one photo fails the request is lost,
+  //    so photos still waiting for permits are not decoded at all.
+  let failed = false;
   const prepared = await Promise.all(
     photos.map(async (bytes, index) => {
       try {
-        return await model.predictor.prepare(bytes);
+        return await admission.decodes.use(decodePermits(headers[index] as ImageHeader, admission), () => {
+          if (failed) throw new Error("not decoded: another photo of the request was refused");
+          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels });
+        });
       } catch (error) {
-        if (error instanceof ImageDecodeError) {
-          const which = photos.length > 1 ? `photo ${index + 1}: ` : "";
-          throw new HttpError(400, error.code === "too_large" ? "image_too_large" : "invalid_image", `${which}${error.message}`);
-        }
-        throw error;
+        failed = true;
+        return refuse(error, index);
       }
     }),
   );

@@ -4,7 +4,7 @@ import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { HttpError, type OnError } from "./errors.js";
 import { inferenceJsonLimits, readJsonBody } from "./json-body.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
-import { predictPhotos } from "./predict.js";
+import { predictPhotos, type DecodeAdmission } from "./predict.js";
 import { openInferenceErrors, openInferenceNotFound } from "./v2/error-format.js";
 import { parseInferRequest } from "./v2/infer-request.js";
 import { inferResponse, modelMetadata, modelReady, serverMetadata } from "./v2/responses.js";
@@ -23,6 +23,8 @@ export interface OpenInferenceOptions {
   log: Logger;
   /** Counts each error answered, as the app counts its own. */
   onError?: OnError;
+  /** The pixel limit and decode permits shared with /v1. */
+  decoding: DecodeAdmission;
   maxBytes: number;
   maxFiles: number;
   serverVersion: string;
@@ -87,7 +89,7 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
     try {
       // Checked again on the model this request holds: a swap may have happened while the body arrived.
       requireModel(model, request);
-      const predictions = await predictPhotos(model, parsed.photos, 1, metrics);
+      const predictions = await predictPhotos(model, parsed.photos, 1, metrics, options.decoding);
       response.json(inferResponse(model, parsed, predictions));
     } finally {
       slot.release(model);

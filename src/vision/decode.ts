@@ -1,15 +1,18 @@
 import sharp, { type Metadata } from "sharp";
+import { applyCodecPolicy } from "./codecs.js";
 import { createRgbImage, type RgbImage } from "./image.js";
 import { readQuickHeader } from "./header.js";
-import { decodePnm, looksLikePnm, PnmError, readPnmHeader } from "./pnm.js";
+import { pnmSamples, PnmError, readPnmHeader, type PnmHeader } from "./pnm.js";
+import { sniffFormat, type ImageFormat } from "./sniff.js";
 
 /**
  * Reading photos. Two steps on purpose: `readImageHeader` learns format and size from the header
- * alone, so a decompression bomb is refused before any pixel is allocated; `decodeImage` then
- * produces RGB with the EXIF orientation applied.
+ * alone, so a decompression bomb is refused before any pixel is allocated and a format we do not
+ * read is refused before any decoder parses it; `decodeImage` then produces RGB with the EXIF
+ * orientation applied, optionally shrunk while decoding (`maxSide`).
  */
 
-export type ImageFormat = "jpeg" | "png" | "webp" | "gif" | "tiff" | "avif" | "pgm" | "ppm";
+export type { ImageFormat } from "./sniff.js";
 
 export interface ImageHeader {
   format: ImageFormat;
@@ -31,22 +34,13 @@ export class ImageDecodeError extends Error {
   }
 }
 
-/*
- * libvips keeps recently used operations in a cache meant for re-processing the same file. We decode
- * each photo once, so the cache only costs: turning it off makes a dataset check ~60% faster.
- */
-sharp.cache(false);
+// Before the first byte reaches libvips: only our formats' loaders, no cache, one thread per image.
+applyCodecPolicy();
 
 /** Photos up to this size are verified by a full decode; larger ones by shrink-on-load. */
 const fullDecodePixels = 4_000_000;
 
-/** Formats sharp can open that are not photos of faces, and why we refuse them. */
-const refusedFormats: Record<string, string> = {
-  svg: "an SVG drawing, not a photo",
-  pdf: "a PDF document, not a photo",
-  raw: "raw pixel data without a header",
-  magick: "a format only ImageMagick reads",
-};
+const formatsWeRead = "use JPEG, PNG, WebP, GIF, TIFF, AVIF, PGM or PPM";
 
 /**
  * The pixel budget is enforced by us from the header; sharp's own limit would throw before we can
@@ -56,7 +50,10 @@ const headerOptions = { limitInputPixels: false, failOn: "error" } as const;
 
 export async function readImageHeader(bytes: Uint8Array): Promise<ImageHeader> {
   if (bytes.length === 0) throw new ImageDecodeError("not_an_image", "the file is empty");
-  if (looksLikePnm(bytes)) {
+  const sniffed = sniffFormat(bytes);
+  if (sniffed.kind === "unknown") throw new ImageDecodeError("not_an_image", "the content is not in any image format faceops reads");
+  if (sniffed.kind === "refused") throw new ImageDecodeError("unsupported_format", `the file is ${sniffed.why}; ${formatsWeRead}`);
+  if (sniffed.format === "pgm" || sniffed.format === "ppm") {
     try {
       const header = readPnmHeader(bytes);
       return { format: header.kind, width: header.width, height: header.height };
@@ -83,20 +80,26 @@ export async function readImageHeader(bytes: Uint8Array): Promise<ImageHeader> {
   return { format, width, height };
 }
 
+/** libvips' own name for the format; our sniffing already let only our formats through. */
 function acceptedFormat(metadata: Metadata): ImageFormat {
   const format = metadata.format as string;
   if (format === "heif") {
     if (metadata.compression === "av1") return "avif";
-    throw new ImageDecodeError("unsupported_format", "HEIC photos are not supported; convert them to JPEG or AVIF");
+    throw new ImageDecodeError("unsupported_format", `the file is a HEIC photo, which faceops does not read (convert it to JPEG or AVIF); ${formatsWeRead}`);
   }
   if (format === "jpeg" || format === "png" || format === "webp" || format === "gif" || format === "tiff") return format;
-  const why = refusedFormats[format] ?? `the ${format} format is not supported`;
-  throw new ImageDecodeError("unsupported_format", `the file is ${why}; use JPEG, PNG, WebP, GIF, TIFF, AVIF or PGM`);
+  throw new ImageDecodeError("unsupported_format", `the file is in the ${format} format; ${formatsWeRead}`);
 }
 
 export interface DecodeOptions {
-  /** Refuse images with more pixels than this (sharp checks the header before decoding). */
+  /** Refuse images with more pixels than this, from the header, before decoding. */
   maxPixels: number;
+  /**
+   * Shrink while decoding so that neither side exceeds this (aspect kept, never enlarged). JPEG and
+   * WebP then decode at a reduced scale directly, and no format holds the full-size RGB. Unset:
+   * the photo's own size, as training decodes.
+   */
+  maxSide?: number;
 }
 
 /** Decodes any accepted format to 8-bit RGB, EXIF orientation applied, alpha flattened onto black. */
@@ -107,14 +110,14 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   if (header.width * header.height > options.maxPixels) {
     throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the pixel limit of ${options.maxPixels}`);
   }
-  if (looksLikePnm(bytes)) return decodePnmToRgb(bytes, options);
+  if (options.maxSide !== undefined && !(Number.isInteger(options.maxSide) && options.maxSide > 0)) {
+    throw new RangeError(`maxSide must be a positive integer, received ${options.maxSide}`);
+  }
+  if (header.format === "pgm" || header.format === "ppm") return decodePnmToRgb(bytes, options);
   try {
-    const { data, info } = await sharp(bytes, { failOn: "error", limitInputPixels: options.maxPixels, autoOrient: true })
-      .flatten({ background: "#000000" })
-      .toColourspace("srgb")
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const decoder = sharp(bytes, { failOn: "error", limitInputPixels: options.maxPixels, autoOrient: true });
+    if (options.maxSide !== undefined) decoder.resize({ width: options.maxSide, height: options.maxSide, fit: "inside", withoutEnlargement: true });
+    const { data, info } = await decoder.flatten({ background: "#000000" }).toColourspace("srgb").removeAlpha().raw().toBuffer({ resolveWithObject: true });
     return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
   } catch (error) {
     if (error instanceof ImageDecodeError) throw error;
@@ -122,17 +125,51 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   }
 }
 
-function decodePnmToRgb(bytes: Uint8Array, options: DecodeOptions): RgbImage {
+/**
+ * Roughly the most memory (bytes) decoding this photo holds at once, from its header alone, so that
+ * callers can admit fewer large decodes at a time. Measured with bench/decode-memory.ts (growth of
+ * the peak RSS over one decode of a 6300x6300 photo shrunk to 2048; AVIF 4000x4000): JPEG, PNG,
+ * WebP and TIFF stream line by line through the shrink and need 26-46 MB, the 12.6 MB of RGB they
+ * produce included, whatever the photo's size; GIF holds the whole frame (~5 bytes a pixel), AVIF
+ * the whole picture several times over in libheif and libaom (~19 bytes a pixel, shrunk or not: a
+ * 40 MP AVIF of under 1 KB needs 700 MB), PGM and PPM at most their 8-bit samples (1 or 3 bytes a
+ * pixel). The overhead below is rounded up, so the estimate errs on the high side.
+ */
+export function decodeMemoryEstimate(header: ImageHeader, options: { maxSide?: number } = {}): number {
+  const pixels = header.width * header.height;
+  const scale = Math.min(1, (options.maxSide ?? Number.POSITIVE_INFINITY) / Math.max(header.width, header.height));
+  const output = Math.ceil(header.width * scale) * Math.ceil(header.height * scale) * 3;
+  return streamingOverhead + output + pixels * wholePictureBytes[header.format];
+}
+
+/** The line buffers and tiles libvips keeps while it streams one photo through a shrink. */
+const streamingOverhead = 32 * 1024 * 1024;
+
+/** Bytes a pixel held by the decoder beside the output, for formats that cannot be streamed. */
+const wholePictureBytes: Record<ImageFormat, number> = { jpeg: 0, png: 0, webp: 0, tiff: 0, gif: 5, avif: 18, pgm: 1, ppm: 3 };
+
+async function decodePnmToRgb(bytes: Uint8Array, options: DecodeOptions): Promise<RgbImage> {
+  let header: PnmHeader;
+  let samples: Uint8Array;
   try {
-    const header = readPnmHeader(bytes);
+    header = readPnmHeader(bytes);
     if (header.width * header.height > options.maxPixels) {
       throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the pixel limit of ${options.maxPixels}`);
     }
-    return toRgb(decodePnm(bytes, header), header.width, header.height, header.channels);
+    samples = pnmSamples(bytes, header);
   } catch (error) {
     if (error instanceof PnmError) throw new ImageDecodeError("corrupt", `the PGM/PPM file is damaged: ${error.message}`, { cause: error });
     throw error;
   }
+  const { width, height, channels } = header;
+  const maxSide = options.maxSide ?? Number.POSITIVE_INFINITY;
+  if (Math.max(width, height) <= maxSide) return toRgb(samples.buffer === bytes.buffer ? samples.slice() : samples, width, height, channels);
+  // Shrunk by libvips, off the event loop, straight from the file's own raster when it is 8-bit.
+  const { data, info } = await sharp(samples, { raw: { width, height, channels } })
+    .resize({ width: maxSide, height: maxSide, fit: "inside", withoutEnlargement: true })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return toRgb(new Uint8Array(data.buffer, data.byteOffset, data.length), info.width, info.height, info.channels);
 }
 
 function toRgb(samples: Uint8Array, width: number, height: number, channels: number): RgbImage {
@@ -156,7 +193,11 @@ function toRgb(samples: Uint8Array, width: number, height: number, channels: num
  */
 export async function verifyDecodes(bytes: Uint8Array, header: ImageHeader): Promise<void> {
   if (header.format === "pgm" || header.format === "ppm") {
-    decodePnmToRgb(bytes, { maxPixels: header.width * header.height });
+    try {
+      pnmSamples(bytes, readPnmHeader(bytes));
+    } catch (error) {
+      throw new ImageDecodeError("corrupt", `the PGM/PPM file is damaged: ${(error as Error).message}`, { cause: error });
+    }
     return;
   }
   try {

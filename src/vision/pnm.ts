@@ -92,23 +92,39 @@ export function readPnmHeader(bytes: Uint8Array): PnmHeader {
  * Throws PnmError when the raster is short or holds a sample above maxValue.
  */
 export function decodePnm(bytes: Uint8Array, header: PnmHeader = readPnmHeader(bytes)): Uint8Array {
+  const raster = pnmSamples(bytes, header);
+  // A view into the file is copied, so that the result owns its memory as before.
+  return raster.buffer === bytes.buffer ? raster.slice() : raster;
+}
+
+/**
+ * The raster as 8-bit samples, like decodePnm, but without copying when the file already holds
+ * exactly that (binary, maxValue 255): then it is a view into `bytes`, to be read, never written.
+ * The size of a binary raster is checked before anything is allocated for it.
+ */
+export function pnmSamples(bytes: Uint8Array, header: PnmHeader = readPnmHeader(bytes)): Uint8Array {
   const sampleCount = header.width * header.height * header.channels;
-  const samples = new Uint8Array(sampleCount);
-  const check = (value: number, index: number) => {
-    if (value > header.maxValue) throw new PnmError(`sample ${index} is ${value}, above the maximum ${header.maxValue}`);
-    // Multiply before dividing: value * (255 / maxValue) is inexact, and misses half-way values
-    // (50 of 100 gave 127.49999999999999, rounded to 127 instead of 128).
-    return Math.round((value * 255) / header.maxValue);
-  };
   if (header.encoding === "binary") {
     const bytesPerSample = header.maxValue < 256 ? 1 : 2;
     const needed = sampleCount * bytesPerSample;
     const available = bytes.length - header.dataOffset;
     if (available < needed) throw new PnmError(`the raster is truncated: ${available} of ${needed} bytes present`);
-    for (let index = 0; index < sampleCount; index++) {
-      const at = header.dataOffset + index * bytesPerSample;
-      const value = bytesPerSample === 1 ? (bytes[at] as number) : ((bytes[at] as number) << 8) | (bytes[at + 1] as number);
-      samples[index] = check(value, index);
+    if (header.maxValue === 255) return bytes.subarray(header.dataOffset, header.dataOffset + sampleCount);
+  }
+  const scaled = scaleTable(header.maxValue);
+  const samples = new Uint8Array(sampleCount);
+  const scale = (value: number, index: number) => {
+    if (value > header.maxValue) throw new PnmError(`sample ${index} is ${value}, above the maximum ${header.maxValue}`);
+    return scaled[value] as number;
+  };
+  if (header.encoding === "binary") {
+    const at = header.dataOffset;
+    if (header.maxValue < 256) {
+      for (let index = 0; index < sampleCount; index++) samples[index] = scale(bytes[at + index] as number, index);
+    } else {
+      for (let index = 0; index < sampleCount; index++) {
+        samples[index] = scale(((bytes[at + 2 * index] as number) << 8) | (bytes[at + 2 * index + 1] as number), index);
+      }
     }
   } else {
     const reader = new TokenReader(bytes, header.dataOffset - 1);
@@ -119,8 +135,19 @@ export function decodePnm(bytes: Uint8Array, header: PnmHeader = readPnmHeader(b
       } catch (error) {
         throw new PnmError(`the raster is truncated or malformed: ${(error as Error).message}`, { cause: error });
       }
-      samples[index] = check(value, index);
+      samples[index] = scale(value, index);
     }
   }
   return samples;
+}
+
+/**
+ * Every sample value 0..maxValue scaled to 0..255, computed once per file instead of per sample.
+ * Multiply before dividing: value * (255 / maxValue) is inexact, and misses half-way values
+ * (50 of 100 gave 127.49999999999999, rounded to 127 instead of 128).
+ */
+function scaleTable(maxValue: number): Uint8Array {
+  const table = new Uint8Array(maxValue + 1);
+  for (let value = 0; value <= maxValue; value++) table[value] = Math.round((value * 255) / maxValue);
+  return table;
 }

@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from "../../src/log.js";
 import { createServeMetrics, type ServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
+import { createDecodeAdmission, type DecodeAdmission } from "../../src/serve/predict.js";
 import { listen, type RunningServer } from "../../src/serve/server.js";
 
 /** The inference service on 127.0.0.1 with an ephemeral port, its slot and metrics exposed to the test. */
@@ -14,11 +15,21 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startService(options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; log?: Logger } = {}): Promise<TestService> {
+export async function startService(
+  options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; decoding?: DecodeAdmission; log?: Logger } = {},
+): Promise<TestService> {
   const log = options.log ?? silentLogger();
   const metrics = createServeMetrics(new Registry());
   const slot = new ModelSlot({ maxBatch: options.maxBatch ?? 8, maxDelayMs: options.maxDelayMs ?? 5 }, metrics, log);
-  const app = createApp({ slot, metrics, log, limits: { maxBytes: options.maxBytes ?? 10_000_000, maxFiles: options.maxFiles ?? 16 }, maxBufferedBytes: options.maxBufferedBytes, serverVersion: "test" });
+  const app = createApp({
+    slot,
+    metrics,
+    log,
+    limits: { maxBytes: options.maxBytes ?? 10_000_000, maxFiles: options.maxFiles ?? 16 },
+    maxBufferedBytes: options.maxBufferedBytes,
+    decoding: options.decoding ?? createDecodeAdmission({ maxPixels: 40_000_000, decodeConcurrency: 2 }),
+    serverVersion: "test",
+  });
   const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
   return { url: running.url, slot, metrics, running, close: () => running.shutdown("test over") };
 }

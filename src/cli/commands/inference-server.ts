@@ -2,6 +2,7 @@ import type express from "express";
 import type { ServeMetrics } from "../../metrics/serve-metrics.js";
 import { createApp } from "../../serve/app.js";
 import type { ModelSlot } from "../../serve/model-slot.js";
+import { createDecodeAdmission } from "../../serve/predict.js";
 import type { StoreFollower } from "../../serve/model-source.js";
 import { listen, type RunningServer } from "../../serve/server.js";
 import type { CommandContext } from "../context.js";
@@ -17,6 +18,7 @@ export function listenInference(context: CommandContext, parts: { slot: ModelSlo
     log: context.log,
     limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
     maxBufferedBytes: serve.maxBufferedBytes,
+    decoding: createDecodeAdmission(serve),
     serverVersion: faceopsVersion(),
     routers: parts.routers,
   });
