@@ -83,7 +83,7 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
     // service is refused without reading, let alone parsing, what may be a very large body.
     requireModel(slot.model, request);
     const body = await readJsonBody(request, inferenceJsonLimits(options.maxBytes, options.maxFiles));
-    const parsed = parseInferRequest(body, { maxFiles: options.maxFiles, maxBytes: options.maxBytes });
+    const parsed = await parseInferRequest(body, { maxFiles: options.maxFiles, maxBytes: options.maxBytes });
     const model = slot.acquire();
     if (!model) throw notReady();
     try {

@@ -18,7 +18,7 @@ function nested(depth: number, inner: unknown): unknown {
 }
 
 describe("parseInferRequest", () => {
-  test("accepts flat and nested data, scalars and the spec's optional fields", () => {
+  test("accepts flat and nested data, scalars and the spec's optional fields", async () => {
     const cases: Array<[string, unknown, string[]]> = [
       ["flat", { inputs: [image([a, b])] }, ["photo-a", "photo-b"]],
       ["nested [2,1]", { inputs: [image([[a], [b]], [2, 1])] }, ["photo-a", "photo-b"]],
@@ -28,25 +28,25 @@ describe("parseInferRequest", () => {
       ["spec-shaped parameters everywhere", { id: "x", parameters: { s: "t", n: 1, f: false }, inputs: [{ ...image([a]), parameters: { p: 2 } }], outputs: [{ name: "labels", parameters: {} }] }, ["photo-a"]],
     ];
     for (const [name, body, photos] of cases) {
-      assert.deepEqual(parseInferRequest(body, limits).photos.map((photo) => photo.toString()), photos, name);
+      assert.deepEqual((await parseInferRequest(body, limits)).photos.map((photo) => photo.toString()), photos, name);
     }
   });
 
-  test("id is echoed when a string; outputs default to all, in the model's order", () => {
-    assert.equal(parseInferRequest({ id: "r-1", inputs: [image([a])] }, limits).id, "r-1");
-    assert.equal(parseInferRequest({ inputs: [image([a])] }, limits).id, undefined);
-    assert.deepEqual(parseInferRequest({ inputs: [image([a])] }, limits).outputs, [
+  test("id is echoed when a string; outputs default to all, in the model's order", async () => {
+    assert.equal((await parseInferRequest({ id: "r-1", inputs: [image([a])] }, limits)).id, "r-1");
+    assert.equal((await parseInferRequest({ inputs: [image([a])] }, limits)).id, undefined);
+    assert.deepEqual((await parseInferRequest({ inputs: [image([a])] }, limits)).outputs, [
       { name: "scores", classification: null },
       { name: "labels", classification: null },
     ]);
-    assert.deepEqual(parseInferRequest({ inputs: [image([a])], outputs: [] }, limits).outputs.map((output) => output.name), ["scores", "labels"]);
-    assert.deepEqual(parseInferRequest({ inputs: [image([a])], outputs: [{ name: "labels" }, { name: "scores", parameters: { classification: 2 } }] }, limits).outputs, [
+    assert.deepEqual((await parseInferRequest({ inputs: [image([a])], outputs: [] }, limits)).outputs.map((output) => output.name), ["scores", "labels"]);
+    assert.deepEqual((await parseInferRequest({ inputs: [image([a])], outputs: [{ name: "labels" }, { name: "scores", parameters: { classification: 2 } }] }, limits)).outputs, [
       { name: "labels", classification: null },
       { name: "scores", classification: 2 },
     ]);
   });
 
-  test("refuses what the spec or the model does not allow, naming the field", () => {
+  test("refuses what the spec or the model does not allow, naming the field", async () => {
     const cases: Array<[string, unknown, number, RegExp]> = [
       ["not an object", [1], 400, /^the request body: expected a JSON object, received an array$/],
       ["no inputs", {}, 400, /^inputs: expected a non-empty array of input tensors, received nothing$/],
@@ -82,8 +82,8 @@ describe("parseInferRequest", () => {
       ["classification as text", { inputs: [image([a])], outputs: [{ name: "scores", parameters: { classification: "2" } }] }, 400, /^outputs\[0\]\.parameters\.classification: expected a positive integer, received a string$/],
     ];
     for (const [name, body, status, message] of cases) {
-      assert.throws(
-        () => parseInferRequest(body, limits),
+      await assert.rejects(
+        parseInferRequest(body, limits),
         (error: unknown) => {
           assert.ok(error instanceof HttpError, `${name}: ${String(error)}`);
           assert.equal(error.status, status, `${name}: ${error.message}`);
@@ -95,9 +95,23 @@ describe("parseInferRequest", () => {
     }
   });
 
-  test("a shape of many dimensions and data nested as deep are walked without recursion", () => {
+  test("photos are decoded one at a time, giving the event loop a turn between them", async () => {
+    // Each turn of the loop between photos is seen by a check scheduled with setImmediate; decoding
+    // all photos in one synchronous piece would let none run before the answer.
+    let turns = 0;
+    const count = () => {
+      turns++;
+      if (turns < 100) setImmediate(count);
+    };
+    setImmediate(count);
+    const parsed = await parseInferRequest({ inputs: [image([a, b, a, b])] }, limits);
+    assert.equal(parsed.photos.length, 4);
+    assert.ok(turns >= 3, `the loop had ${turns} turns while 4 photos were decoded`);
+  });
+
+  test("a shape of many dimensions and data nested as deep are walked without recursion", async () => {
     const depth = 100_000;
-    const photos = parseInferRequest({ inputs: [image(nested(depth, a), new Array<number>(depth).fill(1))] }, limits).photos;
+    const { photos } = await parseInferRequest({ inputs: [image(nested(depth, a), new Array<number>(depth).fill(1))] }, limits);
     assert.deepEqual(photos.map((photo) => photo.toString()), ["photo-a"]);
   });
 });
