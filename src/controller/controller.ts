@@ -1,5 +1,5 @@
 import { mkdir, rename, rm, stat } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { relative } from "node:path";
 import type { Logger } from "../log.js";
 import type { ControllerMetrics } from "../metrics/controller-metrics.js";
 import { recordRunEvents } from "../metrics/controller-metrics.js";
@@ -12,6 +12,7 @@ import { acquireLock, releaseLock } from "../store/lock.js";
 import { nextModelVersion, readCurrentModel, type CurrentModel } from "../store/models.js";
 import type { DatasetWatch, WatchedDataset } from "./dataset-watch.js";
 import { UnknownRevisionError } from "../dataset/source.js";
+import { readBundleMetadata } from "../model/bundle.js";
 import { attemptKey, decide, type Action, type AttemptObservation, type ControllerSettings, type DesiredDataset, type Observed, type ObservedRequest } from "./decide.js";
 import { isActive, listRuns, readRun, writeRun, type RunRecord } from "./records.js";
 import { adoptLegacyRunRequest, listRunRequests, pruneRunRequests, readRunRequest, writeRunRequest } from "./requests.js";
@@ -275,7 +276,8 @@ export class Controller {
       metrics.deployedModelAccuracy.reset();
       this.shownFingerprint = null;
       if (version) {
-        const metadata = await readJsonOr<DeployedMetadata | null>(join(store.modelVersion(version), "metadata.json"), null).catch(() => null);
+        // Read as the service's loader reads it (capped, no link followed): a version folder is not trusted more here.
+        const metadata: DeployedMetadata | null = await readBundleMetadata(store.modelVersion(version)).catch(() => null);
         metrics.deployedModel.set({ version, dataset_commit: metadata?.dataset?.commit ?? "none" }, 1);
         if (typeof metadata?.metrics?.accuracy === "number") metrics.deployedModelAccuracy.set(metadata.metrics.accuracy);
         this.shownFingerprint = metadata?.dataset?.fingerprint ?? null;

@@ -5,6 +5,7 @@ import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Evaluation } from "./evaluate.js";
 import type { EpochCurve, FeatureScaling } from "./head.js";
+import { temporaryPath } from "../store/owner.js";
 import { ReferenceSet, type OpenSetReference } from "./open-set.js";
 
 type Tf = typeof tfjs;
@@ -151,7 +152,8 @@ export async function saveBundle(
   input: { metadata: Omit<BundleMetadata, "files" | "fileBytes">; head: tfjs.LayersModel; scaling: FeatureScaling; references?: ReferenceSet; tf: Tf },
 ): Promise<BundleMetadata> {
   const target = resolve(directory);
-  const temporary = `${target}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  // The name records its writer, so a starting controller can remove it once that writer is gone (store/cleanup.ts).
+  const temporary = await temporaryPath(target, "tmp");
   await mkdir(join(temporary, "head"), { recursive: true });
   try {
     const head = await serializeHead(input.head, input.tf);
