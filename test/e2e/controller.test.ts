@@ -225,7 +225,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     await start();
     const ended = await waitForRunEnd("5");
     assert.equal(ended.state, "passed", ended.reason ?? "");
-    assert.equal(ended.attempts.length, 1);
+    assert.equal(ended.attempts.length, 1, JSON.stringify(ended.attempts.map(({ number, state, executions, error }) => ({ number, state, executions, error }))));
     assert.equal(ended.attempts[0]?.executions, 2);
     assert.equal(ended.attempts[0]?.state, "finished");
     assert.match(ended.attempts[0]?.error ?? "", /ended without a result; re-run under the same number/);
