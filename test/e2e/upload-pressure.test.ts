@@ -129,7 +129,12 @@ async function attackUploads(url: string): Promise<Attack[]> {
     ...Array.from({ length: 14 }, (_, index) => ({ name: `finding 2: single zero 6300x6300 PNG #${index + 1}`, send: () => post("/v1/predict", "image/png", zeroPng) })),
     ...Array.from({ length: 4 }, (_, index) => ({ name: `finding 3: 8.4 MB SVG #${index + 1}`, send: () => post("/v1/predict", "image/svg+xml", svg) })),
     { name: "finding 4: 20 MB of nested brackets", send: () => post("/v2/models/faces/infer", "application/json", brackets) },
-    { name: "finding 4: 211 MB to an unknown model", send: () => post("/v2/models/nobody/infer", "application/json", hugeInfer) },
+    // Refused before its body is read and the connection closed: a client that writes on after the
+    // answer may see a reset before it reads it (fetch then fails), so this one reads as it writes.
+    {
+      name: "finding 4: 211 MB to an unknown model",
+      send: async () => (await rawRequest(url, `POST /v2/models/nobody/infer HTTP/1.1\r\nHost: faceops\r\nContent-Type: application/json\r\nContent-Length: ${hugeInfer.length}`, hugeInfer)).status,
+    },
     { name: "finding 5: 16 x 10 MB PGMs in one request", send: () => post("/v1/predict", multipartType, sixteenPgms) },
   ];
 }

@@ -1,3 +1,4 @@
+import type { Socket } from "node:net";
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import type { Logger } from "../../log.js";
 import { HttpError, jsonErrorHandler, type ErrorBody, type OnError } from "../errors.js";
@@ -38,8 +39,34 @@ export function openInferenceErrors(log: Logger, onError?: OnError): ErrorReques
       next(error);
       return;
     }
-    if (bodyLeftUnread(request) && !response.headersSent) response.setHeader("Connection", "close");
+    if (bodyLeftUnread(request) && !response.headersSent) {
+      response.setHeader("Connection", "close");
+      lingerBeforeClosing(request);
+    }
     answer(error, request, response, next);
+  };
+}
+
+/** How long a refused request's connection stays half-closed before it is cut: Go's net/http waits as long. */
+const lingerMs = 500;
+
+/**
+ * Node ends a `Connection: close` answer with `socket.destroySoon()`: a FIN, then the socket is
+ * destroyed as soon as the answer is flushed. A client still sending its body then has its next
+ * bytes answered with a TCP reset, which can reach it before it has read the answer (fetch fails
+ * with "other side closed" instead of seeing the 404). So this connection closes the way Go's
+ * net/http and nginx's lingering_close do: the FIN at once, what keeps arriving read and discarded
+ * (Node's parser dumps an unread body; nothing is buffered), and the socket cut after `lingerMs`
+ * if the client has not finished by then.
+ */
+function lingerBeforeClosing(request: Request): void {
+  const socket = request.socket;
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    if (this.writable) this.end();
+    request.resume();
+    const cut = setTimeout(() => this.destroy(), lingerMs);
+    cut.unref();
+    this.once("close", () => clearTimeout(cut));
   };
 }
 
