@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { resolve } from "node:path";
-
-const main = resolve(import.meta.dirname, "../../src/cli/main.ts");
+import type { ChildProcess } from "node:child_process";
+import { startListeningFaceops, type Exit } from "./faceops-process.js";
 
 /**
  * `faceops serve` as a real child process on 127.0.0.1 and a free port, as a user or a kubelet
@@ -15,7 +13,7 @@ export class FaceopsServe {
     readonly child: ChildProcess,
     readonly url: string,
     output: string,
-    readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+    readonly exited: Promise<Exit>,
   ) {
     this.output = output;
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
@@ -23,28 +21,10 @@ export class FaceopsServe {
 
   static async start(args: string[], options: { nodeOptions?: string[]; timeoutMs?: number } = {}): Promise<FaceopsServe> {
     const timeoutMs = options.timeoutMs ?? 60_000;
-    const child = spawn(process.execPath, [...(options.nodeOptions ?? []), "--import", import.meta.resolve("tsx"), main, "serve", "--port", "0", "--set", "serve.host=127.0.0.1", "--log-format", "json", ...args], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => child.once("exit", (code, signal) => done({ code, signal })));
-    let output = "";
-    const url = await new Promise<string>((found, failed) => {
-      const timer = setTimeout(() => failed(new Error(`faceops serve did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString("utf8");
-        const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"inference service listening"/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          child.stderr?.off("data", onData);
-          found(match[1]);
-        }
-      };
-      child.stderr?.on("data", onData);
-      void exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        failed(new Error(`faceops serve exited with ${code ?? signal} before listening:\n${output}`));
-      });
+    const { child, url, output, exited } = await startListeningFaceops(["serve", "--port", "0", "--set", "serve.host=127.0.0.1", "--log-format", "json", ...args], {
+      what: "faceops serve",
+      nodeOptions: options.nodeOptions,
+      timeoutMs,
     });
     const server = new FaceopsServe(child, url, output, exited);
     await server.waitUntilReady(timeoutMs);

@@ -1,7 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { resolve } from "node:path";
-
-const main = resolve(import.meta.dirname, "../../src/cli/main.ts");
+import type { ChildProcess } from "node:child_process";
+import { startListeningFaceops } from "./faceops-process.js";
 
 /**
  * Arguments for a quick `faceops up` on a test repository: loopback on a free port, polling every
@@ -41,31 +39,8 @@ export class FaceopsUp {
   }
 
   static async start(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<FaceopsUp> {
-    const child = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), main, "--log-format", "json", ...args, "up"], {
-      cwd: options.cwd,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    const exited = new Promise<number | null>((done) => child.once("exit", (code) => done(code)));
-    let output = "";
-    const url = await new Promise<string>((found, failed) => {
-      const timer = setTimeout(() => failed(new Error(`faceops up did not listen within ${options.timeoutMs ?? 60_000} ms:\n${output}`)), options.timeoutMs ?? 60_000);
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString("utf8");
-        const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"inference service listening"/.exec(output);
-        if (match?.[1]) {
-          clearTimeout(timer);
-          child.stderr?.off("data", onData);
-          found(match[1]);
-        }
-      };
-      child.stderr?.on("data", onData);
-      void exited.then((code) => {
-        clearTimeout(timer);
-        failed(new Error(`faceops up exited with ${code} before listening:\n${output}`));
-      });
-    });
-    return new FaceopsUp(child, url, output, exited);
+    const { child, url, output, exited } = await startListeningFaceops(["--log-format", "json", ...args, "up"], { what: "faceops up", env: options.env, cwd: options.cwd, timeoutMs: options.timeoutMs });
+    return new FaceopsUp(child, url, output, exited.then(({ code }) => code));
   }
 
   get log(): string {
