@@ -154,7 +154,7 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
     const refusal = this.closed ?? this.broken;
     if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, kind, request, transfer, resolve: resolve as (result: unknown) => void, reject });
+      this.queue.push({ id: this.nextId++, kind, request, transfer, resolve: resolve, reject });
       this.dispatch();
     });
   }

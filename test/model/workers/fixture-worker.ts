@@ -37,7 +37,7 @@ hostTasks<FixtureInit, FixtureInfo, FixtureTasks>((init, log) => {
       echo: (request) => Promise.resolve({ result: { value: request.value, threadId } }),
       double: (request) => {
         const values = request.values.map((value) => value * 2);
-        return Promise.resolve({ result: { values }, transfer: [values.buffer as ArrayBuffer] });
+        return Promise.resolve({ result: { values }, transfer: [values.buffer] });
       },
       decodeError: (request) => Promise.reject(new ImageDecodeError(request.code, `a ${request.code} photo`, { cause: new TypeError("the inner reason") })),
       crash: (request) => {
