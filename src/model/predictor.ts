@@ -16,7 +16,9 @@ import { loadTf, type TfEngine } from "./runtime.js";
 
 /**
  * A loaded model bundle that answers "who is this?": the same decode, crop and backbone as in
- * training, then the head. Used by `faceops predict` and by the inference service.
+ * training, then the head. Used by `faceops predict`, which runs the face path on its own thread,
+ * and by the inference service, which runs it in worker threads (face-path/workers.ts) so that its
+ * main thread only parses requests, runs the head and looks up the nearest reference.
  */
 
 export interface LabelScore {

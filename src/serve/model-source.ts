@@ -13,8 +13,10 @@ import type { ModelSlot } from "./model-slot.js";
 /**
  * Where the served model comes from: one bundle (`--model`), or the store's current-version
  * pointer (`--store`), followed with a file watch plus a periodic check (watches miss events on
- * network file systems such as a PVC). A new version is loaded completely, its checksums verified
- * and warmed with one inference before it is swapped in; one that fails keeps the old one serving.
+ * network file systems such as a PVC). A new version is loaded completely, its checksums verified,
+ * its face-path workers started (`workers`: the server's decode concurrency) and warmed with one
+ * inference before it is swapped in; one that fails keeps the old one serving, and ends the threads
+ * it had started.
  */
 
 /** What loading a model needs; `workers` as in PredictorOptions (0 or absent: the face path on this thread). */

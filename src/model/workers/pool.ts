@@ -89,6 +89,17 @@ import(workerData.entry).catch(async (error) => {
 });
 `;
 
+/** Threads of every pool in this process that have started and not yet exited. */
+const running = new Set<number>();
+
+/**
+ * How many pool threads of this process are running: 0 once every pool is terminated (tests of
+ * model swaps and shutdown check that no thread is left behind).
+ */
+export function runningWorkerThreads(): number {
+  return running.size;
+}
+
 export class WorkerPool<Init, Info, Tasks extends TaskMap> {
   private readonly places: Place[];
   private readonly queue: Task[] = [];
@@ -200,7 +211,10 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
     place.worker = worker;
     place.state = "starting";
     place.lastError = null;
-    this.threadIdsStarted.push(worker.threadId);
+    // Read now: a worker that has stopped reports -1.
+    const threadId = worker.threadId;
+    this.threadIdsStarted.push(threadId);
+    running.add(threadId);
     const workerLog = log.child({ worker: place.index });
     return new Promise<Info>((resolve, reject) => {
       let ready = false;
@@ -230,6 +244,7 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
         place.lastError = error;
       });
       worker.on("exit", (code) => {
+        running.delete(threadId);
         if (place.worker !== worker) return;
         place.worker = null;
         place.state = "empty";

@@ -5,7 +5,7 @@ import { after, describe, test } from "node:test";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { silentLogger } from "../../../src/log.js";
-import { WorkerExitedError, WorkerPool, WorkerPoolBrokenError, WorkerPoolClosedError } from "../../../src/model/workers/pool.js";
+import { runningWorkerThreads, WorkerExitedError, WorkerPool, WorkerPoolBrokenError, WorkerPoolClosedError } from "../../../src/model/workers/pool.js";
 import { reviveError, serialiseError, transferable } from "../../../src/model/workers/messages.js";
 import { ImageDecodeError } from "../../../src/vision/decode.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
@@ -139,6 +139,7 @@ describe("worker pool", () => {
     await assert.rejects(pool.run("crash", { how: "exit" }), WorkerExitedError);
     await pool.run("echo", { value: "the replacement is ready" });
     assert.ok(threadCount() >= baseline + 3, `three workers run (threads: ${threadCount()}, before: ${baseline})`);
+    assert.equal(runningWorkerThreads(), 3);
     const running = [failureOf(pool.run("wait", { ms: 5_000, value: "cut short" })), failureOf(pool.run("wait", { ms: 5_000, value: "cut short" }))];
     const queued = Array.from({ length: 3 }, () => failureOf(pool.run("echo", { value: "never sent" })));
     await pool.terminate();
@@ -146,6 +147,7 @@ describe("worker pool", () => {
     await assert.rejects(pool.run("echo", { value: "too late" }), WorkerPoolClosedError);
     assert.equal(pool.alive, 0);
     assert.equal(pool.threadIds.length, 4);
+    assert.equal(runningWorkerThreads(), 0, "every thread started has exited");
     assert.equal(threadCount(), baseline, "no thread is left");
   });
 
