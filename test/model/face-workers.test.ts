@@ -11,7 +11,7 @@ import { StoreLayout } from "../../src/store/layout.js";
 import { ImageDecodeError } from "../../src/vision/decode.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
-import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
+import { faceRepo, fastVgg16, trainBundle, type TrainedBundle } from "../helpers/training.js";
 
 /**
  * The face path in worker threads (src/model/face-path/) against the same path on the calling
@@ -84,6 +84,26 @@ describe("face-path workers", () => {
       await pooled.dispose();
     }
     assert.equal(threadCount(), before, "no worker thread is left after dispose");
+  });
+
+  test("a VGG16 bundle with face crops: the workers decode, detect and crop, onnxruntime embeds, the answers are the same", async () => {
+    const vggBundle = join(folder.path, "vgg16-face");
+    const vgg = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { ...fastVgg16, "model.crop": "face" }, vggBundle);
+    const photos = people.flatMap((person) => lfwPhotos(person).slice(20, 22)).map((path) => readFileSync(path));
+    const here = await Predictor.load(vggBundle, { config: vgg.config, log: silentLogger() });
+    const pooled = await Predictor.load(vggBundle, { config: vgg.config, log: silentLogger(), workers: 2 });
+    try {
+      const expected = await here.predict(photos);
+      const answered = await pooled.predict(photos);
+      assert.deepEqual(
+        answered.map((prediction) => [prediction.crop, prediction.label]),
+        expected.map((prediction) => [prediction.crop, prediction.label]),
+      );
+      answered.forEach((prediction, index) => assert.deepEqual(Array.from(prediction.probabilities), Array.from(expected[index]?.probabilities ?? [])));
+    } finally {
+      await pooled.dispose();
+      await here.dispose();
+    }
   });
 
   test("a bad photo is refused from the worker as ImageDecodeError with its code; uploads are moved, other bytes copied", async () => {
