@@ -23,6 +23,10 @@ import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
  * Errors of a task come back as their own classes: a photo that cannot be decoded is an
  * ImageDecodeError with its code, as on the main thread. A worker that dies is replaced, and the
  * task it ran fails with WorkerExitedError (pool.ts).
+ *
+ * The serving tasks are the first; training can run on the same workers by adding its own task
+ * kinds (detection for the box cache, augmented crops) to protocol.ts and worker.ts and a method
+ * for each here: the pool, the messages and the error handling stay as they are.
  */
 
 export interface FacePathWorkersOptions {

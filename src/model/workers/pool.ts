@@ -108,12 +108,9 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
   private broken: Error | null = null;
   private readonly typescriptLoader: string | undefined;
   private readonly threadIdsStarted: number[] = [];
+  private firstInfo: Info | undefined;
 
-  private constructor(
-    private readonly options: WorkerPoolOptions<Init>,
-    /** What the first worker reported when it became ready. */
-    readonly info: Info,
-  ) {
+  private constructor(private readonly options: WorkerPoolOptions<Init>) {
     this.places = Array.from({ length: options.size }, (_, index) => ({ index, worker: null, state: "empty", task: null, lastError: null }));
     this.typescriptLoader = options.entry.pathname.endsWith(".ts") ? import.meta.resolve("tsx/esm/api") : undefined;
   }
@@ -126,16 +123,20 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
     if (!Number.isInteger(options.size) || options.size < 1 || options.size > 256) {
       throw new RangeError(`a ${options.name} worker pool needs 1..256 workers, received ${String(options.size)}`);
     }
-    const pool = new WorkerPool<Init, Info, Tasks>(options, undefined as Info);
+    const pool = new WorkerPool<Init, Info, Tasks>(options);
     const started = await Promise.allSettled(pool.places.map((place) => pool.startWorker(place)));
     const failure = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === "rejected");
     if (failure) {
       await pool.terminate();
       throw failure.reason;
     }
-    const first = started[0] as PromiseFulfilledResult<Info>;
-    (pool as { info: Info }).info = first.value;
+    pool.firstInfo = (started[0] as PromiseFulfilledResult<Info>).value;
     return pool;
+  }
+
+  /** What the first worker reported when it became ready (every worker is started alike). */
+  get info(): Info {
+    return this.firstInfo as Info;
   }
 
   get size(): number {
