@@ -117,11 +117,20 @@ export async function backboneForBundle(reference: BackboneReference, config: Fa
       backbone = await createVgg16Backbone({ ...common, pooling, weights: await readVgg16H5(file.path) });
     }
   }
-  if (backbone.fingerprint !== reference.fingerprint) {
+  try {
+    assertBundleBackbone(reference, backbone.fingerprint);
+  } catch (error) {
     await backbone.dispose();
-    throw new Error(`the bundle was trained on backbone ${reference.fingerprint}, but this machine builds ${backbone.fingerprint}; its features would not match`);
+    throw error;
   }
   return backbone;
+}
+
+/** A backbone with another fingerprint gives other features, on which the bundle's head predicts noise. */
+export function assertBundleBackbone(reference: Pick<BackboneReference, "fingerprint">, fingerprint: string): void {
+  if (fingerprint !== reference.fingerprint) {
+    throw new Error(`the bundle was trained on backbone ${reference.fingerprint}, but this machine builds ${fingerprint}; its features would not match`);
+  }
 }
 
 export async function openModelRuntime(options: { config: FaceopsConfig; store: StoreLayout; log: Logger }): Promise<ModelRuntime> {

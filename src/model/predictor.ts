@@ -1,23 +1,24 @@
-import { setImmediate } from "node:timers/promises";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
-import { decodeImage } from "../vision/decode.js";
 import type { RgbImage } from "../vision/image.js";
-import { fitSquare } from "../vision/preprocess.js";
 import type { Backbone } from "./backbones/types.js";
 import { loadBundle, type BundleMetadata } from "./bundle.js";
 import { rankLabels } from "./evaluate.js";
-import { cropImage, defaultCropPolicy, planCrop } from "./face/crop.js";
-import { createFaceDetector, type FaceDetector } from "./face/detector.js";
+import { defaultCropPolicy } from "./face/crop.js";
+import { createFaceDetector } from "./face/detector.js";
+import { decodeForPrediction, preparePhoto, type PreparedPhoto, type PrepareOptions } from "./face-path/prepare.js";
+import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
-import { backboneForBundle } from "./model-runtime.js";
+import { assertBundleBackbone, backboneForBundle } from "./model-runtime.js";
 import { effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
-import { loadTf } from "./runtime.js";
+import { loadTf, type TfEngine } from "./runtime.js";
 
 /**
  * A loaded model bundle that answers "who is this?": the same decode, crop and backbone as in
- * training, then the head. Used by `faceops predict` and by the inference service.
+ * training, then the head. Used by `faceops predict`, which runs the face path on its own thread,
+ * and by the inference service, which runs it in worker threads (face-path/workers.ts) so that its
+ * main thread only parses requests, runs the head and looks up the nearest reference.
  */
 
 export interface LabelScore {
@@ -65,27 +66,25 @@ export function publicPrediction(prediction: Prediction): PublicPrediction {
   return { label, score, topk, crop, distance, known: label !== unknownLabel };
 }
 
-export interface PrepareOptions {
-  /** Refuse photos with more pixels than this, from their header; default `dataset.maxPixels`. */
-  maxPixels?: number;
-  /** Longest side decoded; default `predictionDecodeSide`, null for the photo's full size (as training). */
-  maxSide?: number | null;
+export { predictionDecodeSide, type PrepareOptions } from "./face-path/prepare.js";
+
+export interface PredictorOptions {
+  config: FaceopsConfig;
+  log: Logger;
+  /**
+   * Worker threads for the face path: decoding, face detection and cropping, and the face-embedding
+   * backbone (face-path/workers.ts). 0, the default, runs them on the calling thread, as a one-off
+   * command can; a server passes its decode concurrency, so the thread that answers HTTP only
+   * parses requests, runs the small head and looks up the nearest reference.
+   */
+  workers?: number;
 }
 
-/**
- * The longest side a photo is decoded at for prediction: twice the face detector's own working
- * size (it never looks at more than 1024 pixels, see face/detector.ts), so the face found is cut
- * from twice the detail it was found in. A face the detectors can find covers at least ~7% of the
- * photo's longer side, i.e. ~150 pixels at 2048: the face-embedding net's whole input, and most of
- * VGG16's 224. Measured with bench/decode-side.ts (40 held-out LFW photos of 8 people): enlarged
- * 16x to 4000x4000, decoding at 2048 changes no answer and no score by more than 0.025 against the
- * full size; placed small (~7% of the side) in a 6000x4000 scene, decoding at 1024, 2048 or 4096
- * changes one or two answers of 40, the same face each time, because the detector's 1024-pixel
- * input is resampled differently (it finds or misses the face), plus one photo that was on the
- * open-set threshold. Meanwhile a 40 MP photo decodes to 12.6 MB of RGB instead of 120 MB, and
- * JPEG and WebP decode at a reduced scale directly.
- */
-export const predictionDecodeSide = 2048;
+/** Where photos are prepared for the backbone: on this thread, or in the face-path workers. */
+interface PhotoPreparer {
+  prepare(bytes: Uint8Array, options: HandOverOptions): Promise<PreparedPhoto>;
+  dispose(): Promise<void>;
+}
 
 export class Predictor {
   private constructor(
@@ -95,35 +94,73 @@ export class Predictor {
     private readonly head: tfjs.LayersModel,
     private readonly scaling: FeatureScaling,
     private readonly backbone: Backbone,
-    private readonly detector: FaceDetector | null,
+    private readonly preparer: PhotoPreparer,
     private readonly maxPixels: number,
     private readonly references: ReferenceSet | null,
     /** Beyond this distance to the nearest training photo the answer is "unknown"; null: never. */
     readonly maxDistance: number | null,
   ) {}
 
-  /** Loads and verifies the bundle, rebuilds its backbone and checks it is the same one. */
-  static async load(directory: string, options: { config: FaceopsConfig; log: Logger }): Promise<Predictor> {
+  /**
+   * Loads and verifies the bundle, rebuilds its backbone and checks it is the same one, and the
+   * face detector its crops need; in `workers` threads when asked (see PredictorOptions).
+   */
+  static async load(directory: string, options: PredictorOptions): Promise<Predictor> {
     const bundle = await loadBundle(directory);
     const { config, log } = options;
-    const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as Parameters<typeof loadTf>[0]) : undefined;
+    const { metadata } = bundle;
+    const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as TfEngine) : undefined;
     const { tf } = await loadTf(tfEngine);
-    const backbone = await backboneForBundle(bundle.metadata.backbone, config, log);
-    let detector: FaceDetector | null = null;
+    const faceCrop = metadata.crop.mode === "face";
+    const landmarks = defaultCropPolicy.anchor !== "box";
+    // Everything built so far is disposed, in reverse, if a later step fails.
+    const built: Array<{ dispose(): Promise<void> }> = [];
     try {
-      const head = await bundle.loadHead(tf);
-      if (bundle.metadata.crop.mode === "face") {
-        detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
-        if (bundle.metadata.crop.detector && detector.fingerprint !== bundle.metadata.crop.detector) {
-          log.warn({ trained: bundle.metadata.crop.detector, now: detector.fingerprint }, "the face detector differs from the one used in training");
+      let backbone: Backbone;
+      let preparer: PhotoPreparer;
+      let detectorFingerprint: string | null;
+      if ((options.workers ?? 0) > 0) {
+        const workers = await FacePathWorkers.start({
+          size: options.workers as number,
+          tfEngine,
+          crop: metadata.crop,
+          inputSize: metadata.backbone.inputSize,
+          maxPixels: config.dataset.maxPixels,
+          detector: faceCrop ? { landmarks } : null,
+          embedding: metadata.backbone.id === "face-embedding" ? { batchSize: config.model.batchSize } : null,
+          log,
+        });
+        built.push(workers);
+        preparer = workers;
+        detectorFingerprint = workers.info.detector?.fingerprint ?? null;
+        if (workers.backbone) {
+          assertBundleBackbone(metadata.backbone, workers.backbone.fingerprint);
+          backbone = workers.backbone;
+        } else {
+          // VGG16 runs in its own onnxruntime thread already.
+          backbone = await backboneForBundle(metadata.backbone, config, log);
+          built.push(backbone);
         }
+      } else {
+        backbone = await backboneForBundle(metadata.backbone, config, log);
+        built.push(backbone);
+        const detector = faceCrop ? await createFaceDetector({ log, landmarks }) : null;
+        if (detector) built.push(detector);
+        detectorFingerprint = detector?.fingerprint ?? null;
+        const preparation = { crop: metadata.crop, inputSize: metadata.backbone.inputSize, detector, maxPixels: config.dataset.maxPixels };
+        preparer = { prepare: (bytes, prepareOptions) => preparePhoto(bytes, preparation, prepareOptions), dispose: async () => detector?.dispose() };
       }
-      log.info({ bundle: bundle.directory, labels: bundle.metadata.labels.length, backbone: backbone.id, engine: backbone.engine }, "model loaded");
-      const maxDistance = bundle.references ? effectiveMaxDistance(config.openSet.maxDistance, bundle.metadata.openSet) : null;
-      return new Predictor(bundle.directory, bundle.metadata, tf, head, bundle.scaling, backbone, detector, config.dataset.maxPixels, bundle.references, maxDistance);
+      const head = await bundle.loadHead(tf);
+      if (metadata.crop.detector && detectorFingerprint && detectorFingerprint !== metadata.crop.detector) {
+        log.warn({ trained: metadata.crop.detector, now: detectorFingerprint }, "the face detector differs from the one used in training");
+      }
+      log.info({ bundle: bundle.directory, labels: metadata.labels.length, backbone: backbone.id, engine: backbone.engine, workers: options.workers ?? 0 }, "model loaded");
+      const maxDistance = bundle.references ? effectiveMaxDistance(config.openSet.maxDistance, metadata.openSet) : null;
+      return new Predictor(bundle.directory, metadata, tf, head, bundle.scaling, backbone, preparer, config.dataset.maxPixels, bundle.references, maxDistance);
     } catch (error) {
-      await detector?.dispose();
-      await backbone.dispose();
+      for (const part of built.reverse()) {
+        await part.dispose().catch((cleanup: unknown) => log.warn({ err: cleanup }, "cleaning up after a model that failed to load failed too"));
+      }
       throw error;
     }
   }
@@ -133,32 +170,19 @@ export class Predictor {
   }
 
   /**
-   * Decodes one photo for prediction: RGB, EXIF orientation applied, shrunk while decoding to at
-   * most `predictionDecodeSide` pixels on its longer side unless `maxSide` says otherwise.
-   * Throws ImageDecodeError on bad input.
+   * Decodes one photo for prediction on this thread (prepare.ts), for tests and tools that look
+   * at the pixels. Throws ImageDecodeError on bad input.
    */
   decode(bytes: Uint8Array, options: PrepareOptions = {}): Promise<RgbImage> {
-    const maxSide = options.maxSide === undefined ? predictionDecodeSide : options.maxSide;
-    return decodeImage(bytes, { maxPixels: options.maxPixels ?? this.maxPixels, ...(maxSide === null ? {} : { maxSide }) });
+    return decodeForPrediction(bytes, this.maxPixels, options);
   }
 
   /**
-   * Decodes (see `decode`) and crops one photo the way training did: the same face box logic, the
-   * same crop square and final resize. Throws ImageDecodeError on bad input.
+   * Decodes and crops one photo the way training did (prepare.ts), in a worker when the predictor
+   * has them. Throws ImageDecodeError on bad input.
    */
-  async prepare(bytes: Uint8Array, options: PrepareOptions = {}): Promise<{ image: RgbImage; crop: string }> {
-    const image = await this.decode(bytes, options);
-    const { crop } = this.metadata;
-    const size = this.backbone.inputSize;
-    if (crop.mode !== "face") return { image: await fitSquare(image, size, crop.mode === "center" ? "crop" : "pad"), crop: crop.mode };
-    // Detection runs its networks on this thread, for hundreds of milliseconds on a slow machine:
-    // give waiting I/O (a health check) its turn before it, and again before the crop, so that
-    // photos decoded at the same moment are not detected back to back without a break.
-    await setImmediate();
-    const box = this.detector ? await this.detector.detect(image) : null;
-    await setImmediate();
-    const plan = planCrop(image, box, crop.medianBox, defaultCropPolicy);
-    return { image: cropImage(image, plan, size), crop: plan.outcome };
+  prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedPhoto> {
+    return this.preparer.prepare(bytes, options);
   }
 
   /** Probabilities per label and open-set distances for prepared photos: one backbone call for the whole batch. */
@@ -169,7 +193,7 @@ export class Predictor {
   }
 
   async predict(photos: readonly Uint8Array[], topk = 3): Promise<Prediction[]> {
-    const prepared: Array<{ image: RgbImage; crop: string }> = [];
+    const prepared: PreparedPhoto[] = [];
     for (const bytes of photos) prepared.push(await this.prepare(bytes));
     const scores = await this.scores(prepared.map((entry) => entry.image));
     return scores.map((row, index) => this.describe(row, topk, prepared[index]?.crop ?? "none"));
@@ -194,7 +218,7 @@ export class Predictor {
 
   async dispose(): Promise<void> {
     this.head.dispose();
-    await this.detector?.dispose();
     await this.backbone.dispose();
+    await this.preparer.dispose();
   }
 }

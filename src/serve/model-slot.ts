@@ -8,7 +8,8 @@ import { MicroBatcher } from "./batcher.js";
  * The model in service, swappable under load. A request takes a reference to the current model
  * when it starts and returns it when it ends; a swap replaces the reference atomically, and the old
  * model is disposed only once its last request has finished, so no request ever changes model
- * midway or loses its backbone under it.
+ * midway or loses its backbone under it. Disposing a model ends its worker threads (the face path's
+ * and onnxruntime's), so a retired model leaves nothing running.
  */
 
 export interface ServedModel {

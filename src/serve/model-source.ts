@@ -13,11 +13,20 @@ import type { ModelSlot } from "./model-slot.js";
 /**
  * Where the served model comes from: one bundle (`--model`), or the store's current-version
  * pointer (`--store`), followed with a file watch plus a periodic check (watches miss events on
- * network file systems such as a PVC). A new version is loaded completely, its checksums verified
- * and warmed with one inference before it is swapped in; one that fails keeps the old one serving.
+ * network file systems such as a PVC). A new version is loaded completely, its checksums verified,
+ * its face-path workers started (`workers`: the server's decode concurrency) and warmed with one
+ * inference before it is swapped in; one that fails keeps the old one serving, and ends the threads
+ * it had started.
  */
 
-export async function loadPredictor(directory: string, options: { config: FaceopsConfig; log: Logger }): Promise<Predictor> {
+/** What loading a model needs; `workers` as in PredictorOptions (0 or absent: the face path on this thread). */
+export interface LoadOptions {
+  config: FaceopsConfig;
+  log: Logger;
+  workers?: number;
+}
+
+export async function loadPredictor(directory: string, options: LoadOptions): Promise<Predictor> {
   const predictor = await Predictor.load(directory, options);
   try {
     // One inference on a grey square, so the first real request does not pay for lazy initialisation.
@@ -30,7 +39,7 @@ export async function loadPredictor(directory: string, options: { config: Faceop
   }
 }
 
-export async function serveBundle(directory: string, version: string, deps: { slot: ModelSlot; metrics: ServeMetrics; config: FaceopsConfig; log: Logger }): Promise<void> {
+export async function serveBundle(directory: string, version: string, deps: LoadOptions & { slot: ModelSlot; metrics: ServeMetrics }): Promise<void> {
   try {
     deps.slot.install(await loadPredictor(directory, deps), version);
   } catch (error) {
@@ -39,12 +48,10 @@ export async function serveBundle(directory: string, version: string, deps: { sl
   }
 }
 
-export interface StoreFollowerOptions {
+export interface StoreFollowerOptions extends LoadOptions {
   store: StoreLayout;
   slot: ModelSlot;
   metrics: ServeMetrics;
-  config: FaceopsConfig;
-  log: Logger;
   /** How often to re-read the pointer even without a file event. */
   checkIntervalMs: number;
 }

@@ -9,8 +9,10 @@ import type { ServedModel } from "./model-slot.js";
 /**
  * One request's photos through one model: admit each from its header (a bad or oversized photo is
  * the client's fault: 400, and nothing is decoded), decode and crop each while holding the process's
- * decode permits, then score them through the model's micro-batcher, so concurrent requests share
- * backbone calls. Counts every prediction in the metrics.
+ * decode permits (in the model's face-path workers, when it has them: an ImageDecodeError comes
+ * back from a worker as itself), then score them through the model's micro-batcher, so concurrent
+ * requests share backbone calls. Counts every prediction in the metrics. The photos are handed
+ * over: their buffers may be moved to a worker thread, and are empty afterwards.
  */
 
 /**
@@ -79,7 +81,8 @@ export async function predictPhotos(model: ServedModel, photos: readonly Buffer[
       try {
         return await admission.decodes.use(decodePermits(headers[index] as ImageHeader, admission), () => {
           if (failed) throw new Error("not decoded: another photo of the request was refused");
-          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels });
+          // Handed over: the upload moves to the face-path worker uncopied; nothing reads it afterwards.
+          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels, handOver: true });
         });
       } catch (error) {
         failed = true;

@@ -52,7 +52,8 @@ describe("inference service", () => {
     assert.equal(early.status, 503);
     assert.equal(early.headers.get("retry-after"), "5");
     assert.deepEqual(Object.keys(early.body.error as object).sort(), ["code", "message"]);
-    service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger() }), "v1");
+    // With face-path workers, as `faceops serve` loads it: a bad photo is refused from a worker thread.
+    service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger(), workers: 2 }), "v1");
     assert.equal((await fetch(`${service.url}/readyz`)).status, 200);
   });
 

@@ -115,12 +115,13 @@ describe("decoding uploads within bounds", () => {
     png6300 = await zeroPng(6300);
     const isIsoMedia = (bytes: Uint8Array) => Buffer.from(bytes.subarray(4, 8)).toString("latin1") === "ftyp";
     service = await startService({ maxBytes: 10_000_000, maxFiles: 16, decoding: serviceAdmission });
-    predictor = await loadPredictor(bundle, { config: trained.config, log: silentLogger() });
+    // Decoding in as many face-path workers as permits, as `faceops serve` loads a model.
+    predictor = await loadPredictor(bundle, { config: trained.config, log: silentLogger(), workers: concurrency });
     watch = watchDecodes(predictor, isIsoMedia);
     service.slot.install(predictor, "v1");
     // The same model behind a stricter pixel limit, one decode at a time.
     strict = await startService({ maxBytes: 10_000_000, maxFiles: 16, decoding: createDecodeAdmission({ maxPixels: 10_000_000, decodeConcurrency: 1 }) });
-    const strictPredictor = await loadPredictor(bundle, { config: trained.config, log: silentLogger() });
+    const strictPredictor = await loadPredictor(bundle, { config: trained.config, log: silentLogger(), workers: 1 });
     strictWatch = watchDecodes(strictPredictor);
     strict.slot.install(strictPredictor, "v1");
   });

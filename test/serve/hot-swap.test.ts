@@ -5,6 +5,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { silentLogger } from "../../src/log.js";
 import type { Predictor } from "../../src/model/predictor.js";
+import { runningWorkerThreads } from "../../src/model/workers/pool.js";
 import { StoreFollower } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pointCurrentModel } from "../../src/store/models.js";
@@ -16,11 +17,13 @@ import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.j
 /**
  * The server follows the store's current-version pointer while clients keep sending requests:
  * no request fails, each is answered by a version that was in service while it ran, and a corrupt
- * bundle is refused while the old version keeps serving.
+ * bundle is refused while the old version keeps serving. Each version runs its face path in its own
+ * worker threads, as `faceops serve` does: a retired version's threads end, and closing ends them all.
  */
 
 const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
 const moves = 20;
+const workers = 2;
 
 interface Answered {
   started: number;
@@ -50,6 +53,12 @@ describe("hot swap under load", () => {
     const bytes = readFileSync(weights);
     bytes[100] = (bytes[100] as number) ^ 0xff;
     writeFileSync(weights, bytes);
+    // v4: a copy of v1 that claims another backbone: refused only once its workers have started.
+    cpSync(store.modelVersion("v1"), store.modelVersion("v4"), { recursive: true });
+    const metadataFile = join(store.modelVersion("v4"), "metadata.json");
+    const metadata = JSON.parse(readFileSync(metadataFile, "utf8")) as { backbone: { fingerprint: string } };
+    metadata.backbone.fingerprint += ":other";
+    writeFileSync(metadataFile, JSON.stringify(metadata));
 
     service = await startService({ maxBatch: 4, maxDelayMs: 2 });
     const install = service.slot.install.bind(service.slot);
@@ -59,12 +68,13 @@ describe("hot swap under load", () => {
       return model;
     };
     await pointCurrentModel(store, "v1", "test");
-    follower = new StoreFollower({ store, slot: service.slot, metrics: service.metrics, config: trained.config, log: silentLogger(), checkIntervalMs: 100 });
+    follower = new StoreFollower({ store, slot: service.slot, metrics: service.metrics, config: trained.config, log: silentLogger(), workers, checkIntervalMs: 100 });
     await follower.start();
   });
+  let closed = false;
   after(async () => {
     await follower.stop();
-    await service.close();
+    if (!closed) await service.close();
     repo.dispose();
     folder.dispose();
   });
@@ -104,6 +114,8 @@ describe("hot swap under load", () => {
     }
     const versions = new Set(answered.map((answer) => answer.version));
     assert.deepEqual([...versions].sort(), ["v1", "v2"], "both versions answered requests");
+    // Every retired version is disposed once its last request is answered, and its threads with it.
+    await waitFor(() => runningWorkerThreads() === workers, `only the serving version's ${workers} face-path threads (running: ${runningWorkerThreads()})`, 10_000);
   });
 
   test("a corrupt bundle is refused, counted, and the previous version keeps serving", async () => {
@@ -119,6 +131,23 @@ describe("hot swap under load", () => {
     // Moving on to a good version works again.
     await pointCurrentModel(store, "v2", "recovered");
     await waitFor(() => service.slot.model?.version === "v2", "v2 after the corrupt bundle");
+  });
+
+  test("a bundle refused after its face-path threads started ends them, and the previous version keeps serving", async () => {
+    const failuresBefore = await loadFailures();
+    await pointCurrentModel(store, "v4", "another backbone");
+    await waitFor(async () => (await loadFailures()) === failuresBefore + 1, "the failure to be counted");
+    assert.equal(service.slot.model?.version, "v2");
+    assert.equal(runningWorkerThreads(), workers, "only the serving version's threads run");
+    await pointCurrentModel(store, "v2", "recovered");
+  });
+
+  test("closing the service ends every face-path thread", async () => {
+    assert.equal(runningWorkerThreads(), workers);
+    await follower.stop();
+    await service.close();
+    closed = true;
+    assert.equal(runningWorkerThreads(), 0);
   });
 
   function servedDuring(answer: Answered): boolean {

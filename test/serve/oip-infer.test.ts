@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
+import { Worker } from "node:worker_threads";
 import { after, before, describe, test } from "node:test";
 import { silentLogger } from "../../src/log.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
@@ -221,7 +222,48 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     // And the server still answers.
     assert.equal((await infer({ inputs: [image(two())] })).status, 200);
   });
+
+  test("a client still sending a large body when it is refused reads the answer, not a reset", async () => {
+    // 32 MB of JSON that the server refuses from its path: it answers long before the client has sent
+    // it all. Closing at once left the rest unread, and the kernel's reset beat the 404 to the client
+    // (fetch failed with EPIPE in 17 of 20 tries before the server lingered). The client runs in a
+    // thread of its own, as a real client's process does, so both sides run at once.
+    const outcomes = await fetchInThread(service.url, "/v2/models/nobody/infer", 32_000_000, 10);
+    assert.deepEqual(outcomes, Array.from({ length: 10 }, () => "404"));
+  });
 });
+
+/**
+ * POSTs `count` infer requests of `bytes` bytes of JSON with fetch from a worker thread, one after
+ * another; each outcome is the status, or the error fetch reported.
+ */
+async function fetchInThread(url: string, path: string, bytes: number, count: number): Promise<string[]> {
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const body = Buffer.concat([Buffer.from('{"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["'), Buffer.alloc(workerData.bytes, "A"), Buffer.from('"]}]}')]);
+    (async () => {
+      const outcomes = [];
+      for (let attempt = 0; attempt < workerData.count; attempt++) {
+        outcomes.push(await fetch(workerData.url + workerData.path, { method: "POST", headers: { "Content-Type": "application/json" }, body }).then(
+          async (response) => (await response.arrayBuffer(), String(response.status)),
+          (error) => error.message + ": " + (error.cause && error.cause.code),
+        ));
+      }
+      parentPort.postMessage(outcomes);
+    })();
+    `,
+    { eval: true, workerData: { url, path, bytes, count } },
+  );
+  try {
+    return await new Promise<string[]>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+}
 
 interface RawAnswer {
   status: number;

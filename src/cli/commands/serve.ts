@@ -2,7 +2,7 @@ import { Registry } from "prom-client";
 import { createServeMetrics } from "../../metrics/serve-metrics.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { serveBundle, StoreFollower } from "../../serve/model-source.js";
-import { listenInference } from "./inference-server.js";
+import { inferenceWorkers, listenInference } from "./inference-server.js";
 import type { CommandContext } from "../context.js";
 
 export interface ServeOptions {
@@ -19,22 +19,23 @@ export async function serveCommand(options: ServeOptions, context: CommandContex
   const { serve } = config;
   const metrics = createServeMetrics(new Registry());
   const slot = new ModelSlot({ maxBatch: serve.maxBatch, maxDelayMs: serve.maxDelayMs }, metrics, context.log);
+  const loading = { config, log: context.log, workers: inferenceWorkers(context) };
   // FACEOPS_MODEL_VERSION pins one version of the store (a Kubernetes rollout sets it per pod template); else follow the pointer.
   const pinned = options.model ? "" : (context.env.FACEOPS_MODEL_VERSION ?? "").trim();
-  const follower = options.model || pinned ? null : new StoreFollower({ store: context.store, slot, metrics, config, log: context.log, checkIntervalMs: serve.checkInterval });
+  const follower = options.model || pinned ? null : new StoreFollower({ ...loading, store: context.store, slot, metrics, checkIntervalMs: serve.checkInterval });
   const running = await listenInference(context, { slot, metrics, follower });
   const stop = (signal: string) => void running.shutdown(signal).then(() => process.exit(0));
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
   if (pinned) {
     // A version that cannot load leaves this pod unready (so a rollout of it never completes and is rolled back), not dead.
-    await serveBundle(context.store.modelVersion(pinned), pinned, { slot, metrics, config, log: context.log }).catch((error: unknown) =>
+    await serveBundle(context.store.modelVersion(pinned), pinned, { ...loading, slot, metrics }).catch((error: unknown) =>
       context.log.error({ err: error, version: pinned }, "the pinned model version failed to load; staying unready"),
     );
     return;
   }
   try {
-    if (options.model) await serveBundle(options.model, "v0", { slot, metrics, config, log: context.log });
+    if (options.model) await serveBundle(options.model, "v0", { ...loading, slot, metrics });
     else await follower?.start();
   } catch (error) {
     // A bundle given on the command line that cannot load is fatal: nothing else would ever load.

@@ -5,7 +5,7 @@ import { createServeMetrics } from "../../metrics/serve-metrics.js";
 import { LocalDeployer } from "../../platform/local/deployer.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower } from "../../serve/model-source.js";
-import { listenInference } from "./inference-server.js";
+import { inferenceWorkers, listenInference } from "./inference-server.js";
 import { readSecret, type CommandContext } from "../context.js";
 import { localController } from "./controller-setup.js";
 
@@ -24,7 +24,15 @@ export async function upCommand(context: CommandContext): Promise<void> {
   const registry = new Registry();
   const serveMetrics = createServeMetrics(registry);
   const slot = new ModelSlot({ maxBatch: serve.maxBatch, maxDelayMs: serve.maxDelayMs }, serveMetrics, context.log);
-  const follower = new StoreFollower({ store: context.store, slot, metrics: serveMetrics, config, log: context.log, checkIntervalMs: serve.checkInterval });
+  const follower = new StoreFollower({
+    store: context.store,
+    slot,
+    metrics: serveMetrics,
+    config,
+    log: context.log,
+    workers: inferenceWorkers(context),
+    checkIntervalMs: serve.checkInterval,
+  });
   // The rollout is confirmed when the server has the version loaded; look at the pointer first, so confirmation does not wait for a file event.
   const deployer = new LocalDeployer(context.store, async () => {
     await follower.check();

@@ -1,0 +1,55 @@
+import type { CropReference } from "../bundle.js";
+import type { TfEngine } from "../runtime.js";
+
+/**
+ * The tasks of a face-path worker (worker.ts) and what it is started with; see workers.ts for the
+ * main thread's side. Photos and pixels travel as transferred buffers: the bytes of an upload move
+ * to the worker, the crop moves back, and a batch of crops for the embedding moves as one buffer.
+ * The decoded photo itself (up to 2048 pixels a side, ~12 MB) never leaves the worker.
+ */
+
+export interface FacePathInit {
+  /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
+  tfEngine: TfEngine | undefined;
+  /** How photos are cropped for the bundle's backbone (prepare.ts). */
+  preparation: {
+    crop: Pick<CropReference, "mode" | "medianBox">;
+    inputSize: number;
+    /** The default pixel limit of a decode (dataset.maxPixels); a task may set its own. */
+    maxPixels: number;
+  };
+  /** Load the face detector (for crop mode "face"), with the landmark net or without. */
+  detector: { landmarks: boolean } | null;
+  /** Load the face-embedding backbone (for bundles trained on it). */
+  embedding: { batchSize: number | undefined } | null;
+}
+
+/** What a worker loaded, reported once when it is ready. */
+export interface FacePathInfo {
+  tfEngine: TfEngine;
+  /** Engines tried before the one used, and why they could not load. */
+  skipped: Array<{ engine: TfEngine; reason: string }>;
+  detector: { kind: string; fingerprint: string } | null;
+  embedding: {
+    fingerprint: string;
+    weightsSha256: string;
+    engine: string;
+    inputSize: number;
+    featureLength: number;
+    preprocessing: string;
+  } | null;
+}
+
+export type FacePathTasks = {
+  /** Decode, detect and crop one photo (prepare.ts); `bytes` is transferred. */
+  prepare: {
+    request: { bytes: Uint8Array; maxPixels: number | undefined; maxSide: number | null | undefined };
+    result: { width: number; height: number; data: Uint8Array; crop: string };
+  };
+  /** The face-embedding backbone on `count` crops of side x side RGB, packed one after another in `pixels` (transferred). */
+  embed: {
+    request: { count: number; side: number; pixels: Uint8Array };
+    /** count x featureLength values, one vector after another. */
+    result: { features: Float32Array };
+  };
+};

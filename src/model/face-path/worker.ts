@@ -1,0 +1,77 @@
+import { createFaceEmbeddingBackbone } from "../backbones/face-embedding.js";
+import type { Backbone } from "../backbones/types.js";
+import { createFaceDetector, type FaceDetector } from "../face/detector.js";
+import { loadTf } from "../runtime.js";
+import { hostTasks } from "../workers/task-host.js";
+import { transferable } from "../workers/messages.js";
+import { createRgbImage, type RgbImage } from "../../vision/image.js";
+import { preparePhoto, type Preparation } from "./prepare.js";
+import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
+
+/**
+ * One face-path worker thread: its own TensorFlow.js (and so its own WebAssembly instance), face
+ * detector and face-embedding backbone, loaded once, then prepare and embed tasks one at a time.
+ * Decoding runs here too, with the same codec policy (vision/codecs.ts, applied when decode.ts
+ * loads in this thread). Started by FacePathWorkers (workers.ts) through a WorkerPool.
+ */
+
+hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
+  // First, so that face-api, loaded next, runs on the engine asked for.
+  const { engine, skipped } = await loadTf(init.tfEngine);
+  let detector: FaceDetector | null = null;
+  let embedding: Backbone | null = null;
+  try {
+    if (init.detector) detector = await createFaceDetector({ log, landmarks: init.detector.landmarks });
+    if (init.embedding) embedding = await createFaceEmbeddingBackbone({ log, batchSize: init.embedding.batchSize });
+    await warmUp(detector, embedding);
+  } catch (error) {
+    await detector?.dispose();
+    await embedding?.dispose();
+    throw error;
+  }
+  const preparation: Preparation = { ...init.preparation, detector };
+  const info: FacePathInfo = {
+    tfEngine: engine,
+    skipped,
+    detector: detector ? { kind: detector.kind, fingerprint: detector.fingerprint } : null,
+    embedding: embedding
+      ? { fingerprint: embedding.fingerprint, weightsSha256: embedding.weightsSha256, engine: embedding.engine, inputSize: embedding.inputSize, featureLength: embedding.featureLength, preprocessing: embedding.preprocessing }
+      : null,
+  };
+  return {
+    info,
+    handlers: {
+      async prepare(request) {
+        const { image, crop } = await preparePhoto(request.bytes, preparation, { maxPixels: request.maxPixels, maxSide: request.maxSide });
+        const sent = transferable(image.data);
+        return { result: { width: image.width, height: image.height, data: sent.view, crop }, transfer: [sent.transfer] };
+      },
+      async embed(request) {
+        if (!embedding) throw new Error("this face-path worker was started without the face-embedding backbone");
+        const images = unpack(request.pixels, request.count, request.side);
+        const vectors = await embedding.embed(images);
+        const features = new Float32Array(vectors.length * embedding.featureLength);
+        vectors.forEach((vector, index) => features.set(vector, index * embedding.featureLength));
+        return { result: { features }, transfer: [features.buffer] };
+      },
+    },
+  };
+});
+
+function unpack(pixels: Uint8Array, count: number, side: number): RgbImage[] {
+  const perImage = side * side * 3;
+  if (!Number.isInteger(count) || count < 1 || pixels.length !== count * perImage) {
+    throw new RangeError(`${count} crops of ${side}x${side} need ${count * perImage} bytes, received ${pixels.length}`);
+  }
+  return Array.from({ length: count }, (_, index) => createRgbImage(side, side, pixels.subarray(index * perImage, (index + 1) * perImage)));
+}
+
+/*
+ * One pass of every net on a grey picture: the first call of each compiles and uploads what it
+ * needs, and belongs to start-up rather than to the first photo of a user.
+ */
+async function warmUp(detector: FaceDetector | null, embedding: Backbone | null): Promise<void> {
+  const grey = (side: number) => createRgbImage(side, side, new Uint8Array(side * side * 3).fill(128));
+  if (detector) await detector.detect(grey(160));
+  if (embedding) await embedding.embed([grey(embedding.inputSize)]);
+}

@@ -1,0 +1,158 @@
+import type { Logger } from "../../log.js";
+import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
+import { createRgbImage, type RgbImage } from "../../vision/image.js";
+import type { Backbone } from "../backbones/types.js";
+import type { CropReference } from "../bundle.js";
+import type { TfEngine } from "../runtime.js";
+import { transferable } from "../workers/messages.js";
+import { WorkerPool } from "../workers/pool.js";
+import type { PrepareOptions, PreparedPhoto } from "./prepare.js";
+import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
+
+/**
+ * The face path in worker threads: decoding, face detection and cropping (prepare.ts) and the
+ * face-embedding backbone, each worker with its own copy of the nets, so the thread that serves
+ * HTTP never runs a network or a decoder. The service sizes the pool like its decode permits
+ * (serve.decodeConcurrency), so every photo admitted to decoding finds a worker.
+ *
+ *   const workers = await FacePathWorkers.start({ size: 2, crop, inputSize: 150, maxPixels, detector: { landmarks: true }, embedding: {}, log });
+ *   const { image, crop } = await workers.prepare(bytes, { handOver: true });
+ *   const [features] = await workers.backbone.embed([image]);
+ *   await workers.dispose();
+ *
+ * Errors of a task come back as their own classes: a photo that cannot be decoded is an
+ * ImageDecodeError with its code, as on the main thread. A worker that dies is replaced, and the
+ * task it ran fails with WorkerExitedError (pool.ts).
+ *
+ * The serving tasks are the first; training can run on the same workers by adding its own task
+ * kinds (detection for the box cache, augmented crops) to protocol.ts and worker.ts and a method
+ * for each here: the pool, the messages and the error handling stay as they are.
+ */
+
+export interface FacePathWorkersOptions {
+  size: number;
+  /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
+  tfEngine?: TfEngine;
+  crop: Pick<CropReference, "mode" | "medianBox">;
+  /** The backbone's input side. */
+  inputSize: number;
+  /** Default pixel limit of a decode (dataset.maxPixels). */
+  maxPixels: number;
+  /** Load the face detector, for crop mode "face". */
+  detector: { landmarks: boolean } | null;
+  /** Load the face-embedding backbone and run it here. */
+  embedding: { batchSize?: number } | null;
+  log: Logger;
+}
+
+export interface HandOverOptions extends PrepareOptions {
+  /**
+   * The caller gives the bytes away: when they fill their own buffer, it is moved to the worker
+   * instead of copied, and is unusable (empty) afterwards. Otherwise the worker gets a copy.
+   */
+  handOver?: boolean;
+}
+
+const revivers = {
+  ImageDecodeError: (error: { code?: string | number; message: string }, options: ErrorOptions) => new ImageDecodeError(error.code as DecodeFailure, error.message, options),
+};
+
+export class FacePathWorkers {
+  /** The face-embedding backbone run by these workers; null when they were started without it. */
+  readonly backbone: Backbone | null;
+
+  private constructor(private readonly pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTasks>) {
+    this.backbone = pool.info.embedding ? pooledBackbone(pool, pool.info.embedding) : null;
+  }
+
+  static async start(options: FacePathWorkersOptions): Promise<FacePathWorkers> {
+    const { log } = options;
+    const init: FacePathInit = {
+      tfEngine: options.tfEngine,
+      preparation: { crop: { mode: options.crop.mode, medianBox: options.crop.medianBox }, inputSize: options.inputSize, maxPixels: options.maxPixels },
+      detector: options.detector,
+      embedding: options.embedding ? { batchSize: options.embedding.batchSize } : null,
+    };
+    const pool = await WorkerPool.start<FacePathInit, FacePathInfo, FacePathTasks>({
+      name: "face-path",
+      entry: new URL(`./worker${extensionOf(import.meta.url)}`, import.meta.url),
+      size: options.size,
+      init,
+      log,
+      revivers,
+      onReady: (worker, info) => {
+        const { tfEngine, skipped, detector, embedding } = info as FacePathInfo;
+        log.info({ worker, engine: tfEngine, skipped, detector: detector?.kind ?? null, embedding: embedding?.engine ?? null }, "face-path worker ready");
+      },
+    });
+    return new FacePathWorkers(pool);
+  }
+
+  /** What the workers loaded (the first one's report; all are started alike). */
+  get info(): FacePathInfo {
+    return this.pool.info;
+  }
+
+  get size(): number {
+    return this.pool.size;
+  }
+
+  /** Decodes, detects and crops one photo in a worker. Throws ImageDecodeError on bad input. */
+  async prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedPhoto> {
+    // The typed-array constructor copies (a Buffer's slice() would share the caller's memory).
+    const sent = options.handOver ? transferable(bytes) : { view: new Uint8Array(bytes) };
+    const transfer = "transfer" in sent ? sent.transfer : sent.view.buffer;
+    const result = await this.pool.run("prepare", { bytes: sent.view, maxPixels: options.maxPixels, maxSide: options.maxSide }, [transfer]);
+    return { image: createRgbImage(result.width, result.height, result.data), crop: result.crop };
+  }
+
+  /** Ends every worker; tasks still waiting fail (pool.ts). */
+  dispose(): Promise<void> {
+    return this.pool.terminate();
+  }
+}
+
+/** The worker's file beside this one: .ts when running from the sources, .js when built. */
+function extensionOf(url: string): string {
+  return new URL(url).pathname.endsWith(".ts") ? ".ts" : ".js";
+}
+
+/**
+ * The Backbone interface over the pool: a batch goes to one worker as one buffer, so the
+ * micro-batcher's batches stay batches. Disposing it does nothing; the pool's owner ends the workers.
+ */
+function pooledBackbone(pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTasks>, description: NonNullable<FacePathInfo["embedding"]>): Backbone {
+  let forwardPasses = 0;
+  const { inputSize, featureLength } = description;
+  return {
+    id: "face-embedding",
+    fingerprint: description.fingerprint,
+    weightsSha256: description.weightsSha256,
+    randomWeights: false,
+    engine: description.engine,
+    inputSize,
+    featureLength,
+    preprocessing: description.preprocessing,
+    get forwardPasses() {
+      return forwardPasses;
+    },
+    async embed(images: readonly RgbImage[]) {
+      if (images.length === 0) return [];
+      const perImage = inputSize * inputSize * 3;
+      const pixels = new Uint8Array(images.length * perImage);
+      images.forEach((image, index) => {
+        if (image.width !== inputSize || image.height !== inputSize || image.data.length !== perImage) {
+          throw new RangeError(`the face-embedding backbone takes ${inputSize}x${inputSize} face crops, image ${index} is ${image.width}x${image.height}`);
+        }
+        pixels.set(image.data, index * perImage);
+      });
+      const { features } = await pool.run("embed", { count: images.length, side: inputSize, pixels }, [pixels.buffer]);
+      if (features.length !== images.length * featureLength) {
+        throw new Error(`the face-path worker returned ${features.length} feature values for ${images.length} crops, expected ${images.length * featureLength}`);
+      }
+      forwardPasses += images.length;
+      return images.map((_, index) => features.slice(index * featureLength, (index + 1) * featureLength));
+    },
+    dispose: () => Promise.resolve(),
+  };
+}
