@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import { after, before, describe, test, type TestContext } from "node:test";
+import { before, describe, test, type TestContext } from "node:test";
 import { silentLogger } from "../../src/log.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
-import { StoreLayout } from "../../src/store/layout.js";
-import { temporaryFolder } from "../helpers/git-repo.js";
-import { startService, type TestService } from "../helpers/http.js";
+import { servedBundle } from "../helpers/served-bundle.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { answerOf, OpenInferenceSpec, operationFor, type OperationName } from "../helpers/open-inference-spec.js";
-import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
 
 /**
  * Every /v2 route of the inference service, success and error, before and after a model is
@@ -35,23 +31,13 @@ interface Case {
 const image = (data: unknown, shape: unknown = Array.isArray(data) ? [data.length] : [1], datatype = "BYTES") => ({ name: "image", shape, datatype, data });
 
 describe("Open Inference Protocol v2 conformance", () => {
-  const folder = temporaryFolder();
-  const repo = faceRepo(people, 10);
-  let trained: TrainedBundle;
-  let service: TestService;
+  const served = servedBundle(people);
+  const { bundle } = served;
   let spec: OpenInferenceSpec;
-  const bundle = join(folder.path, "bundle");
   let validated = 0;
 
   before(async () => {
     spec = await OpenInferenceSpec.load();
-    trained = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { "model.backbone": "face-embedding" }, bundle);
-    service = await startService({ maxBytes: 300_000, maxFiles: 4 });
-  });
-  after(async () => {
-    await service.close();
-    repo.dispose();
-    folder.dispose();
   });
 
   /** Sends every case, validates every answer; fails naming each mismatch and each unexpected status. */
@@ -61,7 +47,7 @@ describe("Open Inference Protocol v2 conformance", () => {
     for (const entry of cases) {
       const raw = typeof entry.body === "string" ? entry.body : entry.body === undefined ? undefined : JSON.stringify(entry.body);
       const headers = raw === undefined ? undefined : { "Content-Type": entry.contentType ?? "application/json" };
-      const answer = await answerOf(await fetch(`${service.url}${entry.path}`, { method: entry.method ?? "GET", headers, body: raw }));
+      const answer = await answerOf(await fetch(`${served.service.url}${entry.path}`, { method: entry.method ?? "GET", headers, body: raw }));
       validated++;
       const where = `${entry.label}: ${entry.method ?? "GET"} ${entry.path} -> ${answer.status}`;
       // The other OIP tests find the operation from the path; it must be the one this table names.
@@ -103,7 +89,7 @@ describe("Open Inference Protocol v2 conformance", () => {
   });
 
   test("with a model: every route, its successes and its errors, answers as the spec says", async (t) => {
-    service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger() }), "v1");
+    served.service.slot.install(await loadPredictor(bundle, { config: served.trained.config, log: silentLogger() }), "v1");
     const two = [photo("Junichiro_Koizumi"), photo("Serena_Williams")];
     await conform(t, [
       { label: "server metadata", operation: "serverMetadata", path: "/v2", status: 200 },

@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { silentLogger } from "../../src/log.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
-import { StoreLayout } from "../../src/store/layout.js";
-import { temporaryFolder } from "../helpers/git-repo.js";
-import { postImage, startService, type TestService } from "../helpers/http.js";
+import { postImage } from "../helpers/http.js";
+import { servedBundle } from "../helpers/served-bundle.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { answerOf, OpenInferenceSpec, operationFor, type Answer } from "../helpers/open-inference-spec.js";
-import { faceRepo, trainBundle, type TrainedBundle } from "../helpers/training.js";
 
 /**
  * What the Open Inference Protocol's answers say, beyond their shape (oip-conformance.test.ts checks
@@ -40,22 +37,12 @@ interface InferAnswer {
 }
 
 describe("Open Inference Protocol v2: what the answers say", () => {
-  const folder = temporaryFolder();
-  const repo = faceRepo(people, 10);
-  let trained: TrainedBundle;
-  let service: TestService;
+  const served = servedBundle(people);
+  const { bundle } = served;
   let spec: OpenInferenceSpec;
-  const bundle = join(folder.path, "bundle");
 
   before(async () => {
     spec = await OpenInferenceSpec.load();
-    trained = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { "model.backbone": "face-embedding" }, bundle);
-    service = await startService({ maxBytes: 300_000, maxFiles: 4 });
-  });
-  after(async () => {
-    await service.close();
-    repo.dispose();
-    folder.dispose();
   });
 
   const conforming = (method: string, path: string, answer: Answer): Answer => {
@@ -64,7 +51,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
   };
   /** A /v2 request, its answer validated against the spec. */
   const v2 = async (path: string, init: RequestInit = {}) => {
-    const response = await fetch(`${service.url}${path}`, init);
+    const response = await fetch(`${served.service.url}${path}`, init);
     return { ...conforming(init.method ?? "GET", path, await answerOf(response)), headers: response.headers };
   };
   const infer = async (body: unknown, path = "/v2/models/faces/infer") => {
@@ -73,11 +60,11 @@ describe("Open Inference Protocol v2: what the answers say", () => {
   };
   /** An infer request sent in part (see sendPartly), its answer validated against the spec. */
   const partly = async (path: string, declared: number, sent: number) => {
-    const raw = await sendPartly(service.url, path, declared, sent);
+    const raw = await sendPartly(served.service.url, path, declared, sent);
     conforming("POST", path, await answerOf(new Response(raw.body, { status: raw.status, headers: raw.contentType ? { "Content-Type": raw.contentType } : {} })));
     return raw;
   };
-  const installModel = async () => service.slot.install(await loadPredictor(bundle, { config: trained.config, log: silentLogger() }), "v1");
+  const installModel = async () => served.service.slot.install(await loadPredictor(bundle, { config: served.trained.config, log: silentLogger() }), "v1");
 
   test("before a model is loaded: model ready answers {name, ready: false} with 503, and infer is refused before its body is read", async () => {
     const ready = await v2("/v2/models/faces/ready");
@@ -105,8 +92,8 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     assert.equal(metadata.parameters, undefined, "the metadata response has no parameters field in the spec; facts go in properties");
     for (const [key, value] of Object.entries(metadata.properties)) assert.equal(typeof value, "string", `properties.${key} is ${JSON.stringify(value)}`);
     assert.deepEqual(JSON.parse(String(metadata.properties.labels)), people);
-    assert.equal(metadata.properties.dataset_commit, trained.metadata.dataset.commit);
-    assert.equal(Number(metadata.properties.test_accuracy), trained.metadata.metrics.accuracy);
+    assert.equal(metadata.properties.dataset_commit, served.trained.metadata.dataset.commit);
+    assert.equal(Number(metadata.properties.test_accuracy), served.trained.metadata.metrics.accuracy);
     assert.equal(metadata.properties.backbone, "face-embedding");
     assert.deepEqual(metadata.inputs, [{ name: "image", datatype: "BYTES", shape: [-1] }]);
     assert.deepEqual(metadata.outputs, [
@@ -185,7 +172,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
 
   test("/v2 errors are {error, code} and /v1 errors stay {error: {code, message}}, all counted", async () => {
     const errorsCounted = async (status: string, code: string) => {
-      const text = await (await fetch(`${service.url}/metrics`)).text();
+      const text = await (await fetch(`${served.service.url}/metrics`)).text();
       const line = text.split("\n").find((entry) => entry.startsWith("faceops_http_request_errors_total{") && entry.includes(`"${status}"`) && entry.includes(`"${code}"`));
       return Number(line?.split(" ").pop() ?? 0);
     };
@@ -197,9 +184,9 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     assert.deepEqual(unknown.body, { error: 'no model named "nobody"; this server serves "faces"', code: "model_not_found" });
     const route = await v2("/v2/no/such/route");
     assert.deepEqual(route.body, { error: "no route GET /v2/no/such/route", code: "not_found" });
-    const v1 = await fetch(`${service.url}/v1/no/such/route`);
+    const v1 = await fetch(`${served.service.url}/v1/no/such/route`);
     assert.deepEqual(await v1.json(), { error: { code: "not_found", message: "no route GET /v1/no/such/route" } });
-    const v1Bad = await postImage(`${service.url}/v1/predict`, Buffer.from("hello"));
+    const v1Bad = await postImage(`${served.service.url}/v1/predict`, Buffer.from("hello"));
     assert.deepEqual(Object.keys(v1Bad.body.error as object).sort(), ["code", "message"]);
 
     assert.equal(await errorsCounted("404", "model_not_found"), before404 + 1);
@@ -228,7 +215,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     // it all. Closing at once left the rest unread, and the kernel's reset beat the 404 to the client
     // (fetch failed with EPIPE in 17 of 20 tries before the server lingered). The client runs in a
     // thread of its own, as a real client's process does, so both sides run at once.
-    const outcomes = await fetchInThread(service.url, "/v2/models/nobody/infer", 32_000_000, 10);
+    const outcomes = await fetchInThread(served.service.url, "/v2/models/nobody/infer", 32_000_000, 10);
     assert.deepEqual(outcomes, Array.from({ length: 10 }, () => "404"));
   });
 });
