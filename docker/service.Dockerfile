@@ -12,7 +12,7 @@
 FROM node:22.23.2-bookworm-slim AS build
 WORKDIR /app
 # onnxruntime-node ships its CPU build in the package; its install script would only fetch the CUDA
-# provider from nuget.org (.npmrc says the same to npm 10).
+# provider from nuget.org (package.json's allowScripts denies it to npm 11.16 and later).
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json .npmrc ./
 # --ignore-scripts: of the production dependencies only @tensorflow/tfjs-node(-gpu) (optional,
