@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { randomVgg16Weights } from "../../src/model/backbones/vgg16/weights.js";
+import { randomVgg16Weights } from "../../src/model/backbones/vgg16/weights/index.js";
 import { seededPermutation, seededRandom } from "../../src/util/random.js";
 import { augment, defaultAugmentOptions, sampleAugmentation } from "../../src/vision/augment.js";
 import { createRgbImage } from "../../src/vision/image.js";

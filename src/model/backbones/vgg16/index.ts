@@ -4,9 +4,9 @@ import type { RgbImage } from "../../../vision/image.js";
 import { caffeNormalization, imageToTensorData } from "../../../vision/preprocess.js";
 import { loadTf, type TfRuntime } from "../../runtime.js";
 import { validateVgg16InputSize, vgg16DefaultInputSize, vgg16FeatureLength, type Vgg16Engine } from "./architecture.js";
-import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx.js";
+import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx/index.js";
 import { createTfjsVgg16Engine } from "./tfjs.js";
-import { randomWeightsSeed, type Vgg16Weights } from "./weights.js";
+import { randomWeightsSeed, type Vgg16Weights } from "./weights/index.js";
 
 /**
  * The VGG16 backbone: Keras' VGG16 conv base with ImageNet weights, caffe preprocessing, and
@@ -41,8 +41,8 @@ export {
   type ResolvedVgg16WeightsFile,
   type Vgg16ConvWeights,
   type Vgg16Weights,
-} from "./weights.js";
-export { exportOnnx, type Vgg16Precision } from "./onnx.js";
+} from "./weights/index.js";
+export { exportOnnx, type Vgg16Precision } from "./onnx/index.js";
 
 /**
  * "onnxruntime" and "tfjs" force an engine. "auto" uses TensorFlow.js when it runs on a GPU
