@@ -2,7 +2,7 @@ import type { Backbone, Pooling } from "../types.js";
 import type { Logger } from "../../../log.js";
 import type { RgbImage } from "../../../vision/image.js";
 import { caffeNormalization, imageToTensorData } from "../../../vision/preprocess.js";
-import { loadTf, type TfRuntime } from "../../runtime.js";
+import { loadTf, type TfRuntime } from "../../tfjs-engine.js";
 import { validateVgg16InputSize, vgg16DefaultInputSize, vgg16FeatureLength, type Vgg16Engine } from "./architecture.js";
 import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx/index.js";
 import { createTfjsVgg16Engine } from "./tfjs.js";
@@ -60,7 +60,7 @@ export interface Vgg16BackboneOptions {
   /** Default "auto". */
   engine?: Vgg16EngineChoice;
   log: Logger;
-  /** How TensorFlow.js is loaded; runtime.ts' loadTf by default. Tests inject their own. */
+  /** How TensorFlow.js is loaded; tfjs-engine.ts' loadTf by default. Tests inject their own. */
   loadTf?: () => Promise<TfRuntime>;
   /** Overrides the engine's preferred batch size. */
   batchSize?: number;
