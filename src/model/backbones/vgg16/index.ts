@@ -13,36 +13,9 @@ import { randomWeightsSeed, type Vgg16Weights } from "./weights/index.js";
  * either onnxruntime (CPU) or TensorFlow.js (GPU trainer) doing the arithmetic.
  */
 
-export {
-  featureMapSize,
-  validateVgg16InputSize,
-  vgg16ConvLayers,
-  vgg16DefaultInputSize,
-  vgg16FeatureLength,
-  vgg16Layers,
-  type Vgg16ConvLayer,
-  type Vgg16Engine,
-  type Vgg16Layer,
-  type Vgg16PoolLayer,
-} from "./architecture.js";
-export {
-  randomVgg16Weights,
-  readVgg16H5,
-  resolveVgg16Weights,
-  resolveVgg16WeightsFile,
-  vgg16WeightsCachePath,
-  vgg16WeightsConfigKey,
-  vgg16WeightsEnvName,
-  vgg16WeightsFileName,
-  vgg16WeightsMd5,
-  vgg16WeightsUrl,
-  type DownloadProgress,
-  type ResolveVgg16WeightsOptions,
-  type ResolvedVgg16WeightsFile,
-  type Vgg16ConvWeights,
-  type Vgg16Weights,
-} from "./weights/index.js";
-export { exportOnnx, type Vgg16Precision } from "./onnx/index.js";
+export { featureMapSize, vgg16ConvLayers, vgg16Layers } from "./architecture.js";
+export { randomVgg16Weights, readVgg16H5, resolveVgg16WeightsFile, type Vgg16ConvWeights, type Vgg16Weights } from "./weights/index.js";
+export type { Vgg16Precision } from "./onnx/index.js";
 
 /**
  * "onnxruntime" and "tfjs" force an engine. "auto" uses TensorFlow.js when it runs on a GPU

@@ -107,7 +107,7 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
 }
 
 /** For the "nchw" layout: moves the channel axis in front of the spatial ones, image by image. */
-export function nhwcToNchw(input: Float32Array, count: number, size: number): Float32Array {
+function nhwcToNchw(input: Float32Array, count: number, size: number): Float32Array {
   const out = new Float32Array(input.length);
   const plane = size * size;
   for (let n = 0; n < count; n++) {

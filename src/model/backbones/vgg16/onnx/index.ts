@@ -9,6 +9,6 @@
  * - engine.ts: the Vgg16Engine the backbone runs, putting those together.
  */
 
-export { createOnnxVgg16Engine, onnxDefaultBatchSize, type OnnxEngineOptions, type Vgg16Precision } from "./engine.js";
+export { createOnnxVgg16Engine, onnxDefaultBatchSize, type Vgg16Precision } from "./engine.js";
 export { exportOnnx } from "./fp32-graph.js";
-export type { OnnxInputLayout, Vgg16GraphOptions } from "./graph-parts.js";
+export type { OnnxInputLayout } from "./graph-parts.js";

@@ -15,7 +15,7 @@ import type { Int8Scales } from "./int8-graph.js";
  * input's range, and each conv layer's largest output (ReLU outputs are never negative, so zero
  * point 0 and scale = largest / 255).
  */
-export async function calibrateInt8(weights: Vgg16Weights, options: Vgg16GraphOptions, images: { data: Float32Array; count: number }): Promise<Int8Scales> {
+async function calibrateInt8(weights: Vgg16Weights, options: Vgg16GraphOptions, images: { data: Float32Array; count: number }): Promise<Int8Scales> {
   const size = validateVgg16InputSize(options.inputSize);
   const ort = await import("onnxruntime-node");
   const session = await ort.InferenceSession.create(buildVgg16Onnx(weights, { ...options, inputLayout: "nhwc", exposeActivations: true }), {

@@ -12,13 +12,13 @@ import type { Vgg16Weights } from "./types.js";
  */
 
 /** The file keras.applications.VGG16(include_top=False, weights="imagenet") downloads. */
-export const vgg16WeightsFileName = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
-export const vgg16WeightsUrl = `https://storage.googleapis.com/tensorflow/keras-applications/vgg16/${vgg16WeightsFileName}`;
+const vgg16WeightsFileName = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
+const vgg16WeightsUrl = `https://storage.googleapis.com/tensorflow/keras-applications/vgg16/${vgg16WeightsFileName}`;
 /** The file_hash keras/applications/vgg16.py passes to get_file for that file. */
 export const vgg16WeightsMd5 = "6d6bbae143d832006294945121d1f1fc";
 /** Where users point faceops at their own copy; named in the error that explains how. */
-export const vgg16WeightsConfigKey = "model.vgg16Weights";
-export const vgg16WeightsEnvName = "FACEOPS_MODEL_VGG16_WEIGHTS";
+const vgg16WeightsConfigKey = "model.vgg16Weights";
+const vgg16WeightsEnvName = "FACEOPS_MODEL_VGG16_WEIGHTS";
 
 export interface DownloadProgress {
   bytesDone: number;

@@ -11,13 +11,8 @@ export {
   resolveVgg16Weights,
   resolveVgg16WeightsFile,
   vgg16WeightsCachePath,
-  vgg16WeightsConfigKey,
-  vgg16WeightsEnvName,
-  vgg16WeightsFileName,
   vgg16WeightsMd5,
-  vgg16WeightsUrl,
   type DownloadProgress,
   type ResolveVgg16WeightsOptions,
   type ResolvedVgg16WeightsFile,
-  type Vgg16WeightsOrigin,
 } from "./download.js";
