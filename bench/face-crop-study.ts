@@ -27,7 +27,7 @@ import { createFaceEmbeddingBackbone } from "../src/model/backbones/face-embeddi
 import type { Backbone } from "../src/model/backbones/types.js";
 import { countOutcomes, cropFace, medianBox, type CropPolicy, type FaceAnchor, type OutcomeCounts } from "../src/model/face/crop.js";
 import { createFaceDetector, type BorderFill, type DetectorKind, type FaceBox } from "../src/model/face/detector.js";
-import { loadTf } from "../src/model/runtime.js";
+import { loadTf } from "../src/model/tfjs-engine.js";
 import { decodeImage } from "../src/vision/decode.js";
 import type { RgbImage } from "../src/vision/image.js";
 import { lfwPeople, lfwPhotos } from "../test/helpers/lfw.js";

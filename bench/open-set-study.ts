@@ -25,7 +25,7 @@ import { splitDraw } from "../src/dataset/split.js";
 import { silentLogger } from "../src/log.js";
 import { FeatureCache } from "../src/model/feature-cache.js";
 import { extractFeatures } from "../src/model/features.js";
-import { openModelRuntime } from "../src/model/model-runtime.js";
+import { openTrainingRuntime } from "../src/model/training-runtime.js";
 import { quantile, ReferenceSet } from "../src/model/open-set.js";
 import { augmentOptions } from "../src/model/train.js";
 import { StoreLayout } from "../src/store/layout.js";
@@ -38,7 +38,7 @@ const { config } = await loadConfig({
   overrides: Object.entries({ store: store.root, "model.backbone": "face-embedding" }).map(([key, value]) => ({ key, value, origin: "study" })),
 });
 const log = silentLogger();
-const runtime = await openModelRuntime({ config, store, log });
+const runtime = await openTrainingRuntime({ config, store, log });
 
 interface Probe {
   label: string;

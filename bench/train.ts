@@ -6,7 +6,7 @@ import { loadConfig } from "../src/config/load.js";
 import { withDataset } from "../src/dataset/check.js";
 import { silentLogger } from "../src/log.js";
 import { saveBundle } from "../src/model/bundle.js";
-import { openModelRuntime } from "../src/model/model-runtime.js";
+import { openTrainingRuntime } from "../src/model/training-runtime.js";
 import { configuredTraining, trainModel } from "../src/model/train.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwRoot } from "../test/helpers/lfw.js";
@@ -79,7 +79,7 @@ export async function benchTrain(): Promise<BenchResult> {
         }).map(([key, value]) => ({ key, value, origin: "bench" })),
       });
       const started = performance.now();
-      const runtime = await openModelRuntime({ config, store, log });
+      const runtime = await openTrainingRuntime({ config, store, log });
       // Extraction time per image, measured between the first and the last batch's completion.
       let first = { at: 0, done: 0 };
       let last = { at: 0, done: 0 };

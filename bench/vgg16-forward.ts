@@ -1,10 +1,10 @@
 import { availableParallelism, loadavg } from "node:os";
 import { silentLogger } from "../src/log.js";
 import type { Vgg16Engine } from "../src/model/backbones/vgg16/architecture.js";
-import { createOnnxVgg16Engine, onnxDefaultBatchSize, type OnnxInputLayout } from "../src/model/backbones/vgg16/onnx.js";
+import { createOnnxVgg16Engine, onnxDefaultBatchSize, type OnnxInputLayout } from "../src/model/backbones/vgg16/onnx/index.js";
 import { createTfjsVgg16Engine } from "../src/model/backbones/vgg16/tfjs.js";
-import { randomVgg16Weights } from "../src/model/backbones/vgg16/weights.js";
-import { loadTf } from "../src/model/runtime.js";
+import { randomVgg16Weights } from "../src/model/backbones/vgg16/weights/index.js";
+import { loadTf } from "../src/model/tfjs-engine.js";
 import type { BenchResult } from "./run.js";
 
 /**

@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import { defaultModelName, saveBundle } from "../model/bundle.js";
 import { recordManifest } from "../model/cache-maintenance.js";
 import { evaluateDeployed } from "../model/compare.js";
-import { openModelRuntime } from "../model/model-runtime.js";
+import { openTrainingRuntime } from "../model/training-runtime.js";
 import { configuredTraining, trainModel } from "../model/train.js";
 import { currentProcessIdentity } from "../platform/local/process-identity.js";
 import { writeJsonAtomic } from "../store/files.js";
@@ -93,7 +93,7 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
   log.info({ run: runId, attempt, commit: run.commit, ...hyperparameters, reason: record.reason }, "attempt starting");
   await rm(bundleDir, { recursive: true, force: true });
 
-  const runtime = await openModelRuntime({ config, store, log });
+  const runtime = await openTrainingRuntime({ config, store, log });
   try {
     return await withDataset(
       { location: config.source.repo, commit: run.commit ?? undefined, dataset: config.dataset, store, log, env: request.env, credentials: request.credentials },

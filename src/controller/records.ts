@@ -141,8 +141,3 @@ export async function readRun(store: StoreLayout, id: string): Promise<RunRecord
 export async function writeRun(store: StoreLayout, run: RunRecord): Promise<void> {
   await writeJsonAtomic(store.runRecord(run.id), run);
 }
-
-export function nextRunId(runs: readonly RunRecord[]): string {
-  const last = runs.at(-1);
-  return String(last ? Number(last.id) + 1 : 1);
-}

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isAbsolute, posix } from "node:path";
 import { ImageDecodeError, readImageHeader, verifyDecodes, type ImageFormat } from "../vision/decode.js";
 import { mapConcurrent } from "../util/concurrency.js";
-import { classifyPath } from "./layout.js";
+import { classifyPath } from "./folder-layout.js";
 import { escapeInvalidUtf8, isUtf8 } from "./path-bytes.js";
 import type { RejectedFile, RejectReason } from "./rejects.js";
 import type { DatasetTree, TreeEntry } from "./tree.js";

@@ -6,6 +6,7 @@ import type { RgbImage } from "../vision/image.js";
 import { fitSquare } from "../vision/preprocess.js";
 import type { Backbone } from "./backbones/types.js";
 import type { CropReference } from "./bundle.js";
+import type { CropOutcome } from "./face/crop.js";
 import type { FeatureCache} from "./feature-cache.js";
 import { featureKey } from "./feature-cache.js";
 
@@ -23,8 +24,6 @@ export interface FeaturePhoto {
   width: number;
   height: number;
 }
-
-export type CropOutcome = "detected" | "median" | "center" | "none";
 
 /** How one photo becomes the backbone's square input. */
 export interface CropPlan {

@@ -10,9 +10,9 @@ import { createFaceDetector } from "./face/detector.js";
 import { decodeForPrediction, preparePhoto, type PreparedPhoto, type PrepareOptions } from "./face-path/prepare.js";
 import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
-import { assertBundleBackbone, backboneForBundle } from "./model-runtime.js";
+import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
 import { effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
-import { loadTf, type TfEngine } from "./runtime.js";
+import { loadTf, type TfEngine } from "./tfjs-engine.js";
 
 /**
  * A loaded model bundle that answers "who is this?": the same decode, crop and backbone as in

@@ -10,7 +10,7 @@ import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { StoreLayout } from "../store/layout.js";
 import { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
-import type { ModelRuntime } from "./model-runtime.js";
+import type { TrainingRuntime } from "./training-runtime.js";
 import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
 
@@ -57,8 +57,8 @@ export interface TrainOutcome {
 /** Share of training photos kept aside to watch the loss when early stopping is on. */
 const validationFraction = 0.1;
 
-/** The parts of a training request that come from the configuration, the model runtime and the store. */
-export function configuredTraining(config: FaceopsConfig, runtime: ModelRuntime, store: StoreLayout) {
+/** The parts of a training request that come from the configuration, the training runtime and the store. */
+export function configuredTraining(config: FaceopsConfig, runtime: TrainingRuntime, store: StoreLayout) {
   return {
     backbone: runtime.backbone,
     backboneReference: runtime.backboneReference,

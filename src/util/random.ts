@@ -1,9 +1,14 @@
 /**
- * Small seeded pseudo-random generators. Training must be repeatable: the same seed gives the same
- * shuffles and splits on every machine, which Math.random cannot promise.
+ * faceops' one seeded pseudo-random generator. Training must be repeatable: the same seed gives the
+ * same shuffles, augmentations and random VGG16 weights on every machine, which Math.random cannot
+ * promise. Its numbers feed backbone fingerprints and cached features, so they must never change
+ * (test/util/random.test.ts pins them).
  */
 
-/** mulberry32: a fast 32-bit generator with good statistical quality for shuffling. */
+/**
+ * mulberry32 (Tommy Ettinger): 32 bits of state, fast, and statistically adequate for shuffling,
+ * augmentation draws and initial weights. Only the low 32 bits of the seed count.
+ */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

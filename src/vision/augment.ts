@@ -1,11 +1,12 @@
+import { seededRandom } from "../util/random.js";
 import { createRgbImage, type RgbImage } from "./image.js";
 
 /**
  * Training-time augmentation in the spirit of Keras' ImageDataGenerator: a random rotation, shift,
  * zoom, horizontal flip and brightness change per copy of a photo. Everything is derived from a
- * (seed, variant) pair through a PRNG written here and warped in plain TypeScript, so the same pair
- * yields byte-identical pixels on every machine, which keeps training runs reproducible and lets
- * cached augmented copies be trusted.
+ * (seed, variant) pair through faceops' seeded generator (util/random.ts) and warped in plain
+ * TypeScript, so the same pair yields byte-identical pixels on every machine, which keeps training
+ * runs reproducible and lets cached augmented copies be trusted.
  */
 
 export interface AugmentOptions {
@@ -91,7 +92,7 @@ export function sampleAugmentation(options: AugmentOptions, seed: number, varian
   validateAugmentOptions(options);
   validateSeed(seed, variant);
   if (variant === originalVariant) return identityAugmentParams;
-  const next = mulberry32(hashSeed(seed, variant));
+  const next = seededRandom(hashSeed(seed, variant));
   const angleDeg = uniform(next, -options.rotationRange, options.rotationRange);
   const shiftX = uniform(next, -options.widthShiftRange, options.widthShiftRange);
   const shiftY = uniform(next, -options.heightShiftRange, options.heightShiftRange);
@@ -163,17 +164,6 @@ function hashSeed(seed: number, variant: number): number {
   let h = 0x243f6a88;
   for (const word of words) h = fmix32((h ^ word) + 0x9e3779b9);
   return h;
-}
-
-/** Tommy Ettinger's mulberry32: small, fast, and statistically adequate for augmentation draws. */
-function mulberry32(state: number): () => number {
-  let a = state | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function uniform(next: () => number, low: number, high: number): number {

@@ -15,7 +15,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
  * - each Prometheus query against prometheus.jsonschema.json's dataquery.
  *
  * Every problem names the panel (id, title and type) and the path in it, so a mismatch says where
- * to look in src/monitoring/dashboard.ts.
+ * to look in tools/dashboard/faceops-dashboard.ts.
  */
 
 export const grafanaSchemaDir = fileURLToPath(new URL("../spec/grafana/", import.meta.url));

@@ -4,7 +4,7 @@ import type { FaceopsConfig } from "../../src/config/schema.js";
 import { withDataset } from "../../src/dataset/check.js";
 import { silentLogger } from "../../src/log.js";
 import { saveBundle, type BundleMetadata } from "../../src/model/bundle.js";
-import { openModelRuntime } from "../../src/model/model-runtime.js";
+import { openTrainingRuntime } from "../../src/model/training-runtime.js";
 import { configuredTraining, trainModel } from "../../src/model/train.js";
 import type { StoreLayout } from "../../src/store/layout.js";
 import { TestRepo } from "./git-repo.js";
@@ -28,7 +28,7 @@ export async function configWith(settings: Record<string, string>): Promise<Face
 export async function trainBundle(repo: string, store: StoreLayout, settings: Record<string, string>, out: string): Promise<TrainedBundle> {
   const config = await configWith({ store: store.root, ...settings });
   const log = silentLogger();
-  const runtime = await openModelRuntime({ config, store, log });
+  const runtime = await openTrainingRuntime({ config, store, log });
   try {
     const outcome = await withDataset({ location: repo, dataset: config.dataset, store, log, env: process.env }, async (manifest, readPhoto) => ({
       ...(await trainModel({

@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { BundleError, bundleFileCeilings, loadBundle, metadataMaxBytes, saveBundle, type BundleMetadata } from "../../src/model/bundle.js";
 import { createHead, predictHead } from "../../src/model/head.js";
 import { ReferenceSet } from "../../src/model/open-set.js";
-import { loadTf } from "../../src/model/runtime.js";
+import { loadTf } from "../../src/model/tfjs-engine.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 
 const scaling = { mean: Float32Array.from({ length: 8 }, (_, index) => index), scale: new Float32Array(8).fill(0.5) };

@@ -19,7 +19,7 @@ import {
 } from "../../src/model/face/crop.js";
 import { boxInImage, createFaceDetector, detectionLayout, largestFace, type FaceBox, type FaceDetector, type Point } from "../../src/model/face/detector.js";
 import { loadFaceApi } from "../../src/model/face/face-api.js";
-import { loadTf } from "../../src/model/runtime.js";
+import { loadTf } from "../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../src/vision/decode.js";
 import { createRgbImage, type RgbImage } from "../../src/vision/image.js";
 import { lfwRoot } from "../helpers/lfw.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { applyScaling, balancedClassWeights, createHead, fitScaling, predictHead, trainHead, type LabelledFeatures } from "../../src/model/head.js";
-import { loadTf } from "../../src/model/runtime.js";
+import { loadTf } from "../../src/model/tfjs-engine.js";
 import { seededRandom } from "../../src/util/random.js";
 
 /** Three well separated Gaussian clusters in 32 dimensions, with 60, 20 and 8 samples. */

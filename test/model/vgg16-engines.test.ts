@@ -15,9 +15,9 @@ import {
   type Vgg16Weights,
 } from "../../src/model/backbones/vgg16/index.js";
 import { kernelLength } from "../../src/model/backbones/vgg16/architecture.js";
-import { createOnnxVgg16Engine, exportOnnx } from "../../src/model/backbones/vgg16/onnx.js";
-import { randomVgg16Weights } from "../../src/model/backbones/vgg16/weights.js";
-import { loadTf } from "../../src/model/runtime.js";
+import { createOnnxVgg16Engine, exportOnnx } from "../../src/model/backbones/vgg16/onnx/index.js";
+import { randomVgg16Weights } from "../../src/model/backbones/vgg16/weights/index.js";
+import { loadTf } from "../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../src/vision/decode.js";
 import { createRgbImage, type RgbImage } from "../../src/vision/image.js";
 import { caffeNormalization, fitSquare, imageToTensorData } from "../../src/vision/preprocess.js";

@@ -18,7 +18,7 @@ import {
   vgg16WeightsMd5,
   type DownloadProgress,
   type Vgg16Weights,
-} from "../../src/model/backbones/vgg16/weights.js";
+} from "../../src/model/backbones/vgg16/weights/index.js";
 
 /*
  * The Keras file cannot be downloaded here (no internet), so the tests write files with its exact

@@ -198,7 +198,7 @@ describe("inference service", () => {
   });
 
   test("hundreds of bad requests leak neither tensors nor memory", async () => {
-    const { tf } = await import("../../src/model/runtime.js").then((module) => module.loadTf());
+    const { tf } = await import("../../src/model/tfjs-engine.js").then((module) => module.loadTf());
     const junk = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#000" } }).png().toBuffer();
     const warm = async () => {
       for (let index = 0; index < 50; index++) {

@@ -2,7 +2,7 @@ import { withDataset } from "../../dataset/check.js";
 import { recordManifest } from "../../model/cache-maintenance.js";
 import { saveBundle, type BundleMetadata } from "../../model/bundle.js";
 import { configuredTraining, trainModel } from "../../model/train.js";
-import { openModelRuntime } from "../../model/model-runtime.js";
+import { openTrainingRuntime } from "../../model/training-runtime.js";
 import type { ConfigOverride } from "../../config/load.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 import { printable, printableLines } from "../printable.js";
@@ -29,7 +29,7 @@ export function trainOverrides(options: Pick<TrainOptions, "backbone" | "epochs"
 
 export async function trainCommand(location: string, options: TrainOptions, context: CommandContext): Promise<number> {
   const { config } = context.loaded;
-  const runtime = await openModelRuntime({ config, store: context.store, log: context.log });
+  const runtime = await openTrainingRuntime({ config, store: context.store, log: context.log });
   try {
     const embedding = new ProgressBar("embedding photos");
     const epochs = new ProgressBar("training head");

@@ -1,5 +1,5 @@
 import type { CropReference } from "../bundle.js";
-import type { TfEngine } from "../runtime.js";
+import type { TfEngine } from "../tfjs-engine.js";
 
 /**
  * The tasks of a face-path worker (worker.ts) and what it is started with; see workers.ts for the

@@ -1,7 +1,7 @@
 import { createFaceEmbeddingBackbone } from "../backbones/face-embedding.js";
 import type { Backbone } from "../backbones/types.js";
 import { createFaceDetector, type FaceDetector } from "../face/detector.js";
-import { loadTf } from "../runtime.js";
+import { loadTf } from "../tfjs-engine.js";
 import { hostTasks } from "../workers/task-host.js";
 import { transferable } from "../workers/messages.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";

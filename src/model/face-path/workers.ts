@@ -3,7 +3,7 @@ import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";
 import type { Backbone } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
-import type { TfEngine } from "../runtime.js";
+import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
 import { WorkerPool } from "../workers/pool.js";
 import type { PrepareOptions, PreparedPhoto } from "./prepare.js";

@@ -26,7 +26,6 @@ export type CropMode = "face" | "center" | "none";
  * whole photo (crop "none").
  */
 export type CropOutcome = "detected" | "median" | "center" | "none";
-export const cropOutcomes: readonly CropOutcome[] = ["detected", "median", "center", "none"];
 
 /**
  * What the crop square is built around:

@@ -168,13 +168,6 @@ export async function createFaceDetector(options: FaceDetectorOptions): Promise<
   };
 }
 
-/** Runs the detector on each image in turn; the caller caches the results by photo content. */
-export async function detectBoxes(detector: FaceDetector, images: readonly RgbImage[]): Promise<Array<FaceBox | null>> {
-  const boxes: Array<FaceBox | null> = [];
-  for (const image of images) boxes.push(await detector.detect(image));
-  return boxes;
-}
-
 function validateOptions(options: FaceDetectorOptions): Settings {
   const settings: Settings = {
     kind: options.detector ?? defaultDetector,

@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
-import { loadTf, type TfEngine, type TfRuntime } from "../runtime.js";
+import { loadTf, type TfEngine, type TfRuntime } from "../tfjs-engine.js";
 
 /**
  * @vladmandic/face-api, loaded so that it runs on the TensorFlow.js instance faceops chose.

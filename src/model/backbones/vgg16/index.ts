@@ -2,47 +2,20 @@ import type { Backbone, Pooling } from "../types.js";
 import type { Logger } from "../../../log.js";
 import type { RgbImage } from "../../../vision/image.js";
 import { caffeNormalization, imageToTensorData } from "../../../vision/preprocess.js";
-import { loadTf, type TfRuntime } from "../../runtime.js";
+import { loadTf, type TfRuntime } from "../../tfjs-engine.js";
 import { validateVgg16InputSize, vgg16DefaultInputSize, vgg16FeatureLength, type Vgg16Engine } from "./architecture.js";
-import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx.js";
+import { createOnnxVgg16Engine, type Vgg16Precision } from "./onnx/index.js";
 import { createTfjsVgg16Engine } from "./tfjs.js";
-import { randomWeightsSeed, type Vgg16Weights } from "./weights.js";
+import { randomWeightsSeed, type Vgg16Weights } from "./weights/index.js";
 
 /**
  * The VGG16 backbone: Keras' VGG16 conv base with ImageNet weights, caffe preprocessing, and
  * either onnxruntime (CPU) or TensorFlow.js (GPU trainer) doing the arithmetic.
  */
 
-export {
-  featureMapSize,
-  validateVgg16InputSize,
-  vgg16ConvLayers,
-  vgg16DefaultInputSize,
-  vgg16FeatureLength,
-  vgg16Layers,
-  type Vgg16ConvLayer,
-  type Vgg16Engine,
-  type Vgg16Layer,
-  type Vgg16PoolLayer,
-} from "./architecture.js";
-export {
-  randomVgg16Weights,
-  readVgg16H5,
-  resolveVgg16Weights,
-  resolveVgg16WeightsFile,
-  vgg16WeightsCachePath,
-  vgg16WeightsConfigKey,
-  vgg16WeightsEnvName,
-  vgg16WeightsFileName,
-  vgg16WeightsMd5,
-  vgg16WeightsUrl,
-  type DownloadProgress,
-  type ResolveVgg16WeightsOptions,
-  type ResolvedVgg16WeightsFile,
-  type Vgg16ConvWeights,
-  type Vgg16Weights,
-} from "./weights.js";
-export { exportOnnx, type Vgg16Precision } from "./onnx.js";
+export { featureMapSize, vgg16ConvLayers, vgg16Layers } from "./architecture.js";
+export { randomVgg16Weights, readVgg16H5, resolveVgg16WeightsFile, type Vgg16ConvWeights, type Vgg16Weights } from "./weights/index.js";
+export type { Vgg16Precision } from "./onnx/index.js";
 
 /**
  * "onnxruntime" and "tfjs" force an engine. "auto" uses TensorFlow.js when it runs on a GPU
@@ -60,7 +33,7 @@ export interface Vgg16BackboneOptions {
   /** Default "auto". */
   engine?: Vgg16EngineChoice;
   log: Logger;
-  /** How TensorFlow.js is loaded; runtime.ts' loadTf by default. Tests inject their own. */
+  /** How TensorFlow.js is loaded; tfjs-engine.ts' loadTf by default. Tests inject their own. */
   loadTf?: () => Promise<TfRuntime>;
   /** Overrides the engine's preferred batch size. */
   batchSize?: number;

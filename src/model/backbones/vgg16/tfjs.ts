@@ -1,9 +1,9 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Pooling } from "../types.js";
 import type { Logger } from "../../../log.js";
-import { loadTf, type TfRuntime } from "../../runtime.js";
+import { loadTf, type TfRuntime } from "../../tfjs-engine.js";
 import { validateVgg16InputSize, vgg16FeatureLength, vgg16Layers, vgg16PoolSize, type Vgg16Engine } from "./architecture.js";
-import { convWeights, type Vgg16Weights } from "./weights.js";
+import { convWeights, type Vgg16Weights } from "./weights/index.js";
 
 /**
  * VGG16 in TensorFlow.js, from the same layer list and weights as the ONNX engine. TensorFlow.js

@@ -6,13 +6,13 @@ import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
-import { faceopsDashboard } from "../../src/monitoring/dashboard.js";
+import { faceopsDashboard } from "../../tools/dashboard/faceops-dashboard.js";
 import { GrafanaSchemas, grafanaSchemaDir } from "../helpers/grafana-schema.js";
 import { declaredLabels, grafanaExprToPromQL, referencedMetrics, undeclaredLabels } from "../helpers/promql.js";
 import { promtoolCheckRules } from "../helpers/promtool.js";
 
 /**
- * The Grafana dashboard src/monitoring/dashboard.ts builds: the committed JSON is its output, it
+ * The Grafana dashboard tools/dashboard/faceops-dashboard.ts builds: the committed JSON is its output, it
  * matches Grafana's published JSON schemas for the SDK's version panel by panel, every panel says
  * what it shows, reads metrics faceops declares from the right job, and parses as PromQL (promtool).
  * test/k8s/manifests.test.ts checks the ConfigMap kustomize renders from the file.
@@ -254,11 +254,11 @@ describe("Grafana dashboard", () => {
   });
 
   test("runtime code never imports the generator or its devDependency", async () => {
-    const sources = (await readdir(join(root, "src"), { recursive: true })).filter((path) => path.endsWith(".ts") && !path.startsWith("monitoring"));
+    const sources = (await readdir(join(root, "src"), { recursive: true })).filter((path) => path.endsWith(".ts"));
     assert.ok(sources.length > 0);
     for (const path of sources) {
       const text = await readFile(join(root, "src", path), "utf8");
-      assert.doesNotMatch(text, /from "[^"]*\/monitoring\/|@grafana\/grafana-foundation-sdk/, `src/${path} imports src/monitoring or the Grafana SDK, which dist does not ship`);
+      assert.doesNotMatch(text, /from "[^"]*\/tools\/|@grafana\/grafana-foundation-sdk/, `src/${path} imports tools/ or the Grafana SDK, which dist does not ship`);
     }
   });
 

@@ -33,13 +33,14 @@ import { DataqueryBuilder, PromQueryFormat } from "@grafana/grafana-foundation-s
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
 import * as units from "@grafana/grafana-foundation-sdk/units";
-import { configSchema } from "../config/schema.js";
+import { configSchema } from "../../src/config/schema.js";
 
 /*
- * The faceops Grafana dashboard, built with the Grafana Foundation SDK (a devDependency: only this
- * folder and scripts/ import it, and tsconfig.build.json leaves this folder out of dist).
- * `npm run dashboard` writes it to k8s/monitoring/faceops-dashboard.json, which kustomize puts in the
- * ConfigMap Grafana's sidecar loads; test/monitoring/dashboard.test.ts fails when that file is stale.
+ * The faceops Grafana dashboard, built with the Grafana Foundation SDK. Both are dev-time only: the
+ * SDK is a devDependency and this folder sits outside src/, which is all the build compiles, so
+ * neither reaches dist or an image. `npm run dashboard` (generate.ts) writes the dashboard to
+ * k8s/monitoring/faceops-dashboard.json, which kustomize puts in the ConfigMap Grafana's sidecar
+ * loads; test/tools/dashboard.test.ts fails when that file is stale.
  *
  * Every query selects its job as the alerts in k8s/monitoring/prometheusrule.yaml do: the scraped
  * Service's name. Rates use $__rate_interval; counts of rare events (runs, attempts, load failures)
@@ -47,7 +48,7 @@ import { configSchema } from "../config/schema.js";
  * window empty most of the time. Thresholds come from the configuration's defaults, so a changed
  * default shows up here (and makes the committed file stale) instead of drifting.
  *
- * Every panel carries the options its plugin's schema requires (test/monitoring/dashboard.test.ts
+ * Every panel carries the options its plugin's schema requires (test/tools/dashboard.test.ts
  * validates the output against Grafana's published JSON schemas for the SDK's version): the SDK's
  * timeseries builder leaves legend and tooltip out unless they are set, so timeseriesPanel sets them.
  */

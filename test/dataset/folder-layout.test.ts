@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { classifyPath, labelFromFolder } from "../../src/dataset/layout.js";
+import { classifyPath, labelFromFolder } from "../../src/dataset/folder-layout.js";
 
 test("classifyPath: where a file sits decides whether it can be a photo of someone", () => {
   const table: Array<[string, string]> = [

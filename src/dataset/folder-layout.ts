@@ -3,7 +3,7 @@ import type { RejectReason } from "./rejects.js";
 /**
  * The dataset layout is `<label>/<photo>`: one folder per person at the top of the repository.
  * This module decides, from a path alone, whether a file is a candidate photo, to be ignored,
- * or rejected for where it sits.
+ * or rejected for where it sits. (Where faceops keeps its own files is store/layout.ts.)
  */
 
 export type PathVerdict =

@@ -2,17 +2,17 @@ import { createHash } from "node:crypto";
 import { readFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { decodeImage } from "../../../vision/decode.js";
-import { caffeNormalization, fitSquare, imageToTensorData } from "../../../vision/preprocess.js";
+import { decodeImage } from "../../../../vision/decode.js";
+import { caffeNormalization, fitSquare, imageToTensorData } from "../../../../vision/preprocess.js";
 
 /**
  * The photos the int8 engine calibrates its activation scales on: the example faces shipped with
  * faceops (examples/faces, LFW, credited in examples/CREDITS.md), so that the scales, and therefore
  * the features, are the same on every machine and in every run; cached features stay valid. The
- * same folder sits four levels above this file in the sources and in the build.
+ * same folder sits five levels above this file in the sources and in the build.
  */
 
-export const calibrationFolder = fileURLToPath(new URL("../../../../examples/faces/", import.meta.url));
+export const calibrationFolder = fileURLToPath(new URL("../../../../../examples/faces/", import.meta.url));
 /** Photos used; spread evenly over the folder's sorted list. */
 export const calibrationPhotoCount = 16;
 
