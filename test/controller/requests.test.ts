@@ -7,7 +7,7 @@ import { createControllerApp } from "../../src/controller/app.js";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
 import { controllerRouter } from "../../src/controller/http.js";
-import type { RunRecord } from "../../src/controller/records.js";
+import type { RunRecord } from "../../src/records/runs.js";
 import { configSchema } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { readRun, writeRun, type RunRecord } from "../../src/controller/records.js";
+import { readRun, writeRun, type RunRecord } from "../../src/records/runs.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics, type ControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
@@ -25,7 +25,7 @@ import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../h
  * store follower, model slot), starting from records as a crashed controller would leave them.
  */
 
-const settings = controllerSettings({ policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.5 }, gate: { minAccuracy: 0.5, maxRegression: 0.01 }, rolloutDeadlineMs: 3_000 });
+const settings = controllerSettings({ policy: { maxAttempts: 4, maxCrashedAttempts: 2, minAccuracy: 0.5 }, gate: { minAccuracy: 0.5, maxRegression: 0.01 }, rolloutDeadlineMs: 3_000 });
 
 describe("promotion and rollout", { timeout: 300_000 }, () => {
   let repo: TestRepo;
@@ -64,7 +64,7 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       attempts: [
         {
           number: 1,
-          hyperparameters: settings.configured,
+          hyperparameters: settings.initialHyperparameters,
           diagnosis: null,
           reason: "configured",
           state: "finished",

@@ -8,10 +8,10 @@ import { Registry } from "prom-client";
 import { configSchema } from "../../src/config/schema.js";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { writeRun, type RunRecord } from "../../src/controller/records.js";
+import { writeRun, type RunRecord } from "../../src/records/runs.js";
 import { createLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
-import { processStartTime } from "../../src/platform/local/process-identity.js";
+import { processStartTime } from "../../src/store/process-identity.js";
 import type { ModelDeployer, TrainingExecutor } from "../../src/platform/types.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { currentOwner, temporaryPath } from "../../src/store/owner.js";
@@ -73,7 +73,7 @@ describe("a controller starting cleans what crashes left", () => {
       attempts: [],
       promotion: null,
     };
-    await writeRun(store, { ...run, attempts: [{ number: 1, hyperparameters: controllerSettings().configured, diagnosis: null, reason: "configured", state: "crashed", executions: 1, process: null, startedAt: null, endedAt: null, result: null, gate: null, error: "killed", log: "" }] });
+    await writeRun(store, { ...run, attempts: [{ number: 1, hyperparameters: controllerSettings().initialHyperparameters, diagnosis: null, reason: "configured", state: "crashed", executions: 1, process: null, startedAt: null, endedAt: null, result: null, gate: null, error: "killed", log: "" }] });
     const { scope } = await currentOwner();
     const attemptLock = store.attempt("1", 1).lock;
     mkdirSync(dirname(attemptLock), { recursive: true });

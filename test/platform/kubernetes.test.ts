@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { configSchema, type FaceopsConfig } from "../../src/config/schema.js";
 import { Controller } from "../../src/controller/controller.js";
 import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { readRun, type RunRecord } from "../../src/controller/records.js";
+import { readRun, type RunRecord } from "../../src/records/runs.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { KubernetesDeployer, rolloutStatus } from "../../src/platform/kubernetes/deployer.js";
@@ -177,7 +177,7 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       watch: new DatasetWatch({ location: repo.path, branch: "main", dataset: config.dataset, store, log, env: process.env, credentials: {} }),
       executor,
       deployer: new KubernetesDeployer({ kubeConfig, namespace, deployment: config.kubernetes.deployment, store, log }),
-      settings: controllerSettings({ policy: { maxAttempts: 2, maxFailedAttempts: 1, minAccuracy: 0.9 }, rolloutDeadlineMs: 120_000 }),
+      settings: controllerSettings({ policy: { maxAttempts: 2, maxCrashedAttempts: 1, minAccuracy: 0.9 }, rolloutDeadlineMs: 120_000 }),
       metrics: createControllerMetrics(new Registry()),
       log,
       pollIntervalMs: 500,
