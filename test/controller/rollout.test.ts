@@ -3,7 +3,7 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { Controller } from "../../src/controller/controller.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
 import { readRun, writeRun, type RunRecord } from "../../src/records/runs.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics, type ControllerMetrics } from "../../src/metrics/controller-metrics.js";
@@ -12,6 +12,7 @@ import { LocalDeployer } from "../../src/platform/local/deployer.js";
 import { LocalExecutor } from "../../src/platform/local/executor.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { StoreFollower } from "../../src/serve/model-source.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pointCurrentModel, readCurrentModel } from "../../src/store/models.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
@@ -94,15 +95,14 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       return slot.model?.version ?? null;
     });
     const controller = new Controller({
-      store,
-      watch: new DatasetWatch({ location: repo.path, branch: "main", dataset: v1.config.dataset, store, log, env: process.env, credentials: {} }),
+      store: new RecordStore(store),
+      source: new DatasetWatch({ location: repo.path, branch: "main", dataset: v1.config.dataset, store, log, env: process.env, credentials: {} }),
       executor: new LocalExecutor({ store, command: [process.execPath, "-e", "process.exit(3)"], env: process.env, log }),
       deployer,
-      settings,
+      settings: { ...settings, activeIntervalMs: 100 },
       metrics: controllerMetrics,
       log,
       pollIntervalMs: 60_000,
-      activeIntervalMs: 100,
     });
     await controller.start();
     try {
