@@ -1010,7 +1010,7 @@ describe("loadConfig renamed keys (configuration is a contract)", () => {
 
   test("a bad value under the old name is refused naming the variable it came from", async () => {
     const message = await configErrorOf({ env: { FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS: "many" } });
-    assert.match(message, /^invalid configuration:\n  controller\.maxCrashedAttempts = "many" \(from env FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS\): /);
+    assert.match(message, /^invalid configuration:\n {2}controller\.maxCrashedAttempts = "many" \(from env FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS\): /);
   });
 
   test("a run recorded by an older faceops (its config.json with the old key) still loads, as its attempts read it", async () => {
