@@ -50,6 +50,16 @@ export const nonConfigEnvironment = new Set([
   "FACEOPS_MODEL_VERSION",
 ]);
 
+/**
+ * Keys that were renamed, old -> new. Configuration is a contract: an old key (in a file, as its
+ * environment variable, or with --set) is still accepted, as the new key, with a warning that names
+ * the new one; when both are given in one place, the new one wins and the warning says so.
+ */
+export const renamedKeys: ReadonlyMap<string, string> = new Map([
+  // It counts crashed attempts, not attempts the gate refused.
+  ["controller.maxFailedAttempts", "controller.maxCrashedAttempts"],
+]);
+
 type Tree = Record<string, unknown>;
 
 function isTree(value: unknown): value is Tree {
@@ -85,6 +95,12 @@ function setPath(tree: Tree, key: string, value: unknown): void {
     node = node[part] as Tree;
   }
   node[parts[parts.length - 1] as string] = value;
+}
+
+function deletePath(tree: Tree, key: string): void {
+  const parts = key.split(".");
+  const parent = getPath(tree, parts.slice(0, -1));
+  if (isTree(parent)) delete parent[parts[parts.length - 1] as string];
 }
 
 function getPath(tree: unknown, path: readonly PropertyKey[]): unknown {
@@ -123,6 +139,21 @@ async function readConfigFile(path: string, required: boolean): Promise<Tree | n
   return parsed;
 }
 
+/** Moves renamed keys of a file's tree to their new names, saying so in `warnings`. */
+function renameFileKeys(tree: Tree, path: string, warnings: string[]): void {
+  for (const [old, renamed] of renamedKeys) {
+    const value = getPath(tree, old.split("."));
+    if (value === undefined) continue;
+    deletePath(tree, old);
+    if (getPath(tree, renamed.split(".")) !== undefined) {
+      warnings.push(`${old} in ${path} is deprecated and was ignored: ${renamed} is set there too, and wins`);
+      continue;
+    }
+    setPath(tree, renamed, value);
+    warnings.push(`${old} in ${path} is deprecated: it is now ${renamed} (same meaning); rename it`);
+  }
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: Tree, origins: ReadonlyMap<string, string>): string {
   const key = issue.path.join(".");
   if (issue.code === "unrecognized_keys") {
@@ -145,29 +176,53 @@ export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig>
   const filePath = input.file ?? input.defaultFile ?? null;
   const fromFile = filePath ? await readConfigFile(filePath, input.file !== undefined) : null;
   if (fromFile) {
-    Object.assign(raw, structuredClone(fromFile));
-    recordOrigins(fromFile, "", filePath as string, origins);
+    const tree = structuredClone(fromFile);
+    renameFileKeys(tree, filePath as string, warnings);
+    Object.assign(raw, tree);
+    recordOrigins(tree, "", filePath as string, origins);
   }
 
   const keys = configKeys();
   const envNames = new Map(keys.map((key) => [envNameForKey(key), key]));
-  for (const [name, value] of Object.entries(input.env ?? {})) {
+  const renamedEnv = new Map([...renamedKeys].map(([old, renamed]) => [envNameForKey(old), renamed]));
+  const env = input.env ?? {};
+  for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("FACEOPS_") || value === undefined) continue;
     const key = envNames.get(name);
+    const renamed = renamedEnv.get(name);
     if (key) {
       setPath(raw, key, value);
       origins.set(key, `env ${name}`);
+    } else if (renamed) {
+      const current = envNameForKey(renamed);
+      if (env[current] !== undefined) {
+        warnings.push(`environment variable ${name} is deprecated and was ignored: ${current} is set too, and wins`);
+        continue;
+      }
+      setPath(raw, renamed, value);
+      origins.set(renamed, `env ${name}`);
+      warnings.push(`environment variable ${name} is deprecated: it is now ${current} (${renamed}, same meaning); rename it`);
     } else if (!nonConfigEnvironment.has(name)) {
       warnings.push(`environment variable ${name} is not a faceops setting and was ignored`);
     }
   }
 
-  for (const override of input.overrides ?? []) {
-    if (!keys.includes(override.key)) {
+  const overrides = input.overrides ?? [];
+  for (const override of overrides) {
+    const renamed = renamedKeys.get(override.key);
+    if (renamed) {
+      if (overrides.some((other) => other.key === renamed)) {
+        warnings.push(`${override.key} (from ${override.origin}) is deprecated and was ignored: ${renamed} is given too, and wins`);
+        continue;
+      }
+      warnings.push(`${override.key} (from ${override.origin}) is deprecated: it is now ${renamed} (same meaning)`);
+    }
+    const key = renamed ?? override.key;
+    if (!keys.includes(key)) {
       throw new ConfigError(`unknown key ${JSON.stringify(override.key)} (from ${override.origin}); known keys: ${keys.join(", ")}`);
     }
-    setPath(raw, override.key, override.value);
-    origins.set(override.key, override.origin);
+    setPath(raw, key, override.value);
+    origins.set(key, override.origin);
   }
 
   const result = configSchema.safeParse(raw);

@@ -243,8 +243,12 @@ const controllerSchema = z.strictObject({
   onNewCommit: z.enum(["queue", "supersede"]).default("queue"),
   /** Attempts per run, counting the first. */
   maxAttempts: integer(1, 100).default(4),
-  /** Attempts that crash (rather than fail the gate) before a run gives up. */
-  maxFailedAttempts: integer(1, 100).default(2),
+  /**
+   * Crashed attempts (no result: the process died, lost or timed out), the first included, at which a
+   * run gives up; attempts the gate refused count against maxAttempts only. Formerly maxFailedAttempts
+   * (still accepted, with a deprecation warning: see renamedKeys in load.ts).
+   */
+  maxCrashedAttempts: integer(1, 100).default(2),
   /** Attempts running at once. */
   parallelAttempts: integer(1, 64).default(1),
   /** An attempt still running after this is stopped and counts as crashed: 10 s to 7 d. */

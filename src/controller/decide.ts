@@ -1,24 +1,23 @@
+import type { WatchedDataset } from "../dataset/watch.js";
+import type { AttemptObservation } from "../platform/types.js";
+import { attemptExit } from "../records/attempt-result.js";
+import type { RunEvent } from "../records/events.js";
+import type { PromotionBundle, VersionFacts } from "../records/record-store.js";
+import type { RunRequestState } from "../records/requests.js";
+import { isActive, type AttemptRecord, type RunRecord } from "../records/runs.js";
+import type { UntrainedRecord } from "../records/untrained.js";
 import type { CurrentModel } from "../store/models.js";
 import { decideGate, type GateSettings } from "../tuning/gate.js";
 import { nextAttempt, type AttemptHistory, type Hyperparameters, type PolicySettings } from "../tuning/policy.js";
-import { isActive, type AttemptRecord, type AttemptResult, type RunDataset, type RunRecord } from "./records.js";
-import type { RunRequestState } from "./requests.js";
 
 /**
- * The controller's brain: given everything observed, what to do now. Pure (no I/O, no clock: `now`
- * is observed), so it is driven by table tests, and a restarted controller that observes the same
- * store reaches the same decisions: level-triggered, not edge-triggered.
+ * The controller's brain: given everything observed, what to do now and when to look again. Pure
+ * (no I/O, no clock: `now` is observed), so it is driven by table tests, and a restarted controller
+ * that observes the same store reaches the same decisions: level-triggered, not edge-triggered.
  */
 
 /** The dataset the controller should have a run for: the branch tip, or a commit asked for. */
-export interface DesiredDataset {
-  fingerprint: string;
-  commit: string | null;
-  source: string;
-  /** False when there is nothing to train on (fewer than two people); `reason` says why. */
-  usable: boolean;
-  reason: string | null;
-  dataset: RunDataset;
+export interface DesiredDataset extends WatchedDataset {
   trigger: string;
   /** Asked for with force: run even when the last run had the same dataset. */
   force: boolean;
@@ -36,17 +35,6 @@ export interface ObservedRequest {
   unusable: string | null;
 }
 
-/** What the platform says about an attempt that the records call running. */
-export interface AttemptObservation {
-  /** Whether its process is alive; null when no process is known for it yet. */
-  alive: boolean | null;
-  result: AttemptResult | null;
-  /** The exit code of its process when this controller started it and saw it exit; else undefined. */
-  exitCode?: number | null;
-  /** What it is waiting for, when the platform says (e.g. the scheduler's message for a pending pod); null: nothing. */
-  detail?: string | null;
-}
-
 export interface Observed {
   now: number;
   desired: DesiredDataset | null;
@@ -61,12 +49,24 @@ export interface Observed {
   rolloutFailure?: string | null;
   /** The oldest pending run request; when it could be looked at, `desired` is its dataset. */
   request?: ObservedRequest | null;
+  /**
+   * For the run being promoted, while its version is not the current one yet: whether the bundle of
+   * the attempt that passed is still in the store. Absent: not looked at (nothing is promoting).
+   */
+  promotionBundle?: PromotionBundle | null;
+  /** The fingerprint of the watched branch's tip, as last read; null or absent: not read yet, so nothing is said about untrained data. */
+  branchFingerprint?: string | null;
+  /** What the bundle of the current version says of itself; null or absent: no current version. */
+  deployed?: VersionFacts | null;
+  /** untrained-since as recorded: null says nothing waits; absent (undefined): no record to trust. */
+  untrainedRecord?: UntrainedRecord | null;
 }
 
 export interface ControllerSettings {
   policy: PolicySettings;
   gate: GateSettings;
-  configured: Hyperparameters;
+  /** The hyperparameters attempt 1 of every run trains with (the configuration's train.*); the policy changes them from there. */
+  initialHyperparameters: Hyperparameters;
   onNewCommit: "queue" | "supersede";
   parallelAttempts: number;
   attemptTimeoutMs: number;
@@ -81,31 +81,104 @@ export interface ControllerSettings {
    * counted against any budget: the dataset is not at fault, so it is never given up on for them.
    */
   transientBackoff?: { firstMs: number; maxMs: number };
+  /** How often an active run is looked at (attempt finished? rollout confirmed?) when nothing says sooner; 1 s by default. */
+  activeIntervalMs?: number;
 }
 
 export const defaultTransientBackoff = { firstMs: 30_000, maxMs: 900_000 };
+export const defaultActiveIntervalMs = 1_000;
 
-export type RunEvent =
-  | { kind: "attempt-ended"; outcome: "passed" | "failed" | "crashed" | "timed-out" | "cancelled"; durationSeconds: number | null; accuracy?: number }
-  | { kind: "run-ended"; outcome: "passed" | "failed" | "superseded"; attempts: number; accuracy: number | null; at: number };
-
+/**
+ * What to do, in order. Each action may depend on the ones before it (a run is written before the
+ * request it answers is resolved; an attempt is stopped before its run records it cancelled), so the
+ * loop stops at the first one that fails or waits out its backoff, and decides again on the next pass.
+ * The one exception is `record-untrained-since`: nothing depends on it and it depends on nothing.
+ */
 export type Action =
   | { type: "write-run"; run: RunRecord; why: string; events: RunEvent[] }
   | { type: "launch"; runId: string; attempt: number }
   | { type: "stop-attempt"; runId: string; attempt: number; reason: string }
   | { type: "promote"; runId: string }
   | { type: "rollback"; runId: string; version: string; previous: string | null; reason: string }
-  | { type: "resolve-request"; requestId: string; state: Exclude<RunRequestState, "pending">; runId: string | null; reason: string };
+  | { type: "resolve-request"; requestId: string; state: Exclude<RunRequestState, "pending">; runId: string | null; reason: string }
+  | { type: "record-untrained-since"; record: UntrainedRecord | null };
 
-/** An attempt process that found another one already working on the same attempt exits with this. */
-export const exitAlreadyRunning = 75;
-
-/** An attempt process that failed for the machine (and may have been unable to write its result) exits with this. */
-export const exitTransientFailure = 74;
+/** What decide answers: the actions, and when to look again without being woken (null: at the next poll). */
+export interface Decision {
+  actions: Action[];
+  /** Milliseconds from `now` after which the state should be observed again: kubebuilder's RequeueAfter. */
+  requeueAfterMs: number | null;
+}
 
 export const attemptKey = (runId: string, attempt: number) => `${runId}/${attempt}`;
 
-export function decide(observed: Observed, settings: ControllerSettings): Action[] {
+/**
+ * An action's identity: the same action decided on two passes has the same key, so a failing one
+ * backs off on its own (controller/backoff.ts) while the rest of the loop goes on.
+ */
+export function actionKey(action: Action): string {
+  switch (action.type) {
+    case "write-run":
+      return `write-run ${action.run.id}`;
+    case "launch":
+    case "stop-attempt":
+      return `${action.type} ${attemptKey(action.runId, action.attempt)}`;
+    case "promote":
+      return `promote ${action.runId}`;
+    case "rollback":
+      return `rollback ${action.runId} ${action.version}`;
+    case "resolve-request":
+      return `resolve-request ${action.requestId}`;
+    case "record-untrained-since":
+      return "record-untrained-since";
+  }
+}
+
+export function decide(observed: Observed, settings: ControllerSettings): Decision {
+  const actions = decideRuns(observed, settings);
+  const untrained = untrainedRecordFor(observed);
+  if (untrained !== undefined && !sameUntrainedRecord(untrained, observed.untrainedRecord)) actions.push({ type: "record-untrained-since", record: untrained });
+  return { actions, requeueAfterMs: requeueAfter(observed, settings) };
+}
+
+/**
+ * When to look again without being woken: an active run is looked at every `activeIntervalMs` (a
+ * process may have exited, a rollout may be confirmed), except an attempt waiting out a backoff,
+ * which is looked at when it may start. Without an active run nothing changes by itself: the next
+ * look is the repository poll, or a webhook, a request or a platform event waking the loop.
+ */
+function requeueAfter(observed: Observed, settings: ControllerSettings): number | null {
+  const active = observed.runs.find(isActive);
+  if (!active) return null;
+  const next = active.state === "running" ? active.attempts.at(-1) : undefined;
+  const notBefore = next?.state === "pending" && next.notBefore ? Date.parse(next.notBefore) - observed.now : Number.NaN;
+  if (notBefore > 0) return notBefore;
+  return settings.activeIntervalMs ?? defaultActiveIntervalMs;
+}
+
+/**
+ * untrained-since as it should be recorded: null while the model in service was trained on the
+ * branch tip's dataset; otherwise the recorded time when the record names the same served dataset
+ * (a restart keeps the clock an alert reads), else now. Undefined: the branch has not been read yet,
+ * so nothing can be said. The controller's gauge shows the same value.
+ */
+export function untrainedRecordFor(observed: Observed): UntrainedRecord | null | undefined {
+  const branch = observed.branchFingerprint ?? null;
+  if (branch === null) return undefined;
+  const served = observed.deployed?.datasetFingerprint ?? null;
+  if (branch === served) return null;
+  const recorded = observed.untrainedRecord;
+  if (recorded && recorded.servedFingerprint === served) return recorded;
+  return { since: new Date(observed.now).toISOString(), servedFingerprint: served };
+}
+
+function sameUntrainedRecord(a: UntrainedRecord | null, b: UntrainedRecord | null | undefined): boolean {
+  if (a === null || b === null || b === undefined) return a === b;
+  return a.since === b.since && a.servedFingerprint === b.servedFingerprint;
+}
+
+/** The runs: start one, advance the active one, resolve the request that waits. */
+function decideRuns(observed: Observed, settings: ControllerSettings): Action[] {
   const actions: Action[] = [];
   // 1. A request that cannot be acted on is recorded as failed, with why; the loop goes on.
   const request = observed.request ?? null;
@@ -154,7 +227,7 @@ function newRun(desired: DesiredDataset, observed: Observed, settings: Controlle
   const at = new Date(observed.now).toISOString();
   const last = observed.runs.at(-1);
   const id = String(last ? Number(last.id) + 1 : 1);
-  const first = nextAttempt([], settings.configured, settings.policy);
+  const first = nextAttempt([], settings.initialHyperparameters, settings.policy);
   if (first.action !== "attempt") throw new Error("the tuning policy refused a first attempt");
   const why = last && last.fingerprint === desired.fingerprint ? "asked for again (force)" : last ? `the dataset changed since run ${last.id}` : "the first dataset seen";
   return {
@@ -255,10 +328,10 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
   }
   // No live process and no result: it crashed (we saw it exit), it just started (its process may not be
   // visible yet), or it was lost (killed, or it ran under a controller that was itself killed).
-  if (seen.exitCode === exitTransientFailure) {
-    return [retryAfterTransient(run, attempt, `its process exited with code ${exitTransientFailure}: the machine is out of disk, quota or files; see ${attempt.log}`, observed, settings)];
+  if (seen.exitCode === attemptExit.transient) {
+    return [retryAfterTransient(run, attempt, `its process exited with code ${attemptExit.transient}: the machine is out of disk, quota or files; see ${attempt.log}`, observed, settings)];
   }
-  if (seen.exitCode !== undefined && seen.exitCode !== exitAlreadyRunning) {
+  if (seen.exitCode !== undefined && seen.exitCode !== attemptExit.alreadyRunning) {
     const crashed: AttemptRecord = { ...attempt, state: "crashed", endedAt: at, error: `its process exited with ${seen.exitCode === null ? "a signal" : `code ${seen.exitCode}`} without a result; see ${attempt.log}` };
     return concludeAttempt(replaceAttempt(run, crashed, at), crashed, observed, settings, [{ kind: "attempt-ended", outcome: "crashed", durationSeconds: duration }]);
   }
@@ -302,7 +375,7 @@ function concludeAttempt(run: RunRecord, attempt: AttemptRecord, observed: Obser
   if (attempt.result && !attempt.result.ok && attempt.result.permanent) {
     return [endRun(run, "failed", `attempt ${attempt.number} failed in a way retrying cannot fix: ${attempt.result.error}`, observed, events)];
   }
-  const decision = nextAttempt(run.attempts.map(historyOf), settings.configured, settings.policy);
+  const decision = nextAttempt(run.attempts.map(historyOf), settings.initialHyperparameters, settings.policy);
   if (decision.action === "stop") return [endRun(run, "failed", `${decision.reason}; nothing was deployed`, observed, events)];
   const next = pendingAttempt(run.id, decision.attempt, decision.hyperparameters, decision.diagnosis, decision.reason);
   return [{ type: "write-run", run: { ...run, updatedAt: at, attempts: [...run.attempts, next] }, why: `attempt ${decision.attempt} planned`, events }];
@@ -323,7 +396,16 @@ function advancePromotion(run: RunRecord, observed: Observed, settings: Controll
   if (!promotion) return [endRun(run, "failed", "the run was promoting without a promotion record", observed)];
   const at = new Date(observed.now).toISOString();
   const version = promotion.version;
-  if (version === null || observed.current?.version !== version) return [{ type: "promote", runId: run.id }];
+  if (version === null || observed.current?.version !== version) {
+    const bundle = observed.promotionBundle;
+    if (bundle && !bundle.present) {
+      // Nothing to promote (the bundle was removed by hand): the run cannot succeed; say so rather than retry forever.
+      const reason = `the bundle of attempt ${promotion.attempt} (${bundle.location}) is gone; nothing was deployed`;
+      const failed: RunRecord = { ...run, state: "failed", reason, updatedAt: at, promotion: { ...promotion, state: "rolled-back", endedAt: at, reason } };
+      return [{ type: "write-run", run: failed, why: "the bundle to promote is gone", events: [{ kind: "run-ended", outcome: "failed", attempts: run.attempts.length, accuracy: null, at: observed.now }] }];
+    }
+    return [{ type: "promote", runId: run.id }];
+  }
   if (observed.servedVersion === version) {
     const confirmed = { ...run, promotion: { ...promotion, state: "serving" as const, endedAt: at, reason: `${version} is serving` } };
     const accuracy = bestAccuracy(run);

@@ -3,9 +3,9 @@ import express, { type Request } from "express";
 import type { Logger } from "../log.js";
 import { HttpError } from "../serve/errors.js";
 import { UnknownRevisionError } from "../dataset/source.js";
-import type { StoreLayout } from "../store/layout.js";
-import { listRuns, readRun, type RunRecord } from "./records.js";
-import { addRunRequest, listRunRequests, readRunRequest, requestIdPattern } from "./requests.js";
+import { requestIdPattern } from "../records/requests.js";
+import type { RunRecord } from "../records/runs.js";
+import type { RunsApiStore } from "./ports.js";
 import { isPushEvent, verifyWebhook, webhookEvent } from "./webhook.js";
 
 /**
@@ -18,7 +18,8 @@ import { isPushEvent, verifyWebhook, webhookEvent } from "./webhook.js";
  */
 
 export interface ControllerApiOptions {
-  store: StoreLayout;
+  /** The runs and requests in the store (records/record-store.ts's RecordStore). */
+  store: RunsApiStore;
   branch: string;
   /** Bearer token for POST /v1/runs and, when set, for the reads; empty: runs cannot be asked for over HTTP. */
   apiToken: string;
@@ -63,8 +64,8 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
     authorize(request, options.apiToken, "read");
     const limit = request.query.limit === undefined ? 50 : Number(request.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, "invalid_limit", `limit must be an integer from 1 to 1000, received ${JSON.stringify(request.query.limit)}`);
-    const runs = await listRuns(options.store);
-    const requests = await listRunRequests(options.store);
+    const runs = await options.store.listRuns();
+    const requests = await options.store.listRequests();
     response.json({ watching: options.watching?.() ?? null, runs: runs.reverse().slice(0, limit).map(runSummary), requests: requests.reverse().slice(0, limit) });
   });
 
@@ -72,7 +73,7 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
     authorize(request, options.apiToken, "read");
     const id = request.params.id;
     if (!requestIdPattern.test(id)) throw new HttpError(400, "invalid_request_id", `request ids look like 20261128T120000123Z-1a2b3c4d, received "${id.slice(0, 40)}"`);
-    const found = await readRunRequest(options.store, id);
+    const found = await options.store.readRequest(id);
     if (!found) throw new HttpError(404, "request_not_found", `there is no run request ${id}`);
     response.json(found);
   });
@@ -81,11 +82,11 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
     authorize(request, options.apiToken, "read");
     const id = request.params.id;
     if (!/^[0-9]{1,9}$/.test(id)) throw new HttpError(400, "invalid_run_id", `run ids are numbers, received "${id.slice(0, 40)}"`);
-    const run = await readRun(options.store, id);
+    const run = await options.store.readRun(id);
     if (!run) throw new HttpError(404, "run_not_found", `there is no run ${id}`);
     response.json({
       ...run,
-      attempts: run.attempts.map((attempt) => ({ ...attempt, log: options.store.attempt(run.id, attempt.number).log })),
+      attempts: run.attempts.map((attempt) => ({ ...attempt, log: options.store.attemptLog(run.id, attempt.number) })),
     });
   });
 
@@ -104,7 +105,7 @@ export function controllerRouter(options: ControllerApiOptions): express.Router 
     }
     if (force !== undefined && typeof force !== "boolean") throw new HttpError(400, "invalid_force", `force must be true or false, received ${JSON.stringify(force).slice(0, 40)}`);
     const sha = commit === undefined ? null : await verifiedCommit(commit, options.resolveCommit);
-    const recorded = await addRunRequest(options.store, { commit: commit ?? null, sha, force: force ?? false, by: request.ip ?? "unknown" });
+    const recorded = await options.store.addRequest({ commit: commit ?? null, sha, force: force ?? false, by: request.ip ?? "unknown" });
     options.log.info({ request: recorded.id, commit: recorded.commit, sha, force: recorded.force, by: recorded.by }, "run requested");
     options.kick("api");
     response.status(202).location(`/v1/requests/${recorded.id}`).json({ accepted: true, request: recorded });

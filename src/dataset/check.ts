@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { DatasetConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
+import { writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { buildManifest, type DatasetManifest, type ManifestImage } from "./manifest.js";
 import { scanDataset } from "./scan.js";
@@ -27,6 +28,14 @@ export interface CheckRequest {
   env: NodeJS.ProcessEnv;
   credentials?: GitCredentials;
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Keeps a checked manifest in the store (datasets/<fingerprint>.json): `faceops cache gc` keeps the
+ * features of every photo a kept manifest names (model/cache-maintenance.ts).
+ */
+export async function recordManifest(store: StoreLayout, manifest: DatasetManifest): Promise<void> {
+  await writeJsonAtomic(store.manifest(manifest.fingerprint), manifest, { compact: true });
 }
 
 export async function checkDataset(request: CheckRequest): Promise<DatasetManifest> {

@@ -1,9 +1,12 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { RunEvent } from "../controller/decide.js";
+import type { RunEvent } from "../records/events.js";
 
 /**
  * The controller's metrics, declared once on an injected registry (in `faceops up` the same one as
- * the inference service's, so one /metrics shows both).
+ * the inference service's, so one /metrics shows both). Counters count what the controller records
+ * (recordRunEvents, at the moment a run record with events is written); gauges show the state it
+ * last observed (showControllerSnapshot, called with each observation), so the loop carries no
+ * bookkeeping of its own for them.
  */
 export interface ControllerMetrics {
   registry: Registry;
@@ -103,4 +106,51 @@ export function recordRunEvents(metrics: ControllerMetrics, events: readonly Run
     if (event.accuracy !== null) metrics.lastRunAccuracy.set(event.accuracy);
     if (event.outcome === "passed") metrics.lastSuccessfulRun.set(event.at / 1000);
   }
+}
+
+/** What the controller's gauges show: the state it last observed, in the metrics' own terms. */
+export interface ControllerSnapshot {
+  /** Runs in progress. */
+  activeRuns: number;
+  /** Attempts started and waiting for the platform (e.g. a pod the scheduler cannot place). */
+  attemptsPending: number;
+  /** The dataset the controller wants a run for (the branch tip, or a commit asked for); null: none seen yet (the gauges keep their values). */
+  dataset: { train: number; test: number; rejected: number } | null;
+  /** The model the store's pointer names; null: none. */
+  deployed: {
+    version: string;
+    /** Commit of the dataset it was trained on; null when its bundle does not say. */
+    datasetCommit: string | null;
+    accuracy: number | null;
+    /** When the pointer was moved to it (ms since the epoch); null when the pointer does not say. */
+    promotedAt: number | null;
+  } | null;
+  /**
+   * Since when (ms since the epoch) the watched branch has held data the model in service was not
+   * trained on; 0 while it is up to date; undefined while the branch has not been read yet (the
+   * gauge keeps its value).
+   */
+  untrainedSince: number | undefined;
+}
+
+/** Sets every controller gauge from one observation. */
+export function showControllerSnapshot(metrics: ControllerMetrics, snapshot: ControllerSnapshot): void {
+  metrics.activeRuns.set(snapshot.activeRuns);
+  metrics.attemptsPending.set(snapshot.attemptsPending);
+  if (snapshot.dataset) {
+    metrics.datasetPhotos.set({ split: "train" }, snapshot.dataset.train);
+    metrics.datasetPhotos.set({ split: "test" }, snapshot.dataset.test);
+    metrics.rejectedFiles.set(snapshot.dataset.rejected);
+  }
+  // Reset and set in one synchronous step: a scrape never sees the old version and the new one, nor neither.
+  metrics.deployedModel.reset();
+  metrics.deployedModelAccuracy.reset();
+  metrics.deployedModelPromoted.reset();
+  const deployed = snapshot.deployed;
+  if (deployed) {
+    metrics.deployedModel.set({ version: deployed.version, dataset_commit: deployed.datasetCommit ?? "none" }, 1);
+    if (deployed.accuracy !== null) metrics.deployedModelAccuracy.set(deployed.accuracy);
+    if (deployed.promotedAt !== null) metrics.deployedModelPromoted.set(deployed.promotedAt / 1000);
+  }
+  if (snapshot.untrainedSince !== undefined) metrics.datasetUntrainedSince.set(snapshot.untrainedSince / 1000);
 }

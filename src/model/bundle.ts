@@ -4,7 +4,8 @@ import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:f
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Evaluation } from "./evaluate.js";
-import type { EpochCurve, FeatureScaling } from "./head.js";
+import type { FeatureScaling } from "./head.js";
+import type { EpochCurve } from "./learning-curve.js";
 import { temporaryPath } from "../store/owner.js";
 import { ReferenceSet, type OpenSetReference } from "./open-set.js";
 

@@ -1,18 +1,15 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DatasetManifest } from "../dataset/manifest.js";
-import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { readJsonOr } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { FeatureCache, type FeatureCacheStats } from "./feature-cache.js";
 
 /**
  * The store keeps every manifest a model was trained on (store/datasets/<fingerprint>.json). They
- * say which photos' features are still worth keeping: `faceops cache gc` removes the rest.
+ * say which photos' features are still worth keeping: `faceops cache gc` removes the rest. They are
+ * written by dataset/check.ts's recordManifest.
  */
-
-export async function recordManifest(store: StoreLayout, manifest: DatasetManifest): Promise<void> {
-  await writeJsonAtomic(store.manifest(manifest.fingerprint), manifest, { compact: true });
-}
 
 export async function referencedPhotos(store: StoreLayout): Promise<{ photos: Set<string>; manifests: number }> {
   const photos = new Set<string>();

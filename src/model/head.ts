@@ -1,6 +1,7 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { seededPermutation } from "../util/random.js";
 import { probabilityFloor } from "./evaluate.js";
+import type { EpochCurve } from "./learning-curve.js";
 
 type Tf = typeof tfjs;
 
@@ -99,17 +100,6 @@ export interface TrainHeadOptions {
   earlyStoppingPatience: number;
   seed: number;
   onEpoch?: (curve: EpochCurve) => void;
-}
-
-export interface EpochCurve {
-  epoch: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  testLoss: number;
-  testAccuracy: number;
-  validationLoss: number | null;
-  /** True when the loss is NaN or infinite: the learning rate is too high. */
-  diverged: boolean;
 }
 
 export interface HeadTrainingResult {

@@ -12,7 +12,8 @@ import { FeatureCache } from "./feature-cache.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
 import type { TrainingRuntime } from "./training-runtime.js";
 import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
-import { applyScaling, createHead, fitScaling, predictHead, trainHead, type EpochCurve, type FeatureScaling, type LabelledFeatures } from "./head.js";
+import { applyScaling, createHead, fitScaling, predictHead, trainHead, type FeatureScaling, type LabelledFeatures } from "./head.js";
+import type { EpochCurve } from "./learning-curve.js";
 
 type Tf = typeof tfjs;
 

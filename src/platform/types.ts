@@ -1,5 +1,5 @@
-import type { AttemptObservation } from "../controller/decide.js";
-import type { AttemptRecord, RunRecord } from "../controller/records.js";
+import type { AttemptResult } from "../records/attempt-result.js";
+import type { AttemptRecord, RunRecord } from "../records/runs.js";
 
 /**
  * Where attempts run and how a model version reaches service. The controller only sees these two
@@ -12,6 +12,26 @@ export interface ProcessRef {
   startTime: string | null;
 }
 
+/** What the platform says about an attempt that the records call running. */
+export interface AttemptObservation {
+  /** Whether its process is alive; null when no process is known for it yet. */
+  alive: boolean | null;
+  result: AttemptResult | null;
+  /** The exit code of its process when this controller started it and saw it exit; else undefined. */
+  exitCode?: number | null;
+  /** What it is waiting for, when the platform says (e.g. the scheduler's message for a pending pod); null: nothing. */
+  detail?: string | null;
+}
+
+/**
+ * What becomes of the attempts still running when the controller shuts down. The platforms differ
+ * on purpose, and each says which it does: on one machine the attempts are this machine's processes
+ * and stopping `faceops up` stops its work (the next start re-runs them); on Kubernetes a Job runs
+ * on without the controller (a controller restarted by a rollout must not cost hours of training),
+ * and the next controller adopts it.
+ */
+export type AttemptsOnShutdown = "stopped" | "left running";
+
 export interface TrainingExecutor {
   /** Starts a process for attempt `attempt` of run `runId`; returns it when the platform names processes. */
   launch(runId: string, attempt: number): Promise<ProcessRef | null>;
@@ -19,8 +39,13 @@ export interface TrainingExecutor {
   inspect(run: RunRecord, attempt: AttemptRecord): Promise<AttemptObservation>;
   /** Stops the attempt's process, if any (superseded run, timeout). */
   stop(runId: string, attempt: number, reason: string): Promise<void>;
-  /** Attempts running now, as far as this executor knows (for a clean shutdown). */
-  close(): Promise<void>;
+  /** What `shutdown` does with the attempts still running. */
+  readonly attemptsOnShutdown: AttemptsOnShutdown;
+  /**
+   * The controller is shutting down: stops watching the platform and, as `attemptsOnShutdown` says,
+   * stops the attempts still running or leaves them to the next controller.
+   */
+  shutdown(): Promise<void>;
 }
 
 export interface ModelDeployer {

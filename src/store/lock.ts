@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { link, mkdir, open, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { isAlive, type ProcessIdentity } from "../platform/local/process-identity.js";
+import { isAlive, type ProcessIdentity } from "./process-identity.js";
 import { currentOwner, temporaryPath } from "./owner.js";
 
 /**

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile, readlink } from "node:fs/promises";
-import { currentProcessIdentity, isAlive, type ProcessIdentity } from "../platform/local/process-identity.js";
+import { currentProcessIdentity, isAlive, type ProcessIdentity } from "./process-identity.js";
 
 /**
  * Who made a temporary file in the store, or holds a lock: a process named by its pid and start

@@ -1,4 +1,4 @@
-import type { EpochCurve } from "../model/head.js";
+import type { EpochCurve } from "../model/learning-curve.js";
 
 /**
  * The tuning policy: after an attempt fails the gate, read its learning curves and propose the
@@ -36,13 +36,16 @@ export interface AttemptHistory {
 export interface PolicySettings {
   /** Attempts in a run, counting the first (default 4). */
   maxAttempts: number;
-  /** Attempts that crashed before the run gives up (default 2). */
-  maxFailedAttempts: number;
+  /**
+   * Crashed attempts (no result, a process that died, a timeout), the first attempt included, at which
+   * the run gives up (default 2). Attempts the gate refused do not count: maxAttempts bounds those.
+   */
+  maxCrashedAttempts: number;
   /** The gate's accuracy target, to tell underfitting from overfitting. */
   minAccuracy: number;
 }
 
-export const defaultPolicy: PolicySettings = { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.9 };
+export const defaultPolicy: PolicySettings = { maxAttempts: 4, maxCrashedAttempts: 2, minAccuracy: 0.9 };
 
 export type Diagnosis = "diverged" | "underfitting" | "overfitting" | "close";
 
@@ -96,7 +99,9 @@ const describe = (hyperparameters: Hyperparameters) => `epochs ${hyperparameters
 
 /** The next step of a run given its attempts so far (oldest first) and the configured hyperparameters. */
 export function nextAttempt(history: readonly AttemptHistory[], configured: Hyperparameters, settings: PolicySettings = defaultPolicy): PolicyDecision {
-  if (!(settings.maxAttempts >= 1) || !(settings.maxFailedAttempts >= 1)) throw new RangeError("maxAttempts and maxFailedAttempts must be at least 1");
+  if (!(settings.maxAttempts >= 1) || !(settings.maxCrashedAttempts >= 1)) {
+    throw new RangeError(`maxAttempts and maxCrashedAttempts must be at least 1, received ${settings.maxAttempts} and ${settings.maxCrashedAttempts}`);
+  }
   const attempt = history.length + 1;
   if (history.length === 0) {
     return { action: "attempt", attempt, hyperparameters: configured, diagnosis: null, reason: `attempt 1 uses the configured hyperparameters (${describe(configured)})` };
@@ -104,7 +109,7 @@ export function nextAttempt(history: readonly AttemptHistory[], configured: Hype
   const last = history.at(-1) as AttemptHistory;
   if (last.outcome === "passed") return { action: "stop", reason: `attempt ${history.length} passed the gate` };
   const crashed = history.filter((entry) => entry.outcome === "crashed").length;
-  if (crashed >= settings.maxFailedAttempts) return { action: "stop", reason: `${crashed} attempts crashed, the limit is ${settings.maxFailedAttempts}` };
+  if (crashed >= settings.maxCrashedAttempts) return { action: "stop", reason: `${crashed} attempts crashed, the limit is ${settings.maxCrashedAttempts}` };
   if (history.length >= settings.maxAttempts) return { action: "stop", reason: `all ${settings.maxAttempts} attempts were spent without passing the gate` };
 
   if (last.outcome === "crashed") {

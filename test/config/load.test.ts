@@ -10,6 +10,7 @@ import {
   loadConfig,
   nonConfigEnvironment,
   parseSetArgument,
+  renamedKeys,
   type ConfigInput,
 } from "../../src/config/load.js";
 import { booleanValue, byteSize, configSchema, duration } from "../../src/config/schema.js";
@@ -95,7 +96,7 @@ const defaults = {
     pollInterval: 30_000,
     onNewCommit: "queue",
     maxAttempts: 4,
-    maxFailedAttempts: 2,
+    maxCrashedAttempts: 2,
     parallelAttempts: 1,
     attemptTimeout: 7_200_000,
     rolloutDeadline: 120_000,
@@ -798,7 +799,7 @@ describe("keys and environment names", () => {
       "controller.pollInterval": "1m",
       "controller.onNewCommit": "supersede",
       "controller.maxAttempts": "6",
-      "controller.maxFailedAttempts": "1",
+      "controller.maxCrashedAttempts": "1",
       "controller.parallelAttempts": "2",
       "controller.attemptTimeout": "30m",
       "controller.rolloutDeadline": "45s",
@@ -863,7 +864,7 @@ describe("keys and environment names", () => {
         pollInterval: 60_000,
         onNewCommit: "supersede",
         maxAttempts: 6,
-        maxFailedAttempts: 1,
+        maxCrashedAttempts: 1,
         parallelAttempts: 2,
         attemptTimeout: 1_800_000,
         rolloutDeadline: 45_000,
@@ -959,4 +960,63 @@ describe("parseByteSize", () => {
       assert.throws(() => parseByteSize(text), { message: `"${text}" is not a size; use a number of bytes or e.g. "512KiB", "20MB", "1GiB"` });
     });
   }
+});
+
+describe("loadConfig renamed keys (configuration is a contract)", () => {
+  test("controller.maxFailedAttempts, renamed controller.maxCrashedAttempts (it counts crashes), is the only rename, and the new key is a known one", () => {
+    assert.deepEqual([...renamedKeys], [["controller.maxFailedAttempts", "controller.maxCrashedAttempts"]]);
+    assert.ok(configKeys().includes("controller.maxCrashedAttempts"));
+    assert.ok(!configKeys().includes("controller.maxFailedAttempts"));
+  });
+
+  test("the old key in a file still works, as the new key, with a warning naming the new one", async () => {
+    const file = await yamlFile("controller:\n  maxFailedAttempts: 5\n");
+    const loaded = await loadConfig({ file });
+    assert.equal(loaded.config.controller.maxCrashedAttempts, 5);
+    assert.equal(loaded.origins.get("controller.maxCrashedAttempts"), file);
+    assert.deepEqual(loaded.warnings, [`controller.maxFailedAttempts in ${file} is deprecated: it is now controller.maxCrashedAttempts (same meaning); rename it`]);
+  });
+
+  test("the old environment variable still works, with a warning naming the new variable", async () => {
+    const loaded = await loadConfig({ env: { FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS: "3" } });
+    assert.equal(loaded.config.controller.maxCrashedAttempts, 3);
+    assert.equal(loaded.origins.get("controller.maxCrashedAttempts"), "env FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS");
+    assert.deepEqual(loaded.warnings, [
+      "environment variable FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS is deprecated: it is now FACEOPS_CONTROLLER_MAX_CRASHED_ATTEMPTS (controller.maxCrashedAttempts, same meaning); rename it",
+    ]);
+  });
+
+  test("the old key with --set still works, with a warning", async () => {
+    const loaded = await loadConfig({ overrides: [parseSetArgument("controller.maxFailedAttempts=4")] });
+    assert.equal(loaded.config.controller.maxCrashedAttempts, 4);
+    assert.deepEqual(loaded.warnings, ["controller.maxFailedAttempts (from --set controller.maxFailedAttempts) is deprecated: it is now controller.maxCrashedAttempts (same meaning)"]);
+  });
+
+  test("given both ways in one place, the new key wins and the warning says the old one was ignored", async () => {
+    const file = await yamlFile("controller:\n  maxFailedAttempts: 5\n  maxCrashedAttempts: 6\n");
+    const fromFile = await loadConfig({ file });
+    assert.equal(fromFile.config.controller.maxCrashedAttempts, 6);
+    assert.deepEqual(fromFile.warnings, [`controller.maxFailedAttempts in ${file} is deprecated and was ignored: controller.maxCrashedAttempts is set there too, and wins`]);
+    const fromEnv = await loadConfig({ env: { FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS: "3", FACEOPS_CONTROLLER_MAX_CRASHED_ATTEMPTS: "7" } });
+    assert.equal(fromEnv.config.controller.maxCrashedAttempts, 7);
+    assert.deepEqual(fromEnv.warnings, ["environment variable FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS is deprecated and was ignored: FACEOPS_CONTROLLER_MAX_CRASHED_ATTEMPTS is set too, and wins"]);
+  });
+
+  test("the usual precedence holds across places: the old variable overrides the new key in the file", async () => {
+    const file = await yamlFile("controller:\n  maxCrashedAttempts: 6\n");
+    const loaded = await loadConfig({ file, env: { FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS: "3" } });
+    assert.equal(loaded.config.controller.maxCrashedAttempts, 3);
+  });
+
+  test("a bad value under the old name is refused naming the variable it came from", async () => {
+    const message = await configErrorOf({ env: { FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS: "many" } });
+    assert.match(message, /^invalid configuration:\n {2}controller\.maxCrashedAttempts = "many" \(from env FACEOPS_CONTROLLER_MAX_FAILED_ATTEMPTS\): /);
+  });
+
+  test("a run recorded by an older faceops (its config.json with the old key) still loads, as its attempts read it", async () => {
+    const recorded = join(dir, "old-run-config.json");
+    await writeFile(recorded, JSON.stringify({ controller: { maxAttempts: 4, maxFailedAttempts: 2 } }));
+    const loaded = await loadConfig({ file: recorded });
+    assert.equal(loaded.config.controller.maxCrashedAttempts, 2);
+  });
 });

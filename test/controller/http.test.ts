@@ -4,8 +4,8 @@ import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { controllerRouter } from "../../src/controller/http.js";
-import { writeRun, type RunRecord } from "../../src/controller/records.js";
-import { listRunRequests, requestIdPattern, type RunRequestRecord } from "../../src/controller/requests.js";
+import { writeRun, type RunRecord } from "../../src/records/runs.js";
+import { listRunRequests, requestIdPattern, type RunRequestRecord } from "../../src/records/requests.js";
 import { verifyWebhook } from "../../src/controller/webhook.js";
 import { SourceError, UnknownRevisionError } from "../../src/dataset/source.js";
 import { silentLogger } from "../../src/log.js";
@@ -14,6 +14,7 @@ import { createApp } from "../../src/serve/app.js";
 import { createDecodeAdmission } from "../../src/serve/predict.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { listen, type RunningServer } from "../../src/serve/server.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 
@@ -64,7 +65,7 @@ describe("controller HTTP API", () => {
     const log = silentLogger();
     const metrics = createServeMetrics(new Registry(), { defaultMetrics: false });
     const slot = new ModelSlot({ maxBatch: 1, maxDelayMs: 0 }, metrics, log);
-    const router = controllerRouter({ store, branch: "main", apiToken, webhookSecret, kick: (trigger) => kicks.push(trigger), watching: () => ({ commit: "abc" }), resolveCommit, log });
+    const router = controllerRouter({ store: new RecordStore(store), branch: "main", apiToken, webhookSecret, kick: (trigger) => kicks.push(trigger), watching: () => ({ commit: "abc" }), resolveCommit, log });
     const app = createApp({ slot, metrics, log, limits: { maxBytes: 1_000_000, maxFiles: 1 }, decoding: createDecodeAdmission({ maxPixels: 1_000_000, decodeConcurrency: 1 }), serverVersion: "test", routers: [router] });
     return listen(app, { port: 0, host: "127.0.0.1", graceMs: 1000, log });
   };

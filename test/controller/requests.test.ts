@@ -5,14 +5,15 @@ import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { createControllerApp } from "../../src/controller/app.js";
 import { Controller } from "../../src/controller/controller.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
 import { controllerRouter } from "../../src/controller/http.js";
-import type { RunRecord } from "../../src/controller/records.js";
+import type { RunRecord } from "../../src/records/runs.js";
 import { configSchema } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import type { ModelDeployer, TrainingExecutor } from "../../src/platform/types.js";
 import { listen, type RunningServer } from "../../src/serve/server.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { runCli } from "../helpers/cli.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
@@ -36,7 +37,8 @@ const failingExecutor: TrainingExecutor = {
   launch: () => Promise.resolve(null),
   inspect: () => Promise.resolve({ alive: false, result: { ok: false, error: "no training in this test", permanent: true, durationSeconds: 0 } }),
   stop: () => Promise.resolve(),
-  close: () => Promise.resolve(),
+  attemptsOnShutdown: "left running",
+  shutdown: () => Promise.resolve(),
 };
 
 const idleDeployer: ModelDeployer = {
@@ -71,15 +73,14 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
   const startController = async () => {
     const watch = new DatasetWatch({ location: repo.path, branch: "main", dataset: configSchema.parse({}).dataset, store, log, env: process.env, credentials: {} });
     controller = new Controller({
-      store,
-      watch,
+      store: new RecordStore(store),
+      source: watch,
       executor: failingExecutor,
       deployer: idleDeployer,
-      settings: controllerSettings(),
+      settings: controllerSettings({ activeIntervalMs: 50 }),
       metrics: createControllerMetrics((registry = new Registry())),
       log,
       pollIntervalMs: 600_000,
-      activeIntervalMs: 50,
     });
     await controller.start();
   };
@@ -98,7 +99,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
     addPerson(people[1] as string);
     repo.commit("Two people");
     const router = controllerRouter({
-      store,
+      store: new RecordStore(store),
       branch: "main",
       apiToken: token,
       webhookSecret: "",

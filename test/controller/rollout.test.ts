@@ -3,8 +3,8 @@ import { cp, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { Controller } from "../../src/controller/controller.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { readRun, writeRun, type RunRecord } from "../../src/controller/records.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
+import { readRun, writeRun, type RunRecord } from "../../src/records/runs.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics, type ControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
@@ -12,6 +12,7 @@ import { LocalDeployer } from "../../src/platform/local/deployer.js";
 import { LocalExecutor } from "../../src/platform/local/executor.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { StoreFollower } from "../../src/serve/model-source.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { pointCurrentModel, readCurrentModel } from "../../src/store/models.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
@@ -25,7 +26,7 @@ import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../h
  * store follower, model slot), starting from records as a crashed controller would leave them.
  */
 
-const settings = controllerSettings({ policy: { maxAttempts: 4, maxFailedAttempts: 2, minAccuracy: 0.5 }, gate: { minAccuracy: 0.5, maxRegression: 0.01 }, rolloutDeadlineMs: 3_000 });
+const settings = controllerSettings({ policy: { maxAttempts: 4, maxCrashedAttempts: 2, minAccuracy: 0.5 }, gate: { minAccuracy: 0.5, maxRegression: 0.01 }, rolloutDeadlineMs: 3_000 });
 
 describe("promotion and rollout", { timeout: 300_000 }, () => {
   let repo: TestRepo;
@@ -64,7 +65,7 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       attempts: [
         {
           number: 1,
-          hyperparameters: settings.configured,
+          hyperparameters: settings.initialHyperparameters,
           diagnosis: null,
           reason: "configured",
           state: "finished",
@@ -94,15 +95,14 @@ describe("promotion and rollout", { timeout: 300_000 }, () => {
       return slot.model?.version ?? null;
     });
     const controller = new Controller({
-      store,
-      watch: new DatasetWatch({ location: repo.path, branch: "main", dataset: v1.config.dataset, store, log, env: process.env, credentials: {} }),
+      store: new RecordStore(store),
+      source: new DatasetWatch({ location: repo.path, branch: "main", dataset: v1.config.dataset, store, log, env: process.env, credentials: {} }),
       executor: new LocalExecutor({ store, command: [process.execPath, "-e", "process.exit(3)"], env: process.env, log }),
       deployer,
-      settings,
+      settings: { ...settings, activeIntervalMs: 100 },
       metrics: controllerMetrics,
       log,
       pollIntervalMs: 60_000,
-      activeIntervalMs: 100,
     });
     await controller.start();
     try {

@@ -7,12 +7,13 @@ import { after, describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { configSchema } from "../../src/config/schema.js";
 import { Controller } from "../../src/controller/controller.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { writeRun, type RunRecord } from "../../src/controller/records.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
+import { writeRun, type RunRecord } from "../../src/records/runs.js";
 import { createLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
-import { processStartTime } from "../../src/platform/local/process-identity.js";
+import { processStartTime } from "../../src/store/process-identity.js";
 import type { ModelDeployer, TrainingExecutor } from "../../src/platform/types.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { currentOwner, temporaryPath } from "../../src/store/owner.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
@@ -27,7 +28,8 @@ const idleExecutor: TrainingExecutor = {
   launch: () => Promise.resolve(null),
   inspect: () => Promise.resolve({ alive: null, result: null }),
   stop: () => Promise.resolve(),
-  close: () => Promise.resolve(),
+  attemptsOnShutdown: "left running",
+  shutdown: () => Promise.resolve(),
 };
 const idleDeployer: ModelDeployer = { rollout: () => Promise.resolve(), servedVersion: () => Promise.resolve(null), rollback: () => Promise.resolve() };
 
@@ -73,7 +75,7 @@ describe("a controller starting cleans what crashes left", () => {
       attempts: [],
       promotion: null,
     };
-    await writeRun(store, { ...run, attempts: [{ number: 1, hyperparameters: controllerSettings().configured, diagnosis: null, reason: "configured", state: "crashed", executions: 1, process: null, startedAt: null, endedAt: null, result: null, gate: null, error: "killed", log: "" }] });
+    await writeRun(store, { ...run, attempts: [{ number: 1, hyperparameters: controllerSettings().initialHyperparameters, diagnosis: null, reason: "configured", state: "crashed", executions: 1, process: null, startedAt: null, endedAt: null, result: null, gate: null, error: "killed", log: "" }] });
     const { scope } = await currentOwner();
     const attemptLock = store.attempt("1", 1).lock;
     mkdirSync(dirname(attemptLock), { recursive: true });
@@ -86,8 +88,8 @@ describe("a controller starting cleans what crashes left", () => {
     lines.on("data", (chunk: Buffer) => (logged += chunk.toString()));
     const log = createLogger({ level: "info", format: "json", destination: lines });
     const controller = new Controller({
-      store,
-      watch: new DatasetWatch({ location: faces.path, branch: "main", dataset: configSchema.parse({}).dataset, store, log, env: process.env, credentials: {} }),
+      store: new RecordStore(store),
+      source: new DatasetWatch({ location: faces.path, branch: "main", dataset: configSchema.parse({}).dataset, store, log, env: process.env, credentials: {} }),
       executor: idleExecutor,
       deployer: idleDeployer,
       settings: controllerSettings(),

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { configSchema } from "../../src/config/schema.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
 import { checkDataset, withDataset } from "../../src/dataset/check.js";
 import { seedExampleRepository } from "../../src/dataset/seed.js";
 import { GitSource } from "../../src/dataset/source.js";

@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { RunRecord } from "../../src/controller/records.js";
+import type { RunRecord } from "../../src/records/runs.js";
 import { runCli } from "../helpers/cli.js";
 import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { RunRecord } from "../../src/controller/records.js";
+import type { RunRecord } from "../../src/records/runs.js";
 import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceops-up.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";

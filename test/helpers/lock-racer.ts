@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { currentProcessIdentity } from "../../src/platform/local/process-identity.js";
+import { currentProcessIdentity } from "../../src/store/process-identity.js";
 import { acquireLock } from "../../src/store/lock.js";
 
 /**

@@ -8,13 +8,14 @@ import { parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config/load.js";
 import { configSchema, type FaceopsConfig } from "../../src/config/schema.js";
 import { Controller } from "../../src/controller/controller.js";
-import { DatasetWatch } from "../../src/controller/dataset-watch.js";
-import { readRun, type RunRecord } from "../../src/controller/records.js";
+import { DatasetWatch } from "../../src/dataset/watch.js";
+import { readRun, type RunRecord } from "../../src/records/runs.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import { KubernetesDeployer, rolloutStatus } from "../../src/platform/kubernetes/deployer.js";
 import { KubernetesExecutor } from "../../src/platform/kubernetes/executor.js";
 import { jobFor, jobName } from "../../src/platform/kubernetes/job.js";
+import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { readCurrentModel } from "../../src/store/models.js";
 import { controllerSettings } from "../helpers/controller-settings.js";
@@ -173,16 +174,14 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
       onChange: () => controller?.kick("kubernetes"),
     });
     controller = new Controller({
-      store,
-      watch: new DatasetWatch({ location: repo.path, branch: "main", dataset: config.dataset, store, log, env: process.env, credentials: {} }),
+      store: new RecordStore(store, { runConfig: config }),
+      source: new DatasetWatch({ location: repo.path, branch: "main", dataset: config.dataset, store, log, env: process.env, credentials: {} }),
       executor,
       deployer: new KubernetesDeployer({ kubeConfig, namespace, deployment: config.kubernetes.deployment, store, log }),
-      settings: controllerSettings({ policy: { maxAttempts: 2, maxFailedAttempts: 1, minAccuracy: 0.9 }, rolloutDeadlineMs: 120_000 }),
+      settings: controllerSettings({ policy: { maxAttempts: 2, maxCrashedAttempts: 1, minAccuracy: 0.9 }, rolloutDeadlineMs: 120_000, activeIntervalMs: 250 }),
       metrics: createControllerMetrics(new Registry()),
       log,
       pollIntervalMs: 500,
-      activeIntervalMs: 250,
-      runConfig: config,
     });
     await controller.start();
     return controller;

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { processStartTime } from "../../src/platform/local/process-identity.js";
+import { processStartTime } from "../../src/store/process-identity.js";
 import { cleanStaleFiles, removeStaleLock } from "../../src/store/cleanup.js";
 import { writeJsonAtomic } from "../../src/store/files.js";
 import { StoreLayout } from "../../src/store/layout.js";

@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
-import { currentProcessIdentity, isAlive, processStartTime } from "../../src/platform/local/process-identity.js";
+import { currentProcessIdentity, isAlive, processStartTime } from "../../src/store/process-identity.js";
 import { acquireLock, readLock, releaseLock } from "../../src/store/lock.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 

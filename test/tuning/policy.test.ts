@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { EpochCurve } from "../../src/model/head.js";
+import type { EpochCurve } from "../../src/model/learning-curve.js";
 import { decideGate } from "../../src/tuning/gate.js";
 import { diagnose, nextAttempt, type AttemptHistory, type Hyperparameters } from "../../src/tuning/policy.js";
 
@@ -91,7 +91,7 @@ describe("tuning policy", () => {
     // When every remedy for the diagnosis was tried, the run stops and says so.
     const diverging = curves([2, 0.3, 0.3], [Number.NaN, 0.1, 0.1]);
     const exhausted = [failed({ ...configured, learningRate: 0.0001 }, diverging), failed({ ...configured, learningRate: 0.00001 }, diverging), failed(configured, diverging)];
-    assert.deepEqual(nextAttempt(exhausted, configured, { maxAttempts: 10, maxFailedAttempts: 2, minAccuracy: 0.9 }), {
+    assert.deepEqual(nextAttempt(exhausted, configured, { maxAttempts: 10, maxCrashedAttempts: 2, minAccuracy: 0.9 }), {
       action: "stop",
       reason: "attempt 3 was diverged (training loss 2.00 -> NaN) and every change for that has been tried",
     });

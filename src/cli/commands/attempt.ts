@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { loadConfig } from "../../config/load.js";
 import type { FaceopsConfig } from "../../config/schema.js";
-import { runAttempt } from "../../controller/attempt.js";
+import { runAttempt } from "../../training/attempt.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 
 export interface AttemptOptions {

@@ -1,19 +1,20 @@
 import { Registry } from "prom-client";
 import { Controller } from "../../controller/controller.js";
-import { DatasetWatch } from "../../controller/dataset-watch.js";
+import { DatasetWatch } from "../../dataset/watch.js";
 import type { ControllerSettings } from "../../controller/decide.js";
 import { createControllerMetrics, type ControllerMetrics } from "../../metrics/controller-metrics.js";
 import type { ModelDeployer } from "../../platform/types.js";
 import { LocalExecutor } from "../../platform/local/executor.js";
+import { RecordStore } from "../../records/record-store.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 
 /** The controller's settings, all from the configuration. */
 export function controllerSettings(context: CommandContext): ControllerSettings {
   const { controller, gate, train } = context.loaded.config;
   return {
-    policy: { maxAttempts: controller.maxAttempts, maxFailedAttempts: controller.maxFailedAttempts, minAccuracy: gate.minAccuracy },
+    policy: { maxAttempts: controller.maxAttempts, maxCrashedAttempts: controller.maxCrashedAttempts, minAccuracy: gate.minAccuracy },
     gate: { minAccuracy: gate.minAccuracy, maxRegression: gate.maxRegression },
-    configured: { epochs: train.epochs, learningRate: train.learningRate, dropout: train.dropout },
+    initialHyperparameters: { epochs: train.epochs, learningRate: train.learningRate, dropout: train.dropout },
     onNewCommit: controller.onNewCommit,
     parallelAttempts: controller.parallelAttempts,
     attemptTimeoutMs: controller.attemptTimeout,
@@ -52,15 +53,14 @@ export function localController(context: CommandContext, deployer: ModelDeployer
     credentials: gitCredentials(context),
   });
   controller = new Controller({
-    store: context.store,
-    watch,
+    store: new RecordStore(context.store, { runConfig: config }),
+    source: watch,
     executor,
     deployer,
     settings: controllerSettings(context),
     metrics,
     log: context.log,
     pollIntervalMs: config.controller.pollInterval,
-    runConfig: config,
   });
   return { controller, metrics };
 }

@@ -1,6 +1,6 @@
 import { runSummary } from "../../controller/http.js";
-import { isActive, listRuns, type RunRecord } from "../../controller/records.js";
-import { listRunRequests, type RunRequestRecord } from "../../controller/requests.js";
+import { isActive, listRuns, type RunRecord } from "../../records/runs.js";
+import { listRunRequests, type RunRequestRecord } from "../../records/requests.js";
 import { readBundleMetadata, type BundleMetadata } from "../../model/bundle.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";

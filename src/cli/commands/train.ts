@@ -1,5 +1,4 @@
-import { withDataset } from "../../dataset/check.js";
-import { recordManifest } from "../../model/cache-maintenance.js";
+import { recordManifest, withDataset } from "../../dataset/check.js";
 import { saveBundle, type BundleMetadata } from "../../model/bundle.js";
 import { configuredTraining, trainModel } from "../../model/train.js";
 import { openTrainingRuntime } from "../../model/training-runtime.js";

@@ -3,11 +3,12 @@ import * as k8s from "@kubernetes/client-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { createControllerApp } from "../../controller/app.js";
 import { Controller } from "../../controller/controller.js";
-import { DatasetWatch } from "../../controller/dataset-watch.js";
 import { controllerRouter } from "../../controller/http.js";
+import { DatasetWatch } from "../../dataset/watch.js";
 import { createControllerMetrics } from "../../metrics/controller-metrics.js";
 import { KubernetesDeployer } from "../../platform/kubernetes/deployer.js";
 import { KubernetesExecutor } from "../../platform/kubernetes/executor.js";
+import { RecordStore } from "../../records/record-store.js";
 import { listen } from "../../serve/server.js";
 import { gitCredentials, readSecret, type CommandContext } from "../context.js";
 import { controllerSettings } from "./controller-setup.js";
@@ -58,9 +59,10 @@ export async function kubernetesUpCommand(context: CommandContext, cluster = kub
     onChange: () => controller?.kick("kubernetes"),
   });
   const deployer = new KubernetesDeployer({ kubeConfig: cluster.kubeConfig, namespace, deployment: config.kubernetes.deployment, store: context.store, log });
+  const records = new RecordStore(context.store, { runConfig: config });
   controller = new Controller({
-    store: context.store,
-    watch: new DatasetWatch({
+    store: records,
+    source: new DatasetWatch({
       location: config.source.repo,
       branch: config.source.branch,
       dataset: config.dataset,
@@ -75,7 +77,6 @@ export async function kubernetesUpCommand(context: CommandContext, cluster = kub
     metrics,
     log,
     pollIntervalMs: config.controller.pollInterval,
-    runConfig: config,
   });
   const running = controller;
   let ready = false;
@@ -84,7 +85,7 @@ export async function kubernetesUpCommand(context: CommandContext, cluster = kub
     log,
     ready: () => ready,
     router: controllerRouter({
-      store: context.store,
+      store: records,
       branch: config.source.branch,
       apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
       webhookSecret: readSecret(context, "FACEOPS_WEBHOOK_SECRET", config.controller.webhookSecretFile, "webhook secret"),

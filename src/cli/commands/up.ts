@@ -3,6 +3,7 @@ import { controllerRouter } from "../../controller/http.js";
 import { seedExampleRepository } from "../../dataset/seed.js";
 import { createServeMetrics } from "../../metrics/serve-metrics.js";
 import { LocalDeployer } from "../../platform/local/deployer.js";
+import { RecordStore } from "../../records/record-store.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower } from "../../serve/model-source.js";
 import { inferenceWorkers, listenInference } from "./inference-server.js";
@@ -45,7 +46,7 @@ export async function upCommand(context: CommandContext): Promise<void> {
     follower,
     routers: [
       controllerRouter({
-        store: context.store,
+        store: new RecordStore(context.store),
         branch: source.branch,
         apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
         webhookSecret: readSecret(context, "FACEOPS_WEBHOOK_SECRET", config.controller.webhookSecretFile, "webhook secret"),

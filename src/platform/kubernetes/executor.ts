@@ -1,11 +1,12 @@
 import * as k8s from "@kubernetes/client-node";
 import type { KubernetesConfig } from "../../config/schema.js";
-import type { AttemptObservation } from "../../controller/decide.js";
-import { readRun, type AttemptRecord, type AttemptResult, type RunRecord } from "../../controller/records.js";
+import type { AttemptResult } from "../../records/attempt-result.js";
+import { readRun, type AttemptRecord, type RunRecord } from "../../records/runs.js";
 import type { Logger } from "../../log.js";
+import { systemClock, type Clock } from "../../util/clock.js";
 import { readJsonOr } from "../../store/files.js";
 import type { StoreLayout } from "../../store/layout.js";
-import type { ProcessRef, TrainingExecutor } from "../types.js";
+import type { AttemptObservation, ProcessRef, TrainingExecutor } from "../types.js";
 import { jobFor, jobName, trainerSelector } from "./job.js";
 
 /**
@@ -32,7 +33,8 @@ export interface KubernetesExecutorOptions {
   activeDeadlineSeconds: number;
   /** Called when a Job or its pod changes, so the controller looks at once. */
   onChange?: () => void;
-  now?: () => number;
+  /** The time, for how long a pod has been pending; the machine's clock by default. */
+  clock?: Clock;
 }
 
 type Informer<T extends k8s.KubernetesObject> = k8s.Informer<T> & k8s.ObjectCache<T>;
@@ -68,7 +70,7 @@ export class KubernetesExecutor implements TrainingExecutor {
   }
 
   private get now(): number {
-    return (this.options.now ?? Date.now)();
+    return (this.options.clock ?? systemClock).now();
   }
 
   /** Lists and starts watching once; every inspect reads the informers' caches. */
@@ -197,8 +199,11 @@ export class KubernetesExecutor implements TrainingExecutor {
     }
   }
 
-  /** Jobs keep running without the controller; a restarted one adopts them. */
-  async close(): Promise<void> {
+  /** Jobs run on without the controller; the next one adopts them (a 409 on create, the informers' list). */
+  readonly attemptsOnShutdown = "left running";
+
+  /** Stops watching Jobs and pods; the Jobs themselves are left running. */
+  async shutdown(): Promise<void> {
     this.stopped = true;
     if (this.started) await Promise.all([this.jobs.stop(), this.pods.stop()]);
   }

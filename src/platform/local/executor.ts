@@ -1,13 +1,13 @@
 import { spawn } from "node:child_process";
 import { mkdir, open, rm } from "node:fs/promises";
-import type { AttemptObservation } from "../../controller/decide.js";
-import type { AttemptRecord, AttemptResult, RunRecord } from "../../controller/records.js";
+import type { AttemptResult } from "../../records/attempt-result.js";
+import type { AttemptRecord, RunRecord } from "../../records/runs.js";
 import type { Logger } from "../../log.js";
 import { readJsonOr } from "../../store/files.js";
 import type { StoreLayout } from "../../store/layout.js";
 import { readLock } from "../../store/lock.js";
-import type { ProcessRef, TrainingExecutor } from "../types.js";
-import { isAlive, processStartTime } from "./process-identity.js";
+import type { AttemptObservation, ProcessRef, TrainingExecutor } from "../types.js";
+import { isAlive, processStartTime } from "../../store/process-identity.js";
 
 /**
  * Attempts as child processes on this machine: `faceops attempt --store S --run R --attempt N`, the
@@ -97,8 +97,11 @@ export class LocalExecutor implements TrainingExecutor {
     if (await isAlive({ pid, startTime: holder?.startTime ?? null })) signalGroup(pid, "SIGKILL");
   }
 
-  /** Stops the attempts this executor started (a controller shutting down); a restart re-runs them. */
-  async close(): Promise<void> {
+  /** Attempts are this machine's processes: stopping the controller stops them, and the next start re-runs them. */
+  readonly attemptsOnShutdown = "stopped";
+
+  /** Stops the attempts this executor started and waits until they have exited. */
+  async shutdown(): Promise<void> {
     const running = [...this.children.entries()];
     await Promise.all(running.map(([key]) => {
       const [runId = "", attempt = "0"] = key.split("/");

@@ -1,17 +1,16 @@
 import type { DatasetConfig } from "../config/schema.js";
-import { withDataset } from "../dataset/check.js";
-import type { DatasetManifest } from "../dataset/manifest.js";
-import { GitSource, isRemoteLocation, UnknownRevisionError, type GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
-import { recordManifest } from "../model/cache-maintenance.js";
 import type { StoreLayout } from "../store/layout.js";
-import type { DesiredDataset } from "./decide.js";
+import { recordManifest, withDataset } from "./check.js";
+import type { DatasetManifest } from "./manifest.js";
+import { GitSource, isRemoteLocation, UnknownRevisionError, type GitCredentials } from "./source.js";
 
 /**
  * What the watched repository holds now: the tip of the branch (fetched first for a remote), checked
  * into a manifest. A commit already checked is not checked again, so polling an idle repository costs
  * one `git fetch` and one `rev-parse`. One look at a time: the loop's looks and the API's commit
- * checks take turns, so two fetches never write the same clone at once.
+ * checks take turns, so two fetches never write the same clone at once. The controller sees it
+ * through its DatasetSource port (controller/ports.ts).
  */
 
 export interface DatasetWatchOptions {
@@ -24,7 +23,26 @@ export interface DatasetWatchOptions {
   credentials: GitCredentials;
 }
 
-export type WatchedDataset = Omit<DesiredDataset, "trigger" | "force" | "request">;
+/** A dataset in a few numbers, with the files that were skipped and why: what a run records of it. */
+export interface DatasetSummary {
+  photos: number;
+  train: number;
+  test: number;
+  labels: number;
+  rejected: Array<{ path: string; reason: string; message: string }>;
+}
+
+/** One commit of the watched repository (or the folder), checked. */
+export interface WatchedDataset {
+  fingerprint: string;
+  commit: string | null;
+  /** Where the photos came from, without credentials. */
+  source: string;
+  /** False when there is nothing to train on (fewer than two people); `reason` says why. */
+  usable: boolean;
+  reason: string | null;
+  dataset: DatasetSummary;
+}
 
 /** Commits whose check is remembered: the branch tip and the requests waiting beside it. */
 const rememberedChecks = 4;

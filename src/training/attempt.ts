@@ -1,28 +1,28 @@
 import { rm } from "node:fs/promises";
 import type { FaceopsConfig } from "../config/schema.js";
-import { withDataset } from "../dataset/check.js";
+import { recordManifest, withDataset } from "../dataset/check.js";
 import type { GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
 import { defaultModelName, saveBundle } from "../model/bundle.js";
-import { recordManifest } from "../model/cache-maintenance.js";
 import { evaluateDeployed } from "../model/compare.js";
 import { openTrainingRuntime } from "../model/training-runtime.js";
 import { configuredTraining, trainModel } from "../model/train.js";
-import { currentProcessIdentity } from "../platform/local/process-identity.js";
 import { writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
 import { transientErrorCode } from "../store/errors.js";
 import { readCurrentModel } from "../store/models.js";
-import { exitAlreadyRunning, exitTransientFailure } from "./decide.js";
-import { readRun, type AttemptResult } from "./records.js";
+import { currentProcessIdentity } from "../store/process-identity.js";
+import { attemptExit, type AttemptResult } from "../records/attempt-result.js";
+import { readRun } from "../records/runs.js";
 
 /**
  * One training attempt, the body of `faceops attempt --store S --run R --attempt N`: what a local
  * child process and a Kubernetes Job both run. It takes the attempt's lock (so a second process for
  * the same attempt stops at once), trains with the attempt's hyperparameters on the run's commit,
  * measures the model in service on the same test split, writes the candidate bundle and then its
- * result. It never touches the run record or the models: the controller decides what follows.
+ * result. It never touches the run record or the models: the controller decides what follows. The
+ * result file and the exit codes are the contract with the controller (records/attempt-result.ts).
  */
 
 export interface AttemptRequest {
@@ -34,13 +34,6 @@ export interface AttemptRequest {
   env: NodeJS.ProcessEnv;
   credentials: GitCredentials;
 }
-
-/**
- * Exit codes: the controller reads the result file; these tell a shell or a Job what happened.
- * `transient`: the machine failed (a full disk, too many open files), perhaps so badly that no
- * result could be written; the controller runs the attempt again after a backoff.
- */
-export const attemptExit = { passed: 0, failed: 1, permanent: 2, transient: exitTransientFailure, alreadyRunning: exitAlreadyRunning } as const;
 
 /** Thrown for failures that a retry cannot fix: the dataset changed under the run, or is unusable. */
 export class PermanentAttemptError extends Error {

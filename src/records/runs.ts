@@ -1,14 +1,16 @@
 import { readdir } from "node:fs/promises";
-import type { EpochCurve } from "../model/head.js";
+import type { DatasetSummary } from "../dataset/watch.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import type { GateDecision } from "../tuning/gate.js";
 import type { Diagnosis, Hyperparameters } from "../tuning/policy.js";
+import type { AttemptResult } from "./attempt-result.js";
 
 /**
- * The controller's records, kept in the store so that a restart (after a crash or `kill -9`)
- * re-observes exactly where things stood. One file per run, written only by the controller and
- * atomically; an attempt process writes only its own result file next to it.
+ * Run records, kept in the store so that a restart (after a crash or `kill -9`) re-observes exactly
+ * where things stood. One file per run, written only by the controller and atomically; an attempt
+ * process writes only its own result file next to it (attempt-result.ts). The controller, the
+ * platforms, the attempt, the API and `faceops status` all read these shapes; none of them owns them.
  */
 
 /** running: attempts are being made; promoting: an attempt passed and its rollout is under way. */
@@ -20,35 +22,6 @@ export type RunState = "running" | "promoting" | "passed" | "failed" | "supersed
  * the timeout; cancelled: its run was superseded.
  */
 export type AttemptState = "pending" | "running" | "finished" | "crashed" | "timed-out" | "cancelled";
-
-/** What an attempt process writes when it ends (result.json in its folder). */
-export type AttemptResult =
-  | {
-      ok: true;
-      accuracy: number;
-      balancedAccuracy: number;
-      testPhotos: number;
-      labels: number;
-      curves: EpochCurve[];
-      /** The model in service when the attempt ran, evaluated on the candidate's test split. */
-      deployed: { version: string; accuracy: number } | null;
-      forwardPasses: number;
-      durationSeconds: number;
-      engine: string;
-      backbone: string;
-    }
-  | {
-      ok: false;
-      error: string;
-      /** True when retrying cannot help (bad data, bad configuration). */
-      permanent: boolean;
-      /**
-       * True when the machine failed, not the attempt (a full disk or quota, too many open files, an
-       * I/O error): the same attempt is run again after a backoff, and it counts as no failure.
-       */
-      transient?: boolean;
-      durationSeconds: number;
-    };
 
 export interface AttemptRecord {
   number: number;
@@ -88,13 +61,8 @@ export interface PromotionRecord {
   reason: string | null;
 }
 
-export interface RunDataset {
-  photos: number;
-  train: number;
-  test: number;
-  labels: number;
-  rejected: Array<{ path: string; reason: string; message: string }>;
-}
+/** The dataset a run trains on, as it was checked when the run was created. */
+export type RunDataset = DatasetSummary;
 
 export interface RunRecord {
   schemaVersion: 1;

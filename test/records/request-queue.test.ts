@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
-import { addRunRequest, adoptLegacyRunRequest, listRunRequests, newRequestId, pruneRunRequests, readRunRequest, requestIdPattern, writeRunRequest } from "../../src/controller/requests.js";
+import { addRunRequest, adoptLegacyRunRequest, listRunRequests, newRequestId, pruneRunRequests, readRunRequest, requestIdPattern, writeRunRequest } from "../../src/records/requests.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
 
