@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Request } from "express";
 import type { Logger } from "../log.js";
-import { HttpError } from "../serve/errors.js";
+import { HttpError } from "../http/errors.js";
 import { UnknownRevisionError } from "../dataset/source.js";
 import type { StoreLayout } from "../store/layout.js";
 import { listRuns, readRun, type RunRecord } from "./records.js";

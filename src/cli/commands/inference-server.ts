@@ -4,7 +4,7 @@ import { createApp } from "../../serve/app.js";
 import type { ModelSlot } from "../../serve/model-slot.js";
 import { createDecodeAdmission, resolveDecodeConcurrency } from "../../serve/predict.js";
 import type { StoreFollower } from "../../serve/model-source.js";
-import { listen, type RunningServer } from "../../serve/server.js";
+import { listen, type RunningServer } from "../../http/server.js";
 import type { CommandContext } from "../context.js";
 import { faceopsVersion } from "./version.js";
 
@@ -32,6 +32,7 @@ export function listenInference(context: CommandContext, parts: { slot: ModelSlo
     routers: parts.routers,
   });
   return listen(app, {
+    name: "inference service",
     port: serve.port,
     host: serve.host,
     graceMs: serve.gracePeriod,

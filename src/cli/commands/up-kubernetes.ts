@@ -8,7 +8,7 @@ import { controllerRouter } from "../../controller/http.js";
 import { createControllerMetrics } from "../../metrics/controller-metrics.js";
 import { KubernetesDeployer } from "../../platform/kubernetes/deployer.js";
 import { KubernetesExecutor } from "../../platform/kubernetes/executor.js";
-import { listen } from "../../serve/server.js";
+import { listen } from "../../http/server.js";
 import { gitCredentials, readSecret, type CommandContext } from "../context.js";
 import { controllerSettings } from "./controller-setup.js";
 
@@ -94,7 +94,7 @@ export async function kubernetesUpCommand(context: CommandContext, cluster = kub
       log,
     }),
   });
-  const server = await listen(app, { port: config.serve.port, host: config.serve.host, graceMs: config.serve.gracePeriod, log });
+  const server = await listen(app, { name: "controller", port: config.serve.port, host: config.serve.host, graceMs: config.serve.gracePeriod, log });
   const stop = (signal: string) =>
     void (async () => {
       log.info({ signal }, "stopping the controller; training Jobs keep running and are adopted at the next start");
