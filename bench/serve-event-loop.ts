@@ -27,7 +27,7 @@ import { createApp } from "../src/serve/app.js";
 import { ModelSlot } from "../src/serve/model-slot.js";
 import { loadPredictor } from "../src/serve/model-source.js";
 import { createDecodeAdmission, resolveDecodeConcurrency } from "../src/serve/predict.js";
-import { listen } from "../src/serve/server.js";
+import { listen } from "../src/http/server.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
 import { trainBundle } from "../test/helpers/training.js";
@@ -69,7 +69,7 @@ try {
       decoding: createDecodeAdmission(trained.config.serve),
       serverVersion: "bench",
     });
-    const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
+    const running = await listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
     try {
       const loadStarted = performance.now();
       slot.install(await loadPredictor(bundle, { config: trained.config, log, workers }), "v1");

@@ -13,7 +13,6 @@ import { serveCommand, type ServeOptions } from "./commands/serve.js";
 import { BundleError } from "../model/bundle.js";
 import { ControllerBusyError } from "../controller/controller.js";
 import { upCommand } from "./commands/up.js";
-import { kubernetesUpCommand } from "./commands/up-kubernetes.js";
 import { attemptCommand, type AttemptOptions } from "./commands/attempt.js";
 import { statusCommand, type StatusOptions } from "./commands/status.js";
 
@@ -108,8 +107,7 @@ function buildProgram(): Command {
     .action(async (options: { port?: string; platform: "local" | "kubernetes" }, command: Command) => {
       const overrides = options.port !== undefined ? [{ key: "serve.port", value: options.port, origin: "--port" }] : [];
       const context = await createContext(command.optsWithGlobals<GlobalOptions>(), overrides);
-      if (options.platform === "kubernetes") await kubernetesUpCommand(context);
-      else await upCommand(context);
+      await upCommand(context, options.platform);
     });
 
   program

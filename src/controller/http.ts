@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Request } from "express";
 import type { Logger } from "../log.js";
-import { HttpError } from "../serve/errors.js";
+import { HttpError } from "../http/errors.js";
 import { UnknownRevisionError } from "../dataset/source.js";
 import { requestIdPattern } from "../records/requests.js";
 import type { RunRecord } from "../records/runs.js";

@@ -1,6 +1,7 @@
-import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { defaultModelName } from "../model/bundle.js";
 import { unknownLabel } from "../model/predictor.js";
+import { registerProcessMetrics } from "./process-metrics.js";
 
 /**
  * Every metric the inference service exposes, declared once on an injected registry, so each test
@@ -31,18 +32,8 @@ export interface ServeMetrics {
 /** What faceops_predictions_total counts a prediction as: a person the model knows, or a stranger. */
 export type PredictionOutcome = "known" | "unknown";
 
-/**
- * prom-client's gauges that end in _total, which Prometheus reserves for counters (promtool check
- * metrics fails on them). Each is the sum of a gauge by type that stays: nodejs_active_handles,
- * nodejs_active_requests and nodejs_active_resources.
- */
-const misnamedDefaultMetrics = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
-
 export function createServeMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): ServeMetrics {
-  if (options.defaultMetrics ?? true) {
-    collectDefaultMetrics({ register: registry });
-    for (const name of misnamedDefaultMetrics) registry.removeSingleMetric(name);
-  }
+  if (options.defaultMetrics ?? true) registerProcessMetrics(registry);
   const metrics: ServeMetrics = {
     registry,
     httpDuration: new Histogram({

@@ -1,10 +1,13 @@
 import { readFileSync } from "node:fs";
-import express from "express";
+import type express from "express";
+import { createBareApp } from "../http/app.js";
+import { HttpError, clientClosedRequest, useJsonErrors } from "../http/errors.js";
+import { metricsRoute } from "../http/metrics-route.js";
+import { probeRoutes, type Readiness } from "../http/probes.js";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { publicPrediction } from "../model/predictor.js";
 import { BodyBudget } from "./body-budget.js";
-import { HttpError, clientClosedRequest, useJsonErrors } from "./errors.js";
 import { inferenceJsonLimits } from "./json-body.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
@@ -42,9 +45,7 @@ export function createApp(options: AppOptions): express.Express {
   if (budget && budget.limitBytes < largestRequest) {
     log.warn({ maxBufferedBytes: budget.limitBytes, largestRequest }, "serve.maxBufferedBytes is smaller than the largest request serve.maxBodyBytes and serve.maxImagesPerRequest allow; such requests will be refused with 413");
   }
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
+  const app = createBareApp();
   const page = readFileSync(pagePath, "utf8");
 
   app.use((request, response, next) => {
@@ -68,21 +69,8 @@ export function createApp(options: AppOptions): express.Express {
     response.type("html").setHeader("Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' blob: data:");
     response.send(page);
   });
-  app.get("/healthz", (_request, response) => {
-    response.json({ status: "ok" });
-  });
-  app.get("/readyz", (_request, response) => {
-    const model = slot.model;
-    if (!model) {
-      response.status(503).setHeader("Retry-After", "5").json({ ready: false, reason: "no model is loaded yet" });
-      return;
-    }
-    response.json({ ready: true, model: { name: model.name, version: model.version } });
-  });
-  app.get("/metrics", async (_request, response) => {
-    response.setHeader("Content-Type", metrics.registry.contentType);
-    response.send(await metrics.registry.metrics());
-  });
+  app.use(probeRoutes(() => modelReadiness(slot)));
+  app.use(metricsRoute(metrics.registry));
 
   app.get("/v1/model", (_request, response) => {
     const model = slot.model;
@@ -126,4 +114,11 @@ export function createApp(options: AppOptions): express.Express {
 
   useJsonErrors(app, log, countError);
   return app;
+}
+
+/** Ready once a model is loaded: the readiness a Deployment's rollout waits for before sending traffic. */
+function modelReadiness(slot: ModelSlot): Readiness {
+  const model = slot.model;
+  if (!model) return { ready: false, reason: "no model is loaded yet", retryAfterSeconds: 5 };
+  return { ready: true, detail: { model: { name: model.name, version: model.version } } };
 }

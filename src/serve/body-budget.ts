@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { HttpError } from "./errors.js";
+import { HttpError } from "../http/errors.js";
 
 /**
  * One process-wide budget for the request-body bytes held in memory at once, across every request

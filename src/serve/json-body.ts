@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { StringDecoder } from "node:string_decoder";
-import { HttpError, badRequest } from "./errors.js";
+import { HttpError, badRequest } from "../http/errors.js";
 import { streamRequestBody } from "./request-body.js";
 
 /**

@@ -3,7 +3,7 @@ import { recordPrediction, type ServeMetrics } from "../metrics/serve-metrics.js
 import { predictionDecodeSide, type Prediction } from "../model/predictor.js";
 import { Semaphore } from "../util/semaphore.js";
 import { decodeMemoryEstimate, ImageDecodeError, readImageHeader, type ImageHeader } from "../vision/decode.js";
-import { HttpError } from "./errors.js";
+import { HttpError } from "../http/errors.js";
 import type { ServedModel } from "./model-slot.js";
 
 /**

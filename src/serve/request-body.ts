@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { bodyAllowanceOf, serverBusy } from "./body-budget.js";
-import { ClientClosedRequest, HttpError } from "./errors.js";
+import { ClientClosedRequest, HttpError } from "../http/errors.js";
 
 /**
  * Reads a request body chunk by chunk, the one place where the service touches a body stream:

@@ -1,7 +1,7 @@
 import Busboy from "busboy";
 import type { IncomingMessage } from "node:http";
 import type { Readable } from "node:stream";
-import { HttpError } from "./errors.js";
+import { HttpError } from "../http/errors.js";
 import { payloadTooLarge, streamRequestBody } from "./request-body.js";
 
 /**

@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from "express";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import { HttpError, type OnError } from "./errors.js";
+import { HttpError, type OnError } from "../http/errors.js";
 import { inferenceJsonLimits, readJsonBody } from "./json-body.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
 import { predictPhotos, type DecodeAdmission } from "./predict.js";

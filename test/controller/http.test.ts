@@ -13,7 +13,7 @@ import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
 import { createDecodeAdmission } from "../../src/serve/predict.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
-import { listen, type RunningServer } from "../../src/serve/server.js";
+import { listen, type RunningServer } from "../../src/http/server.js";
 import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
@@ -67,7 +67,7 @@ describe("controller HTTP API", () => {
     const slot = new ModelSlot({ maxBatch: 1, maxDelayMs: 0 }, metrics, log);
     const router = controllerRouter({ store: new RecordStore(store), branch: "main", apiToken, webhookSecret, kick: (trigger) => kicks.push(trigger), watching: () => ({ commit: "abc" }), resolveCommit, log });
     const app = createApp({ slot, metrics, log, limits: { maxBytes: 1_000_000, maxFiles: 1 }, decoding: createDecodeAdmission({ maxPixels: 1_000_000, decodeConcurrency: 1 }), serverVersion: "test", routers: [router] });
-    return listen(app, { port: 0, host: "127.0.0.1", graceMs: 1000, log });
+    return listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 1000, log });
   };
 
   before(async () => {

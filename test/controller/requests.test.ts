@@ -12,7 +12,7 @@ import { configSchema } from "../../src/config/schema.js";
 import { silentLogger } from "../../src/log.js";
 import { createControllerMetrics } from "../../src/metrics/controller-metrics.js";
 import type { ModelDeployer, TrainingExecutor } from "../../src/platform/types.js";
-import { listen, type RunningServer } from "../../src/serve/server.js";
+import { listen, type RunningServer } from "../../src/http/server.js";
 import { RecordStore } from "../../src/records/record-store.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { runCli } from "../helpers/cli.js";
@@ -108,7 +108,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
       resolveCommit: (revision) => controller.resolveCommit(revision),
       log,
     });
-    server = await listen(createControllerApp({ router, registry: new Registry(), log, ready: () => true }), { port: 0, host: "127.0.0.1", graceMs: 1000, log });
+    server = await listen(createControllerApp({ router, registry: new Registry(), log, ready: () => true }), { name: "controller", port: 0, host: "127.0.0.1", graceMs: 1000, log });
     await startController();
     await runFor(repo.git("rev-parse", "HEAD").trim());
   });

@@ -18,13 +18,16 @@ export interface ListeningFaceops {
 
 /**
  * A faceops command (`serve` or `up`) as a real child process, run from source with tsx, with a
- * minimal environment; resolves once its log says where the inference service listens, and fails
- * with everything it logged when it exits first or does not listen in time.
+ * minimal environment; resolves once its log says where its server listens ("inference service
+ * listening", or `listener` for another server, e.g. "controller" for `up --platform kubernetes`),
+ * and fails with everything it logged when it exits first or does not listen in time.
  */
 export async function startListeningFaceops(
   args: string[],
-  options: { what: string; nodeOptions?: string[]; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+  options: { what: string; listener?: string; nodeOptions?: string[]; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
 ): Promise<ListeningFaceops> {
+  // Server names are words and spaces: nothing in them a regular expression reads specially.
+  const listening = new RegExp(`"url":"(http://[^"]+)"[^\\n]*"msg":"${options.listener ?? "inference service"} listening"`);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, [...(options.nodeOptions ?? []), "--import", import.meta.resolve("tsx"), main, ...args], {
     cwd: options.cwd,
@@ -37,7 +40,7 @@ export async function startListeningFaceops(
     const timer = setTimeout(() => failed(new Error(`${options.what} did not listen within ${timeoutMs} ms:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8");
-      const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"inference service listening"/.exec(output);
+      const match = listening.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
         child.stderr?.off("data", onData);

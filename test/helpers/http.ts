@@ -4,7 +4,7 @@ import { createServeMetrics, type ServeMetrics } from "../../src/metrics/serve-m
 import { createApp } from "../../src/serve/app.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { createDecodeAdmission, type DecodeAdmission } from "../../src/serve/predict.js";
-import { listen, type RunningServer } from "../../src/serve/server.js";
+import { listen, type RunningServer } from "../../src/http/server.js";
 
 /** The inference service on 127.0.0.1 with an ephemeral port, its slot and metrics exposed to the test. */
 export interface TestService {
@@ -30,7 +30,7 @@ export async function startService(
     decoding: options.decoding ?? createDecodeAdmission({ maxPixels: 40_000_000, decodeConcurrency: 2 }),
     serverVersion: "test",
   });
-  const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
+  const running = await listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
   return { url: running.url, slot, metrics, running, close: () => running.shutdown("test over") };
 }
 

@@ -23,7 +23,7 @@ import { Registry } from "prom-client";
 import { loadConfig } from "../../src/config/load.js";
 import { createControllerApp } from "../../src/controller/app.js";
 import { silentLogger } from "../../src/log.js";
-import { listen } from "../../src/serve/server.js";
+import { listen } from "../../src/http/server.js";
 import { startService } from "../helpers/http.js";
 import { kustomizeBuild, parseYamlObjects, type KubeObject } from "../helpers/kubectl.js";
 import { controllerConfig, jobTemplate, podTemplates, trainingJob } from "../helpers/kube-manifests.js";
@@ -512,7 +512,7 @@ describe("k8s manifests", () => {
     let ready = false;
     const log = silentLogger();
     const controllerApp = createControllerApp({ router: express.Router(), registry: new Registry(), log, ready: () => ready });
-    const controllerServer = await listen(controllerApp, { port: 0, host: "127.0.0.1", graceMs: 1_000, log });
+    const controllerServer = await listen(controllerApp, { name: "controller", port: 0, host: "127.0.0.1", graceMs: 1_000, log });
     try {
       assert.deepEqual({ liveness: await get(controllerServer.url, controller.liveness), readiness: await get(controllerServer.url, controller.readiness) }, { liveness: 200, readiness: 503 }, "starting: alive, not ready");
       ready = true;

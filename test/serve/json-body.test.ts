@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HttpError } from "../../src/serve/errors.js";
+import { HttpError } from "../../src/http/errors.js";
 import { JsonBodyParser, base64Length, inferenceJsonLimits, longStringBytes, maxJsonDepth, type JsonBodyLimits } from "../../src/serve/json-body.js";
 
 /**

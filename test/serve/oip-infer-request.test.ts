@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HttpError } from "../../src/serve/errors.js";
+import { HttpError } from "../../src/http/errors.js";
 import { parseInferRequest } from "../../src/serve/v2/infer-request.js";
 
 /** The infer request's checks as a table: what is accepted, and what is refused with which status and message. */

@@ -11,7 +11,7 @@ import { createServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { createDecodeAdmission } from "../../src/serve/predict.js";
-import { listen } from "../../src/serve/server.js";
+import { listen } from "../../src/http/server.js";
 import { loadPredictor } from "../../src/serve/model-source.js";
 import { StoreLayout } from "../../src/store/layout.js";
 import { temporaryFolder } from "../helpers/git-repo.js";
@@ -144,7 +144,7 @@ describe("request bodies", () => {
       response.json({ bytes: (request.body as Buffer).length });
     });
     const app = createApp({ slot: new ModelSlot({ maxBatch: 1, maxDelayMs: 1 }, metrics, silentLogger()), metrics, log: silentLogger(), limits: { maxBytes: 1000, maxFiles: 1 }, decoding: createDecodeAdmission({ maxPixels: 1_000_000, decodeConcurrency: 1 }), serverVersion: "test", routers: [router] });
-    const running = await listen(app, { port: 0, host: "127.0.0.1", graceMs: 1_000, log: silentLogger() });
+    const running = await listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 1_000, log: silentLogger() });
     try {
       const inFlight = async () => (await metrics.inFlight.get()).values[0]?.value ?? 0;
       await abortMidBody(running.url, "POST /v1/echo HTTP/1.1\r\nHost: faceops\r\nContent-Length: 100000", "x".repeat(1000), async () => (await inFlight()) >= 1);

@@ -1,79 +1,80 @@
 import { Registry } from "prom-client";
-import { controllerRouter } from "../../controller/http.js";
+import { createControllerApp } from "../../controller/app.js";
 import { seedExampleRepository } from "../../dataset/seed.js";
-import { createServeMetrics } from "../../metrics/serve-metrics.js";
-import { LocalDeployer } from "../../platform/local/deployer.js";
-import { RecordStore } from "../../records/record-store.js";
-import { ModelSlot } from "../../serve/model-slot.js";
-import { StoreFollower } from "../../serve/model-source.js";
-import { inferenceWorkers, listenInference } from "./inference-server.js";
-import { readSecret, type CommandContext } from "../context.js";
-import { localController } from "./controller-setup.js";
+import { registerProcessMetrics } from "../../metrics/process-metrics.js";
+import type { CommandContext } from "../context.js";
+import { buildController } from "../wiring/controller.js";
+import { buildInference, followStore, inferenceApp, stopInference } from "../wiring/inference.js";
+import { kubeConfigFor, kubernetesPlatform, localPlatform, namespaceFor } from "../wiring/platforms.js";
+import { runUntilSignal } from "../wiring/run-until-signal.js";
 
 /**
- * `faceops up`, what `npm start` runs: everything on one machine. The controller watches the
- * repository and trains attempts as child processes; a passing model becomes the store's next
- * version, and the inference server in this process hot-swaps to it. One port serves the page,
- * predictions, /metrics and the controller's API.
+ * `faceops up`: the controller, built by buildController for the chosen platform, and the server in
+ * front of it, run until SIGTERM or SIGINT by runUntilSignal.
+ *   local (what `npm start` runs): everything on one machine. Attempts train as child processes; a
+ *     passing model becomes the store's next version and the inference server in this process
+ *     hot-swaps to it. One port serves the page, predictions, /metrics and the controller's API.
+ *   kubernetes: the controller alone. Training runs as Jobs, serving is the inference Deployment;
+ *     its health, metrics and API are on serve.port.
  */
-export async function upCommand(context: CommandContext): Promise<void> {
+export async function upCommand(context: CommandContext, platform: "local" | "kubernetes"): Promise<void> {
+  if (platform === "kubernetes") await upOnKubernetes(context, kubeConfigFor(context.env));
+  else await upOnThisMachine(context);
+}
+
+async function upOnThisMachine(context: CommandContext): Promise<void> {
   const { config } = context.loaded;
-  const { serve, source } = config;
+  const { log } = context;
+  const { source } = config;
   if (source.repo === "./faces" || source.repo === "faces") {
-    await seedExampleRepository(source.repo, { branch: source.branch, log: context.log, env: context.env });
+    await seedExampleRepository(source.repo, { branch: source.branch, log, env: context.env });
   }
+  // One registry: one /metrics shows the service and the controller.
   const registry = new Registry();
-  const serveMetrics = createServeMetrics(registry);
-  const slot = new ModelSlot({ maxBatch: serve.maxBatch, maxDelayMs: serve.maxDelayMs }, serveMetrics, context.log);
-  const follower = new StoreFollower({
-    store: context.store,
-    slot,
-    metrics: serveMetrics,
-    config,
-    log: context.log,
-    workers: inferenceWorkers(context),
-    checkIntervalMs: serve.checkInterval,
-  });
+  const inference = buildInference(context, registry);
+  const follower = followStore(context, inference);
   // The rollout is confirmed when the server has the version loaded; look at the pointer first, so confirmation does not wait for a file event.
-  const deployer = new LocalDeployer(context.store, async () => {
+  const servedVersion = async () => {
     await follower.check();
-    return slot.model?.version ?? null;
+    return inference.slot.model?.version ?? null;
+  };
+  const { controller, router } = buildController(context, localPlatform(context, servedVersion), registry);
+  const running = await runUntilSignal({
+    app: inferenceApp(context, inference, [router]),
+    name: "inference service",
+    address: config.serve,
+    log,
+    stopping: "stopping: attempts in progress are stopped and re-run at the next start",
+    start: async () => {
+      await follower.start();
+      await controller.start();
+    },
+    stops: [{ what: "the controller", stop: () => controller.stop() }, ...stopInference(inference, follower)],
   });
-  const { controller } = localController(context, deployer, registry);
-  const running = await listenInference(context, {
-    slot,
-    metrics: serveMetrics,
-    follower,
-    routers: [
-      controllerRouter({
-        store: new RecordStore(context.store),
-        branch: source.branch,
-        apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
-        webhookSecret: readSecret(context, "FACEOPS_WEBHOOK_SECRET", config.controller.webhookSecretFile, "webhook secret"),
-        kick: (trigger) => controller.kick(trigger),
-        watching: () => controller.watching,
-        resolveCommit: (revision) => controller.resolveCommit(revision),
-        log: context.log,
-      }),
-    ],
-  });
-  const stop = (signal: string) =>
-    void (async () => {
-      context.log.info({ signal }, "stopping: attempts in progress are stopped and re-run at the next start");
-      await controller.stop();
-      await running.shutdown(signal);
-      process.exit(0);
-    })();
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
-  try {
-    await follower.start();
-    await controller.start();
-  } catch (error) {
-    await running.shutdown("start-up failed");
-    throw error;
-  }
   // The address a browser on this machine opens, as the README writes it.
   const url = running.url.replace(/^http:\/\/(0\.0\.0\.0|127\.0\.0\.1):/, "http://localhost:");
-  context.log.info({ url, repo: source.repo, branch: source.branch }, "faceops is up: commit photos to the repository and open the URL");
+  log.info({ url, repo: source.repo, branch: source.branch }, "faceops is up: commit photos to the repository and open the URL");
+}
+
+async function upOnKubernetes(context: CommandContext, cluster: ReturnType<typeof kubeConfigFor>): Promise<void> {
+  const { config } = context.loaded;
+  const { log } = context;
+  const namespace = namespaceFor(config.kubernetes.namespace, cluster.kubeConfig, cluster.inCluster);
+  const registry = new Registry();
+  registerProcessMetrics(registry);
+  const { controller, router } = buildController(context, kubernetesPlatform(context, { kubeConfig: cluster.kubeConfig, namespace }), registry);
+  let ready = false;
+  const running = await runUntilSignal({
+    app: createControllerApp({ registry, log, ready: () => ready, router }),
+    name: "controller",
+    address: config.serve,
+    log,
+    stopping: "stopping the controller; training Jobs keep running and are adopted at the next start",
+    start: async () => {
+      await controller.start();
+      ready = true;
+    },
+    stops: [{ what: "the controller", stop: () => controller.stop() }],
+  });
+  log.info({ namespace, deployment: config.kubernetes.deployment, url: running.url, inCluster: cluster.inCluster }, "faceops controller is up on Kubernetes");
 }

@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import type { ErrorRequestHandler, Request, RequestHandler } from "express";
 import type { Logger } from "../../log.js";
-import { HttpError, jsonErrorHandler, type ErrorBody, type OnError } from "../errors.js";
+import { HttpError, jsonErrorHandler, type ErrorBody, type OnError } from "../../http/errors.js";
 
 /**
  * How every failed /v2 request answers: inference_rest.md's error object, `{"error": "<message>"}`

@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers/promises";
-import { HttpError, badRequest } from "../errors.js";
+import { HttpError, badRequest } from "../../http/errors.js";
 import { classificationParameter, imageInput, isOutputName, outputNames, type OutputName } from "./signature.js";
 
 /**

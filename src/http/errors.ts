@@ -2,8 +2,15 @@ import type { ErrorRequestHandler, Express, NextFunction, Request, Response } fr
 import type { Logger } from "../log.js";
 
 /**
- * Errors the service answers with on purpose: a status, a stable code tools can match on, and a
- * sentence for people. Anything else reaching the error handler is a bug and answers 500.
+ * How every faceops HTTP server (the inference service and the controller's API) answers errors:
+ * JSON, with a status, a stable code tools can match on and a sentence for people. A protocol with
+ * its own error body (the Open Inference Protocol under /v2, serve/v2/error-format.ts) builds on
+ * jsonErrorHandler and keeps the same status, logging and counting.
+ */
+
+/**
+ * Errors a server answers with on purpose. Anything else reaching the error handler is a bug and
+ * answers 500.
  */
 export class HttpError extends Error {
   override readonly name = "HttpError";
@@ -24,7 +31,7 @@ export type ErrorBody = (error: HttpError) => unknown;
 
 const faceopsErrorBody: ErrorBody = (error) => ({ error: { code: error.code, message: error.message } });
 
-/** Called once per error answered, with its status and code: the service counts them in its metrics. */
+/** Called once per error answered, with its status and code: the inference service counts them in its metrics. */
 export type OnError = (status: number, code: string) => void;
 
 /** nginx's status for a request whose client closed the connection before the answer; never sent, only recorded. */

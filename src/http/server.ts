@@ -16,7 +16,19 @@ export interface RunningServer {
   shutdown(reason: string): Promise<void>;
 }
 
-export async function listen(app: Express, options: { port: number; host: string; graceMs: number; log: Logger; onClosed?: () => Promise<void> }): Promise<RunningServer> {
+export interface ListenOptions {
+  port: number;
+  host: string;
+  /** How long in-flight requests may take to finish once shutdown begins. */
+  graceMs: number;
+  log: Logger;
+  /** What listens, as the log line says it: "<name> listening". */
+  name: string;
+  /** Runs after the last connection closed, before "shut down" is logged. */
+  onClosed?: () => Promise<void>;
+}
+
+export async function listen(app: Express, options: ListenOptions): Promise<RunningServer> {
   const server = createServer(app);
   // Slow or stalled clients must not hold a connection (and its buffers) forever.
   server.requestTimeout = 60_000;
@@ -32,7 +44,7 @@ export async function listen(app: Express, options: { port: number; host: string
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  options.log.info({ url }, "inference service listening");
+  options.log.info({ url }, `${options.name} listening`);
 
   let closing: Promise<void> | null = null;
   const shutdown = (reason: string): Promise<void> => {

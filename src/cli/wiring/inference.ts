@@ -1,0 +1,72 @@
+import type express from "express";
+import type { Registry } from "prom-client";
+import { createServeMetrics, type ServeMetrics } from "../../metrics/serve-metrics.js";
+import { createApp } from "../../serve/app.js";
+import { ModelSlot } from "../../serve/model-slot.js";
+import { StoreFollower, type LoadOptions } from "../../serve/model-source.js";
+import { createDecodeAdmission, resolveDecodeConcurrency } from "../../serve/predict.js";
+import type { CommandContext } from "../context.js";
+import { faceopsVersion } from "../commands/version.js";
+import type { StopStep } from "./run-until-signal.js";
+
+/**
+ * The inference service as `serve` and `up` both run it, from the configuration: the model slot and
+ * its metrics, the store follower that hot-swaps promoted versions, the app, and the order they stop
+ * in once the server has finished its requests.
+ */
+
+export interface Inference {
+  slot: ModelSlot;
+  metrics: ServeMetrics;
+  /** What loading a bundle into the slot needs. */
+  loading: LoadOptions;
+}
+
+/**
+ * The face-path worker threads of every model the server loads: as many as photos may be decoded
+ * at once (serve.decodeConcurrency, "auto": the cores, at most 4), so each decode permit has a
+ * worker and no admitted photo waits for a thread.
+ */
+export function inferenceWorkers(context: CommandContext): number {
+  return resolveDecodeConcurrency(context.loaded.config.serve.decodeConcurrency);
+}
+
+/** An empty slot and the service's metrics on `registry`. */
+export function buildInference(context: CommandContext, registry: Registry): Inference {
+  const { config } = context.loaded;
+  const metrics = createServeMetrics(registry);
+  return {
+    slot: new ModelSlot({ maxBatch: config.serve.maxBatch, maxDelayMs: config.serve.maxDelayMs }, metrics, context.log),
+    metrics,
+    loading: { config, log: context.log, workers: inferenceWorkers(context) },
+  };
+}
+
+/** Follows the store's current-version pointer into the slot (started by the caller). */
+export function followStore(context: CommandContext, inference: Inference): StoreFollower {
+  const { slot, metrics, loading } = inference;
+  return new StoreFollower({ ...loading, store: context.store, slot, metrics, checkIntervalMs: context.loaded.config.serve.checkInterval });
+}
+
+/** The inference app with the configured limits; `routers` are served by the same app (the controller's API in `up`). */
+export function inferenceApp(context: CommandContext, inference: Inference, routers: express.Router[] = []): express.Express {
+  const { serve } = context.loaded.config;
+  return createApp({
+    slot: inference.slot,
+    metrics: inference.metrics,
+    log: context.log,
+    limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
+    maxBufferedBytes: serve.maxBufferedBytes,
+    decoding: createDecodeAdmission(serve),
+    serverVersion: faceopsVersion(),
+    routers,
+  });
+}
+
+/** Stopping the service behind a closed server: no more swaps, then the models and their worker threads. */
+export function stopInference(inference: Inference, follower: StoreFollower | null): StopStep[] {
+  return [
+    ...(follower ? [{ what: "the store follower", stop: () => follower.stop() }] : []),
+    { what: "the models and their worker threads", stop: () => inference.slot.close() },
+  ];
+}
