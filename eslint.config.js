@@ -2,6 +2,7 @@
 import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
+import { layersPlugin } from "./tools/eslint/layers.js";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", ".faceops/", "faces/"] },
@@ -9,7 +10,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ["*.js", "scripts/*.mjs"] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ["*.js", "scripts/*.mjs", "tools/eslint/*.js"] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
@@ -21,6 +22,12 @@ export default tseslint.config(
       ],
       "no-restricted-properties": ["error", { object: "process", property: "exit", message: "Only src/cli may exit the process." }],
     },
+  },
+  {
+    // The layer table of src/ (tools/eslint/layers.js): an import that runs upward fails lint.
+    files: ["src/**/*.ts"],
+    plugins: { layers: layersPlugin },
+    rules: { "layers/no-upward-import": "error" },
   },
   {
     files: ["src/cli/**", "scripts/**", "bench/**", "test/**"],
