@@ -2,7 +2,7 @@
  * faceops' one seeded pseudo-random generator. Training must be repeatable: the same seed gives the
  * same shuffles, augmentations and random VGG16 weights on every machine, which Math.random cannot
  * promise. Its numbers feed backbone fingerprints and cached features, so they must never change
- * (test/util/random.test.ts pins them).
+ * (test/unit/util/random.test.ts pins them).
  */
 
 /**

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { parse, parseAllDocuments } from "yaml";
 import { runProcess, type ProcessResult } from "../helpers/process.js";
+import { curl, findJava, java as javaRuntime, requires } from "../helpers/tools.js";
 import { checkDeclarativePipeline, child, environment, findStage, readGroovy, stringsIn, type GroovyBlock, type GroovySource } from "./jenkinsfile.js";
 
 /**
@@ -30,8 +31,9 @@ const scratch = mkdtempSync(join(tmpdir(), "faceops-jenkinsfiles-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("Jenkinsfiles: npm-groovy-lint", () => {
-  test("both pass npm-groovy-lint 16 (CodeNarc) with no error or warning, without fetching a Java", async () => {
-    const java = findJava();
+  test("both pass npm-groovy-lint 16 (CodeNarc) with no error or warning, without fetching a Java", async (t) => {
+    const java = requires(t, javaRuntime) ? findJava() : null;
+    if (!java) return;
     const home = mkdtempSync(join(scratch, "home-"));
     const result = await groovyLint(java, root, [...jenkinsfiles], home);
     const report = parseReport(result);
@@ -45,8 +47,9 @@ describe("Jenkinsfiles: npm-groovy-lint", () => {
     assert.equal(existsSync(join(home, ".java-caller")), false, "npm-groovy-lint must use this machine's Java, never install one");
   });
 
-  test("npm-groovy-lint fails on a Jenkinsfile that does not parse", async () => {
-    const java = findJava();
+  test("npm-groovy-lint fails on a Jenkinsfile that does not parse", async (t) => {
+    const java = requires(t, javaRuntime) ? findJava() : null;
+    if (!java) return;
     const folder = mkdtempSync(join(scratch, "broken-"));
     writeFileSync(join(folder, "Jenkinsfile"), "pipeline {\n    agent any\n    stages {\n        stage('x') {\n            steps {\n                echo 'a'\n    }\n}\n");
     const result = await groovyLint(java, folder, ["Jenkinsfile"], folder);
@@ -236,11 +239,7 @@ describe("examples/face-repo/Jenkinsfile", () => {
     const post = stringsIn(source, train).find((literal) => literal.value.includes("curl "));
     assert.ok(post);
     assert.match(post.value, /curl -fsS -X POST -H "Authorization: Bearer \$FACEOPS_API_TOKEN" \\\n\s*-H 'Content-Type: application\/json' -d "\$body" "\$FACEOPS_URL\/v1\/runs"/);
-    if (spawnSync("curl", ["--version"]).status !== 0) {
-      t.diagnostic("curl is not installed on this machine: the POST was checked as text only, not sent");
-      t.skip("NO CURL: install curl to send the POST to a test server");
-      return;
-    }
+    if (!requires(t, curl)) return;
     const seen: Array<{ method?: string; url?: string; authorization?: string; type?: string; body: string }> = [];
     const server = await listen(async (request, response) => {
       seen.push({ method: request.method, url: request.url, authorization: request.headers.authorization, type: request.headers["content-type"], body: await bodyOf(request) });
@@ -360,21 +359,6 @@ function manifestImages() {
   const trainer = /FACEOPS_KUBERNETES_TRAINER_IMAGE\s+value: ([^:\s]+):/.exec(overlay)?.[1];
   const namespace = (parse(readFileSync(join(root, "k8s/base/kustomization.yaml"), "utf8")) as { namespace: string }).namespace;
   return { containers, deployments, trainer, namespace };
-}
-
-/** The Java npm-groovy-lint should run: $JAVA_HOME's, else the one on the PATH. Never a download. */
-function findJava(): { java: string; home: string } {
-  const candidates = [process.env.JAVA_HOME ? join(process.env.JAVA_HOME, "bin/java") : null, ...(process.env.PATH ?? "").split(delimiter).map((folder) => join(folder, "java"))];
-  for (const candidate of candidates) {
-    if (!candidate || !existsSync(candidate)) continue;
-    const java = realpathSync(candidate);
-    const version = spawnSync(java, ["-version"], { encoding: "utf8" });
-    if (version.status === 0) return { java, home: dirname(dirname(java)) };
-  }
-  assert.fail(
-    "npm-groovy-lint needs Java 17 (CodeNarc runs on it) and none was found in $JAVA_HOME or on the PATH. " +
-      "Install it: apt-get install -y openjdk-17-jre-headless (.ci/run does). This test does not let npm-groovy-lint download a JRE.",
-  );
 }
 
 interface LintReport {

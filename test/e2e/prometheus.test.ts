@@ -7,7 +7,8 @@ import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceop
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { readPrometheusRuleGroups, writeRulesFile } from "../helpers/prometheus-rules.js";
-import { PrometheusServer, alertSignals, answerSize, prometheusPath, type QueryAnswer } from "../helpers/prometheus-server.js";
+import { PrometheusServer, alertSignals, answerSize, type QueryAnswer } from "../helpers/prometheus-server.js";
+import { prometheus as prometheusBinary, skipUnless } from "../helpers/tools.js";
 
 /**
  * Proof with a real Prometheus that no panel of the Grafana dashboard and no alert is blank: a live
@@ -36,10 +37,9 @@ const trainedPeople = readdirSync(join(examples, "faces")).sort();
 const knownPhotos = trainedPeople.flatMap((person) => lfwPhotos(person).slice(20, 23));
 const strangerPhotos = ["Tony_Blair", "Colin_Powell", "Ariel_Sharon"].flatMap((person) => lfwPhotos(person).slice(0, 3));
 
-const missing = existsSync(prometheusPath) ? null : `no prometheus at ${prometheusPath}: apt-get install -y prometheus (or set PROMETHEUS_PATH)`;
-// CI installs prometheus (.ci/run): there a missing binary fails the test; on a laptop it skips, loudly.
-const skip = missing !== null && !process.env.CI;
-if (skip) console.error(`\n*** SKIPPED: the Prometheus end-to-end test of the dashboard and alerts (${missing}).\n`);
+const suite = "Prometheus scraping faceops up: every dashboard panel and every alert has data";
+// CI installs prometheus (.ci/run): there a missing binary fails the file; elsewhere the suite skips, loudly.
+const skip = skipUnless(suite, prometheusBinary);
 
 interface PanelQuery {
   panel: string;
@@ -108,7 +108,7 @@ describe("alertSignals: an alert's expression without its threshold", () => {
   }
 });
 
-describe("Prometheus scraping faceops up: every dashboard panel and every alert has data", { skip: skip ? `SKIPPED LOUDLY: ${missing}` : false, timeout: 300_000 }, () => {
+describe(suite, { skip, timeout: 300_000 }, () => {
   const repo = new TestRepo("faceops-prometheus-faces-");
   const store = temporaryFolder("faceops-prometheus-store-");
   const rules = temporaryFolder("faceops-prometheus-rules-");
@@ -151,7 +151,6 @@ describe("Prometheus scraping faceops up: every dashboard panel and every alert 
   };
 
   before(async () => {
-    if (missing) throw new Error(`CI is set and this test needs a real Prometheus: ${missing}`);
     for (const person of trainedPeople) {
       for (const name of readdirSync(join(examples, "faces", person))) repo.copy(join(examples, "faces", person, name), `${person}/${name}`);
     }

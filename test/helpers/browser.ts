@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
 import { chromium, type Browser } from "playwright-core";
+import { chromium as chromiumBinary } from "./tools.js";
 
 /** Debian's chromium (`apt-get install chromium`; .ci/run installs it), headless, with no network beyond loopback use. */
-export const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const chromiumPath = chromiumBinary.path;
 
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(chromiumPath)) throw new Error(`headless browser tests need Chromium at ${chromiumPath}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!chromiumBinary.available()) throw new Error(`headless browser tests need ${chromiumBinary.what}: ${chromiumBinary.howToGet}`);
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,

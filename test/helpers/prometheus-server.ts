@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { freePort } from "./net.js";
+import { prometheus as prometheusBinary } from "./tools.js";
 
 /**
  * A real Prometheus for the tests: Debian's prometheus package (.ci/run installs it) as a child
@@ -12,7 +13,7 @@ import { freePort } from "./net.js";
  */
 
 /** Debian's prometheus package installs the server here; PROMETHEUS_PATH overrides it. */
-export const prometheusPath = process.env.PROMETHEUS_PATH ?? "/usr/bin/prometheus";
+export const prometheusPath = prometheusBinary.path;
 
 export interface ScrapeJob {
   /** The job label every series scraped by this job gets. */
@@ -96,7 +97,7 @@ export class PrometheusServer {
 
   /** Starts Prometheus on a free loopback port and waits for /-/ready; fails with its log if it exits first. */
   static async start(options: PrometheusOptions): Promise<PrometheusServer> {
-    if (!existsSync(prometheusPath)) throw new Error(`no prometheus at ${prometheusPath}: apt-get install -y prometheus (or set PROMETHEUS_PATH)`);
+    if (!prometheusBinary.available()) throw new Error(`this test needs ${prometheusBinary.what}: ${prometheusBinary.howToGet}`);
     const folder = mkdtempSync(join(tmpdir(), "faceops-prometheus-"));
     const config = join(folder, "prometheus.yml");
     writeFileSync(config, prometheusConfig(options));

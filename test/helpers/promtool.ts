@@ -1,17 +1,19 @@
 import { execFile, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
+import { promtool } from "./tools.js";
 
-/** Debian's prometheus package installs promtool here; .ci/run installs the package. */
-export const promtoolPath = process.env.PROMTOOL_PATH ?? "/usr/bin/promtool";
+/** Debian's prometheus package installs promtool; .ci/run installs the package. Tests check `requires(t, promtool)` first. */
+export const promtoolPath = promtool.path;
+
+const notInstalled = () => new Error(`this test needs ${promtool.what}: ${promtool.howToGet}`);
 
 /** `promtool check metrics` on an exposition text: its exit status and everything it printed. */
 export function promtoolCheckMetrics(exposition: string): Promise<{ status: number | null; output: string }> {
-  if (!existsSync(promtoolPath)) throw new Error(`this test needs promtool at ${promtoolPath}: apt-get install -y prometheus (or set PROMTOOL_PATH)`);
+  if (!promtool.available()) throw notInstalled();
   return new Promise((resolve, reject) => {
     const child = spawn(promtoolPath, ["check", "metrics"], { stdio: ["pipe", "pipe", "pipe"] });
     let output = "";
@@ -27,7 +29,7 @@ const run = promisify(execFile);
 
 /** `promtool check rules` on rule groups, in a file of its own: promtool's output, or an error with its own words. */
 export async function promtoolCheckRules(groups: unknown, name: string): Promise<string> {
-  if (!existsSync(promtoolPath)) throw new Error(`this test needs promtool at ${promtoolPath}: apt-get install -y prometheus (or set PROMTOOL_PATH)`);
+  if (!promtool.available()) throw notInstalled();
   const dir = await mkdtemp(join(tmpdir(), "faceops-promtool-"));
   const file = join(dir, `${name}.rules.yaml`);
   try {

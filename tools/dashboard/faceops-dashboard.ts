@@ -40,7 +40,7 @@ import { configSchema } from "../../src/config/schema.js";
  * SDK is a devDependency and this folder sits outside src/, which is all the build compiles, so
  * neither reaches dist or an image. `npm run dashboard` (generate.ts) writes the dashboard to
  * k8s/monitoring/faceops-dashboard.json, which kustomize puts in the ConfigMap Grafana's sidecar
- * loads; test/tools/dashboard.test.ts fails when that file is stale.
+ * loads; test/delivery/monitoring/dashboard.test.ts fails when that file is stale.
  *
  * Every query selects its job as the alerts in k8s/monitoring/prometheusrule.yaml do: the scraped
  * Service's name. Rates use $__rate_interval; counts of rare events (runs, attempts, load failures)
@@ -48,7 +48,7 @@ import { configSchema } from "../../src/config/schema.js";
  * window empty most of the time. Thresholds come from the configuration's defaults, so a changed
  * default shows up here (and makes the committed file stale) instead of drifting.
  *
- * Every panel carries the options its plugin's schema requires (test/tools/dashboard.test.ts
+ * Every panel carries the options its plugin's schema requires (test/delivery/monitoring/dashboard.test.ts
  * validates the output against Grafana's published JSON schemas for the SDK's version): the SDK's
  * timeseries builder leaves legend and tooltip out unless they are set, so timeseriesPanel sets them.
  */
