@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { freePort } from "../helpers/net.js";
+import { waitFor } from "../helpers/wait.js";
 import { parseDockerfile, stagesOf } from "./dockerfile.js";
 import { buildah, debootstrap, podman, root as rootUser, skipUnless } from "../helpers/tools.js";
 
@@ -115,7 +116,7 @@ describe(suite, { skip, timeout: 20 * 60_000 }, () => {
   test("podman runs it: /healthz answers, the health check passes, SIGTERM stops it cleanly", async () => {
     const port = await freePort();
     ok(await podman(["run", "--detach", "--name", "faceops-serve", "--network", "host", ...limits, "--env", `FACEOPS_SERVE_PORT=${port}`, image], 300_000), "podman run");
-    await waitFor(`http://127.0.0.1:${port}/healthz`, 200);
+    await waitForStatus(`http://127.0.0.1:${port}/healthz`, 200);
     assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503, "no model in the store yet");
     ok(await podman(["healthcheck", "run", "faceops-serve"]), "HEALTHCHECK");
     const inside = await podman(["exec", "faceops-serve", "sh", "-c", "id -u; tr '\\0' ' ' < /proc/1/cmdline; echo; touch /app/x 2>&1 || echo read-only"]);
@@ -132,7 +133,7 @@ describe(suite, { skip, timeout: 20 * 60_000 }, () => {
   test('Kubernetes\' command: ["faceops"] (no tini entrypoint) still runs under tini', async () => {
     const port = await freePort();
     ok(await podman(["run", "--detach", "--name", "faceops-k8s", "--network", "host", ...limits, "--env", `FACEOPS_SERVE_PORT=${port}`, "--entrypoint", "faceops", image, "serve"], 300_000), "podman run");
-    await waitFor(`http://127.0.0.1:${port}/healthz`, 200);
+    await waitForStatus(`http://127.0.0.1:${port}/healthz`, 200);
     const pid1 = await podman(["exec", "faceops-k8s", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"]);
     assert.equal(pid1.stdout.trim(), "tini -- node /app/dist/cli/main.js serve");
     ok(await podman(["stop", "--time", "20", "faceops-k8s"]), "podman stop");
@@ -169,18 +170,11 @@ function run(command: string, args: string[], options: { timeoutMs?: number } = 
   });
 }
 
-async function waitFor(url: string, status: number, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (response.status === status) return;
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((resolvePromise) => setTimeout(resolvePromise, 500));
-  }
-  assert.fail(`${url} did not answer ${status} within ${timeoutMs / 1000} s (last: ${last})`);
+/** Waits until `url` answers `status`. */
+async function waitForStatus(url: string, status: number, timeoutMs = 90_000): Promise<void> {
+  await waitFor(`${url} to answer ${status}`, async () => {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (response.status !== status) throw new Error(`HTTP ${response.status}`);
+    return true;
+  }, { timeoutMs, everyMs: 500 });
 }

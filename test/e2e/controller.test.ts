@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/records/runs.js";
 import { runCli } from "../helpers/cli.js";
-import { FaceopsUp, getJson, quickUpArguments, waitFor } from "../helpers/faceops-up.js";
+import { FaceopsUp, getJson, quickUpArguments } from "../helpers/faceops-up.js";
+import { waitFor } from "../helpers/wait.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
 import { lfwPhotos } from "../helpers/lfw.js";
 import { promtoolCheckMetrics } from "../helpers/promtool.js";
@@ -111,7 +112,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
       const version = (await servedModel())?.version ?? "none";
       if (state === "running") servedWhileTraining.add(version);
       return ["passed", "failed"].includes(state) ? run("2") : undefined;
-    }, 150_000, 100);
+    }, { timeoutMs: 150_000, everyMs: 100 });
     assert.deepEqual([...servedWhileTraining], ["v1"]);
     assert.equal(ended.state, "passed", ended.reason ?? "");
     const served = await waitFor("v2 in service", async () => ((await servedModel())?.version === "v2" ? await servedModel() : undefined), 30_000);
@@ -200,7 +201,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
       } catch {
         return undefined;
       }
-    }, 60_000, 50);
+    }, { timeoutMs: 60_000, everyMs: 50 });
     await server().kill9();
     await start();
     const ended = await waitForRunEnd("4");
@@ -221,7 +222,7 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
       } catch {
         return undefined;
       }
-    }, 60_000, 50);
+    }, { timeoutMs: 60_000, everyMs: 50 });
     await server().kill9();
     process.kill(-holder.pid, "SIGKILL");
     await start();

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
 import { StoreLayout } from "../../src/store/layout.js";
 import { startListeningFaceops, type ListeningFaceops } from "../helpers/faceops-process.js";
-import { waitFor } from "../helpers/faceops-up.js";
+import { waitFor } from "../helpers/wait.js";
 import { temporaryFolder, TestRepo } from "../helpers/git-repo.js";
 import { FakeKubeApiServer } from "../helpers/kube-apiserver.js";
 

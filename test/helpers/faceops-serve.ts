@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process";
 import { startListeningFaceops, type Exit } from "./faceops-process.js";
+import { StopWaiting, waitUntil } from "./wait.js";
 
 /**
  * `faceops serve` as a real child process on 127.0.0.1 and a free port, as a user or a kubelet
@@ -53,16 +54,10 @@ export class FaceopsServe {
   }
 
   private async waitUntilReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const ready = await fetch(`${this.url}/readyz`).then(
-        (response) => response.status === 200,
-        () => false,
-      );
-      if (ready) return;
-      if (!this.alive) throw new Error(`faceops serve exited before it was ready:\n${this.output}`);
-      await new Promise((done) => setTimeout(done, 100));
-    }
-    throw new Error(`faceops serve was not ready within ${timeoutMs} ms:\n${this.output}`);
+    await waitUntil("faceops serve to be ready", async () => {
+      if (await fetch(`${this.url}/readyz`).then((response) => response.status === 200, () => false)) return true;
+      if (!this.alive) throw new StopWaiting(`faceops serve exited before it was ready:\n${this.output}`);
+      return false;
+    }, { timeoutMs, everyMs: 100, explain: () => this.output });
   }
 }

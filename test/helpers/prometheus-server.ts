@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { freePort } from "./net.js";
 import { prometheus as prometheusBinary } from "./tools.js";
+import { StopWaiting, waitFor, waitUntil } from "./wait.js";
 
 /**
  * A real Prometheus for the tests: Debian's prometheus package (.ci/run installs it) as a child
@@ -130,16 +131,12 @@ export class PrometheusServer {
   }
 
   private async waitForReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
     let exitCode: number | null | undefined;
     void this.exited.then((code) => (exitCode = code));
-    while (Date.now() < deadline) {
-      if (exitCode !== undefined) throw new Error(`prometheus exited with ${exitCode} before it was ready:\n${this.output}`);
-      const ready = await fetch(`${this.url}/-/ready`).then((response) => response.ok, () => false);
-      if (ready) return;
-      await new Promise((done) => setTimeout(done, 100));
-    }
-    throw new Error(`prometheus was not ready within ${timeoutMs} ms:\n${this.output}`);
+    await waitUntil("prometheus to be ready", async () => {
+      if (exitCode !== undefined) throw new StopWaiting(`prometheus exited with ${exitCode} before it was ready:\n${this.output}`);
+      return fetch(`${this.url}/-/ready`).then((response) => response.ok, () => false);
+    }, { timeoutMs, everyMs: 100, explain: () => this.output });
   }
 
   private async api<T>(path: string): Promise<T> {
@@ -172,19 +169,15 @@ export class PrometheusServer {
 
   /** Waits until every job named has at least one target and all of its targets have health `health`. */
   async waitForTargets(jobs: readonly string[], health: TargetStatus["health"] = "up", timeoutMs = 30_000): Promise<TargetStatus[]> {
-    const deadline = Date.now() + timeoutMs;
     let seen: TargetStatus[] = [];
-    while (Date.now() < deadline) {
+    return waitFor(`the targets of ${jobs.join(", ")} to be ${health}`, async () => {
       seen = await this.targets();
       const done = jobs.every((job) => {
         const ofJob = seen.filter((target) => target.labels.job === job);
         return ofJob.length > 0 && ofJob.every((target) => target.health === health);
       });
-      if (done) return seen;
-      await new Promise((wait) => setTimeout(wait, 200));
-    }
-    const summary = seen.map((target) => `${target.labels.job} ${target.scrapeUrl}: ${target.health} ${target.lastError}`).join("; ");
-    throw new Error(`the targets of ${jobs.join(", ")} were not all ${health} within ${timeoutMs} ms (${summary || "no targets"})`);
+      return done ? seen : undefined;
+    }, { timeoutMs, everyMs: 200, explain: () => seen.map((target) => `${target.labels.job} ${target.scrapeUrl}: ${target.health} ${target.lastError}`).join("; ") || "no targets" });
   }
 
   /** SIGKILL, for a server that never got ready. */

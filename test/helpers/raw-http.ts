@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import { waitUntil } from "./wait.js";
 
 /**
  * HTTP/1.1 written byte for byte on a TCP socket, for requests no well-behaved client sends: a body
@@ -36,7 +37,7 @@ export async function abortMidBody(url: string, head: string, part: Buffer | str
   socket.on("error", () => undefined);
   socket.write(`${head}\r\n\r\n`);
   socket.write(part);
-  for (let attempt = 0; attempt < 200 && !(await ready()); attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+  await waitUntil("the server to be reading the body", ready, { timeoutMs: 5_000, everyMs: 10 });
   // Let the part written reach the server's parser before the reset.
   await new Promise((resolve) => setTimeout(resolve, 50));
   socket.resetAndDestroy();

@@ -17,7 +17,7 @@ import { RecordStore } from "../../../src/records/record-store.js";
 import { StoreLayout } from "../../../src/store/layout.js";
 import { runCli } from "../../helpers/cli.js";
 import { controllerSettings } from "../../helpers/controller-settings.js";
-import { waitFor } from "../../helpers/faceops-up.js";
+import { waitFor } from "../../helpers/wait.js";
 import { TestRepo, temporaryFolder } from "../../helpers/git-repo.js";
 
 /**
@@ -92,7 +92,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
   const runs = async () => (await (await fetch(`${server.url}/v1/runs?limit=100`, { headers: auth })).json()) as RunsAnswer;
   const ask = (body: unknown) => fetch(`${server.url}/v1/runs`, { method: "POST", headers: { ...auth, "Content-Type": "application/json" }, body: JSON.stringify(body) });
   const runFor = (commit: string) =>
-    waitFor(`a run for ${commit.slice(0, 8)}`, async () => (await runs()).runs.find((run) => run.commit === commit && ["passed", "failed"].includes(run.state)), 60_000, 100);
+    waitFor(`a run for ${commit.slice(0, 8)}`, async () => (await runs()).runs.find((run) => run.commit === commit && ["passed", "failed"].includes(run.state)), { timeoutMs: 60_000, everyMs: 100 });
 
   before(async () => {
     addPerson(people[0] as string);
@@ -161,7 +161,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
     // The branch is watched again: what waits for training is dated, not 0.
     const untrainedSince = Number(/^faceops_dataset_untrained_since_timestamp_seconds (\S+)$/m.exec(await registry.metrics())?.[1]);
     assert.ok(untrainedSince > 0, `faceops_dataset_untrained_since_timestamp_seconds is ${untrainedSince}`);
-    const failed = await waitFor("the request to be resolved", async () => (await runs()).requests?.find((entry) => entry.id === request.id && entry.state !== "pending"), 30_000, 100);
+    const failed = await waitFor("the request to be resolved", async () => (await runs()).requests?.find((entry) => entry.id === request.id && entry.state !== "pending"), { timeoutMs: 30_000, everyMs: 100 });
     assert.equal(failed.state, "failed");
     assert.match(failed.reason ?? "", new RegExp(`no commit "${doomed}"`));
     const one = (await (await fetch(`${server.url}/v1/requests/${request.id}`, { headers: auth })).json()) as RequestAnswer;
@@ -194,7 +194,7 @@ describe("run requests through the loop", { timeout: 240_000 }, () => {
       const requests = (await runs()).requests ?? [];
       const states = [one, two].map((asked) => requests.find((entry) => entry.id === asked.id));
       return states.every((entry) => entry?.state === "started") ? states : undefined;
-    }, 30_000, 100);
+    }, { timeoutMs: 30_000, everyMs: 100 });
     assert.deepEqual(resolved.map((entry) => entry?.run), [runOne.id, runTwo.id]);
     const detail = (await (await fetch(`${server.url}/v1/runs/${runTwo.id}`, { headers: auth })).json()) as RunRecord;
     assert.equal(detail.request, two.id);

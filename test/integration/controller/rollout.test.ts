@@ -17,7 +17,7 @@ import { StoreLayout } from "../../../src/store/layout.js";
 import { pointCurrentModel, readCurrentModel } from "../../../src/store/models.js";
 import { controllerSettings } from "../../helpers/controller-settings.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
-import { waitFor } from "../../helpers/faceops-up.js";
+import { waitFor } from "../../helpers/wait.js";
 import { temporaryFolder, type TestRepo } from "../../helpers/git-repo.js";
 import { faceRepo, fastVgg16, join, trainBundle, type TrainedBundle } from "../../helpers/training.js";
 

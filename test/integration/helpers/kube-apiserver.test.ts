@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import * as k8s from "@kubernetes/client-node";
-import { waitFor } from "../../helpers/faceops-up.js";
+import { waitFor } from "../../helpers/wait.js";
 import { FakeKubeApiServer } from "../../helpers/kube-apiserver.js";
 
 /**
@@ -32,7 +32,7 @@ async function apiError(call: Promise<unknown>): Promise<{ code: number; status:
 }
 
 /** Polls `check` every 50 ms until it returns something other than undefined (30 s at most). */
-const until = <T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> => waitFor(what, check, 30_000, 50);
+const until = <T>(what: string, check: () => Promise<T | undefined> | T | undefined): Promise<T> => waitFor(what, check, { timeoutMs: 30_000, everyMs: 50 });
 
 const mergePatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 const strategicPatch = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch);

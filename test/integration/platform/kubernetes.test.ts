@@ -19,7 +19,7 @@ import { RecordStore } from "../../../src/records/record-store.js";
 import { StoreLayout } from "../../../src/store/layout.js";
 import { readCurrentModel } from "../../../src/store/models.js";
 import { controllerSettings } from "../../helpers/controller-settings.js";
-import { waitFor } from "../../helpers/faceops-up.js";
+import { waitFor } from "../../helpers/wait.js";
 import { temporaryFolder, TestRepo } from "../../helpers/git-repo.js";
 import { FakeKubeApiServer } from "../../helpers/kube-apiserver.js";
 import { validateKubernetesObject } from "../../helpers/kube-schema.js";
@@ -191,7 +191,7 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     waitFor(`run ${id} to end`, async () => {
       const run = await readRun(store, id);
       return run && ["passed", "failed"].includes(run.state) ? run : undefined;
-    }, timeoutMs, 200);
+    }, { timeoutMs: timeoutMs, everyMs: 200 });
 
   const servedVersion = async (namespace: string, deployment: string) => {
     const endpoint = cluster.deploymentEndpoint(namespace, deployment);
@@ -298,7 +298,7 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
   test("the controller stopped and restarted mid-Job adopts the Job: one create for that name", async () => {
     const setup = await setUp("restart");
     let controller = await setup.start();
-    await waitFor("the Job of run 1 to be running", () => ((cluster.getObject("jobs", setup.namespace, "faceops-1-a1")?.status as k8s.V1JobStatus | undefined)?.active ? true : undefined), 60_000, 50);
+    await waitFor("the Job of run 1 to be running", () => ((cluster.getObject("jobs", setup.namespace, "faceops-1-a1")?.status as k8s.V1JobStatus | undefined)?.active ? true : undefined), { timeoutMs: 60_000, everyMs: 50 });
     await controller.stop();
     controller = await setup.start();
     try {
@@ -342,7 +342,7 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     const setup = await setUp("pending", { "kubernetes.gpus": "4", "kubernetes.pendingTimeout": "2s" });
     const controller = await setup.start();
     try {
-      const waiting = await waitFor("the attempt to wait for the scheduler", async () => (await readRun(setup.store, "1"))?.attempts[0]?.waiting ?? undefined, 60_000, 100);
+      const waiting = await waitFor("the attempt to wait for the scheduler", async () => (await readRun(setup.store, "1"))?.attempts[0]?.waiting ?? undefined, { timeoutMs: 60_000, everyMs: 100 });
       assert.match(waiting, /waiting to be scheduled: 0\/3 nodes are available: 3 Insufficient nvidia\.com\/gpu/);
       const run: RunRecord = await runEnded(setup.store, "1", 60_000);
       assert.equal(run.state, "failed");

@@ -13,6 +13,7 @@ import { temporaryFolder } from "../../helpers/git-repo.js";
 import { postImage, startService, type TestService } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { faceRepo, trainBundle, type TrainedBundle } from "../../helpers/training.js";
+import { waitUntil } from "../../helpers/wait.js";
 
 /**
  * The server follows the store's current-version pointer while clients keep sending requests:
@@ -98,7 +99,7 @@ describe("hot swap under load", () => {
     for (let move = 1; move <= moves; move++) {
       const version = move % 2 === 1 ? "v2" : "v1";
       await pointCurrentModel(store, version, `move ${move}`);
-      await waitFor(() => service.slot.model?.version === version && installs.length === move + 1, `move ${move} to ${version}`);
+      await waitUntil(`move ${move} to ${version}`, () => service.slot.model?.version === version && installs.length === move + 1, { timeoutMs: 60_000, everyMs: 20 });
       await sleep(50);
     }
     sending = false;
@@ -115,14 +116,14 @@ describe("hot swap under load", () => {
     const versions = new Set(answered.map((answer) => answer.version));
     assert.deepEqual([...versions].sort(), ["v1", "v2"], "both versions answered requests");
     // Every retired version is disposed once its last request is answered, and its threads with it.
-    await waitFor(() => runningWorkerThreads() === workers, `only the serving version's ${workers} face-path threads (running: ${runningWorkerThreads()})`, 10_000);
+    await waitUntil(`only the serving version's ${workers} face-path threads`, () => runningWorkerThreads() === workers, { timeoutMs: 10_000, everyMs: 20, explain: () => `running: ${runningWorkerThreads()}` });
   });
 
   test("a corrupt bundle is refused, counted, and the previous version keeps serving", async () => {
     const serving = service.slot.model?.version;
     const failuresBefore = await loadFailures();
     await pointCurrentModel(store, "v3", "corrupt");
-    await waitFor(async () => (await loadFailures()) === failuresBefore + 1, "the failure to be counted");
+    await waitUntil("the failure to be counted", async () => (await loadFailures()) === failuresBefore + 1, { timeoutMs: 60_000, everyMs: 20 });
     assert.equal(service.slot.model?.version, serving);
     const { status, body } = await postImage(`${service.url}/v1/predict`, readFileSync(lfwPhotos("Serena_Williams")[25] as string));
     assert.equal(status, 200);
@@ -130,13 +131,13 @@ describe("hot swap under load", () => {
     assert.equal((await fetch(`${service.url}/readyz`)).status, 200);
     // Moving on to a good version works again.
     await pointCurrentModel(store, "v2", "recovered");
-    await waitFor(() => service.slot.model?.version === "v2", "v2 after the corrupt bundle");
+    await waitUntil("v2 after the corrupt bundle", () => service.slot.model?.version === "v2", { timeoutMs: 60_000, everyMs: 20 });
   });
 
   test("a bundle refused after its face-path threads started ends them, and the previous version keeps serving", async () => {
     const failuresBefore = await loadFailures();
     await pointCurrentModel(store, "v4", "another backbone");
-    await waitFor(async () => (await loadFailures()) === failuresBefore + 1, "the failure to be counted");
+    await waitUntil("the failure to be counted", async () => (await loadFailures()) === failuresBefore + 1, { timeoutMs: 60_000, everyMs: 20 });
     assert.equal(service.slot.model?.version, "v2");
     assert.equal(runningWorkerThreads(), workers, "only the serving version's threads run");
     await pointCurrentModel(store, "v2", "recovered");
@@ -162,11 +163,3 @@ describe("hot swap under load", () => {
     return [...text.matchAll(/^faceops_model_load_failures_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
   }
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}

@@ -20,6 +20,7 @@ import { unterminatedMultipart } from "../../helpers/attack-bodies.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { abortMidBody, rawRequest } from "../../helpers/raw-http.js";
 import { faceRepo, trainBundle, type TrainedBundle } from "../../helpers/training.js";
+import { waitUntil } from "../../helpers/wait.js";
 
 /**
  * Reading request bodies over real HTTP on 127.0.0.1, with a real model loaded: bodies that are
@@ -124,8 +125,7 @@ describe("request bodies", () => {
     const before = { v1: await recorded("/v1/predict", /^499$/), v2: await recorded("/v2/models/:name/infer", /^499$/) };
     for (const [name, path, headers] of uploads) {
       await abortMidBody(small.url, `POST ${path} HTTP/1.1\r\nHost: faceops\r\n${headers}`, first[name] as string, reading);
-      for (let attempt = 0; attempt < 100 && (await inFlight()) > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(await inFlight(), 0, `${name}: the aborted request is still counted in flight`);
+      await waitUntil(`${name}: the aborted request to leave the in-flight gauge`, async () => (await inFlight()) === 0, { timeoutMs: 2_000, everyMs: 20 });
     }
     assert.equal(await recorded("/v1/predict", /^499$/), before.v1 + 3);
     assert.equal(await recorded("/v2/models/:name/infer", /^499$/), before.v2 + 1);
@@ -148,8 +148,7 @@ describe("request bodies", () => {
     try {
       const inFlight = async () => (await metrics.inFlight.get()).values[0]?.value ?? 0;
       await abortMidBody(running.url, "POST /v1/echo HTTP/1.1\r\nHost: faceops\r\nContent-Length: 100000", "x".repeat(1000), async () => (await inFlight()) >= 1);
-      for (let attempt = 0; attempt < 100 && (await inFlight()) > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(await inFlight(), 0);
+      await waitUntil("the aborted request to leave the in-flight gauge", async () => (await inFlight()) === 0, { timeoutMs: 2_000, everyMs: 20 });
       const text = await metrics.registry.metrics();
       assert.doesNotMatch(text, /faceops_http_request_errors_total\{/, "the hang-up is not counted as an error");
       assert.match(text, /http_request_duration_seconds_count\{method="POST",route="\/v1\/echo",code="499"\} 1/);
@@ -214,7 +213,7 @@ describe("request bodies", () => {
     assert.equal(busy.headers.get("retry-after"), "1");
     assert.match(error.message, /2000000 bytes \(serve\.maxBufferedBytes\)/);
     holder.destroy();
-    for (let attempt = 0; attempt < 100 && ((await small.metrics.inFlight.get()).values[0]?.value ?? 0) > 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitUntil("the held request to leave the in-flight gauge", async () => ((await small.metrics.inFlight.get()).values[0]?.value ?? 0) === 0, { timeoutMs: 2_000, everyMs: 20 });
     const served = await errorOf(await infer(small, megabyte));
     assert.equal(served.status, 400, `with the budget free again the same body is read, and its photos are found not to be photos: ${served.message}`);
   });

@@ -8,6 +8,7 @@ import { StoreLayout } from "../../../src/store/layout.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { faceRepo, trainBundle } from "../../helpers/training.js";
+import { waitUntil } from "../../helpers/wait.js";
 
 /**
  * `faceops serve` as Kubernetes runs it: on SIGTERM it stops accepting, lets the requests in flight
@@ -77,14 +78,6 @@ function listeningUrl(server: ChildProcess): Promise<string> {
   });
 }
 
-async function waitUntilReady(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 1_200; attempt++) {
-    const ready = await fetch(`${url}/readyz`).then(
-      (response) => response.status === 200,
-      () => false,
-    );
-    if (ready) return;
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-  }
-  throw new Error(`${url} did not become ready within two minutes`);
+function waitUntilReady(url: string): Promise<void> {
+  return waitUntil(`${url} to be ready`, () => fetch(`${url}/readyz`).then((response) => response.status === 200, () => false), { everyMs: 100 });
 }

@@ -6,6 +6,7 @@ import { after, describe, test } from "node:test";
 import { currentProcessIdentity, isAlive, processStartTime } from "../../../src/store/process-identity.js";
 import { acquireLock, readLock, releaseLock } from "../../../src/store/lock.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
+import { waitUntil } from "../../helpers/wait.js";
 
 describe("process locks", () => {
   const folder = temporaryFolder("faceops-lock-");
@@ -80,10 +81,10 @@ describe("process locks", () => {
         child.stderr.setEncoding("utf8").on("data", (chunk: string) => (outputs[index] += chunk));
       }
       const lines = () => outputs.flatMap((output) => output.split("\n").filter((line) => line.startsWith("{")));
-      await waitUntil(() => outputs.every((output) => output.startsWith("ready")), 60_000, () => outputs.join("\n"));
+      await waitUntil("every racer to be ready", () => outputs.every((output) => output.startsWith("ready")), { timeoutMs: 60_000, everyMs: 20, explain: () => `the racers said:\n${outputs.join("\n")}` });
       // A common start a moment from now, so that every process contends in the same instant.
       writeFileSync(join(arena, "go"), String(Date.now() + 300));
-      await waitUntil(() => lines().length === rounds * processes * racers, 60_000, () => outputs.join("\n"));
+      await waitUntil("every round of every racer", () => lines().length === rounds * processes * racers, { timeoutMs: 60_000, everyMs: 20, explain: () => `the racers said:\n${outputs.join("\n")}` });
       const outcomes = lines().map((line) => JSON.parse(line) as { round: number; racer: string; acquired: boolean; error?: string });
       for (let round = 0; round < rounds; round++) {
         const winners = outcomes.filter((outcome) => outcome.round === round && outcome.acquired).map((outcome) => outcome.racer);
@@ -97,11 +98,3 @@ describe("process locks", () => {
     }
   });
 });
-
-async function waitUntil(check: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out; the racers said:\n${explain()}`);
-    await new Promise((done) => setTimeout(done, 20));
-  }
-}
