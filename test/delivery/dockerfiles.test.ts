@@ -147,9 +147,9 @@ describe("Dockerfiles: images", () => {
     assert.match(build.from, /^node:22\.\d+\.\d+-bookworm-slim$/);
     assert.equal(finalStage(service).from, build.from, "one Node version in both stages");
     assert.equal(env(build).get("ONNXRUNTIME_NODE_INSTALL"), "skip");
+    // That it installs and builds is shown by building it (service-image.test.ts); what the build
+    // must also do, and nothing running the image would reveal, is checked here.
     const script = runs(build);
-    assert.match(script, /npm ci\b/);
-    assert.match(script, /npm run build\b/);
     assert.match(script, /npm prune --omit=dev\b/);
     assert.match(script, /rm -rf node_modules\/@tensorflow\/tfjs-node node_modules\/@tensorflow\/tfjs-node-gpu/);
     assert.equal(all(finalStage(service), "RUN").length, 1, "one layer of packages and the user");
@@ -166,7 +166,7 @@ describe("Dockerfiles: images", () => {
     const command = execForm(health.args.replace(/^CMD\s+/, ""));
     assert.ok(command && health.args.startsWith("CMD "), "HEALTHCHECK CMD [...] in exec form");
     assert.equal(command[0], "node", "node itself: no curl in a slim image");
-    assert.match(command.join(" "), /\/healthz/);
+    // What it checks is shown by running it, in the next test.
   });
 
   test("service: the health check command exits 0 on a healthy server, 1 otherwise", async () => {

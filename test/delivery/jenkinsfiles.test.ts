@@ -238,7 +238,7 @@ describe("examples/face-repo/Jenkinsfile", () => {
     assert.match(code, /withCredentials\(\[string\(credentialsId: 'faceops-api-token', variable: 'FACEOPS_API_TOKEN'\)\]\)/);
     const post = stringsIn(source, train).find((literal) => literal.value.includes("curl "));
     assert.ok(post);
-    assert.match(post.value, /curl -fsS -X POST -H "Authorization: Bearer \$FACEOPS_API_TOKEN" \\\n\s*-H 'Content-Type: application\/json' -d "\$body" "\$FACEOPS_URL\/v1\/runs"/);
+    // What the step sends is checked by sending it, below, not by restating its text.
     if (!requires(t, curl)) return;
     const seen: Array<{ method?: string; url?: string; authorization?: string; type?: string; body: string }> = [];
     const server = await listen(async (request, response) => {

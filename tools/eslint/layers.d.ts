@@ -6,3 +6,5 @@ export declare const layers: readonly (readonly string[])[];
 /** The row of a path relative to src/ ("model/face/crop.ts"), or null when it is in no row. */
 export declare function rowOf(pathInSrc: string): { row: number; name: string } | null;
 export declare const layersPlugin: ESLint.Plugin;
+/** The package a bare import specifier names: "@scope/name/sub" -> "@scope/name", "name/sub" -> "name". */
+export declare function packageOf(specifier: string): string;

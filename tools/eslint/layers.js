@@ -8,7 +8,9 @@
  *
  * Rows, top first; each entry is a folder of src/ (or a file, for src/log.ts).
  */
-import { dirname, relative, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { builtinModules } from "node:module";
+import { dirname, join, relative, resolve } from "node:path";
 
 export const layers = [
   ["cli"],
@@ -75,4 +77,48 @@ const noUpwardImport = {
   },
 };
 
-export const layersPlugin = { rules: { "no-upward-import": noUpwardImport } };
+/** The package a bare specifier names: "@scope/name/sub" -> "@scope/name", "name/sub" -> "name". */
+export function packageOf(specifier) {
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? specifier);
+}
+
+/**
+ * The packages src/ may load at run time: package.json's dependencies and optionalDependencies. The
+ * service image runs `npm prune --omit=dev`, so a devDependency imported from src/ works in tests
+ * and fails in production. Type-only imports are erased by the compiler and may name any package.
+ */
+/** @type {import("eslint").Rule.RuleModule} */
+const shippedPackagesOnly = {
+  meta: {
+    type: "problem",
+    docs: { description: "src/ loads only node: builtins and the packages package.json ships (dependencies, optionalDependencies)." },
+    schema: [],
+    messages: {
+      unshipped: "src/{{from}} loads {{name}}, which package.json does not ship (not in dependencies or optionalDependencies): the image prunes devDependencies.",
+    },
+  },
+  create(context) {
+    const file = context.filename;
+    const inSrc = relative(resolve(context.cwd, "src"), file);
+    if (inSrc.startsWith("..") || inSrc === file) return {};
+    const manifest = JSON.parse(readFileSync(join(context.cwd, "package.json"), "utf8"));
+    const shipped = new Set([...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.optionalDependencies ?? {})]);
+    const check = (/** @type {import("estree").Node} */ node, /** @type {unknown} */ specifier, typeOnly = false) => {
+      if (typeOnly || typeof specifier !== "string" || specifier.startsWith(".") || specifier.startsWith("/")) return;
+      if (specifier.startsWith("node:") || builtinModules.includes(specifier.split("/")[0] ?? "")) return;
+      const name = packageOf(specifier);
+      if (!shipped.has(name)) context.report({ node, messageId: "unshipped", data: { from: inSrc, name } });
+    };
+    /** @param {any} node */
+    const typeOnly = (node) => node.importKind === "type" || node.exportKind === "type";
+    return {
+      ImportDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
+      ExportNamedDeclaration: (node) => node.source && check(node, node.source.value, typeOnly(node)),
+      ExportAllDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
+      ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
+    };
+  },
+};
+
+export const layersPlugin = { rules: { "no-upward-import": noUpwardImport, "shipped-packages-only": shippedPackagesOnly } };

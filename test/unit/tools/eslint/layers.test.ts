@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { ESLint } from "eslint";
 import tseslint from "typescript-eslint";
-import { layers, layersPlugin } from "../../../../tools/eslint/layers.js";
+import { layers, layersPlugin, packageOf } from "../../../../tools/eslint/layers.js";
 
 /**
  * The layer rule, on code planted in memory (no file is written): an import up the table, sideways
@@ -16,7 +16,7 @@ const root = resolve(import.meta.dirname, "../../../..");
 const eslint = new ESLint({
   cwd: root,
   overrideConfigFile: true,
-  overrideConfig: [{ files: ["**/*.ts"], languageOptions: { parser: tseslint.parser }, plugins: { layers: layersPlugin }, rules: { "layers/no-upward-import": "error" } }],
+  overrideConfig: [{ files: ["**/*.ts"], languageOptions: { parser: tseslint.parser }, plugins: { layers: layersPlugin }, rules: { "layers/no-upward-import": "error", "layers/shipped-packages-only": "error" } }],
 });
 
 async function problems(file: string, code: string): Promise<string[]> {
@@ -53,5 +53,15 @@ describe("the layer table of src/", () => {
     assert.equal(new Set(placed).size, placed.length, "a name is on two rows");
     const present = readdirSync(join(root, "src")).map((name) => name.replace(/\.ts$/, ""));
     assert.deepEqual(present.filter((name) => !placed.includes(name)), [], "folders of src/ the table does not place");
+  });
+
+  test("src/ loads only the packages the image ships: a devDependency fails, a type-only import of one passes", async () => {
+    assert.deepEqual(await problems("src/serve/planted.ts", 'import { Dashboard } from "@grafana/grafana-foundation-sdk/dashboard";\n'), [
+      "src/serve/planted.ts loads @grafana/grafana-foundation-sdk, which package.json does not ship (not in dependencies or optionalDependencies): the image prunes devDependencies.",
+    ]);
+    assert.equal((await problems("src/model/planted.ts", 'const tsx = await import("tsx");\n')).length, 1);
+    assert.deepEqual(await problems("src/model/planted.ts", 'import type { Page } from "playwright-core";\nimport "@tensorflow/tfjs-node";\nimport "express";\nimport "node:fs";\nimport "fs/promises";\n'), []);
+    assert.equal(packageOf("@scope/name/sub/path.js"), "@scope/name");
+    assert.equal(packageOf("sharp"), "sharp");
   });
 });
