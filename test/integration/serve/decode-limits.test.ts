@@ -235,7 +235,7 @@ describe("serving limits in the configuration", () => {
       ["serve.decodeConcurrency", "65"],
       ["serve.decodeConcurrency", "many"],
     ] as const) {
-      await assert.rejects(serveWith({ [key]: value }), new RegExp(key.replace("../../serve", "\\.")), `${key}=${value} was accepted`);
+      await assert.rejects(serveWith({ [key]: value }), new RegExp(key.replace(".", "\\.")), `${key}=${value} was accepted`);
     }
     assert.equal(resolveDecodeConcurrency("auto", 1), 1);
     assert.equal(resolveDecodeConcurrency("auto", 2), 2);

@@ -639,7 +639,7 @@ describe("durations and sizes are bounded per key, as numbers and as text", () =
   for (const [key, value, expected] of accepted) {
     test(`${key} = ${JSON.stringify(value)} is accepted at its bound`, async () => {
       const { config } = await loadConfig({ defaultFile: missing(), overrides: [{ key, value, origin: "--set" }] });
-      const [section, name] = key.split("../../config") as [keyof typeof config, string];
+      const [section, name] = key.split(".") as [keyof typeof config, string];
       assert.equal((config[section] as Record<string, unknown>)[name], expected);
     });
   }
@@ -651,12 +651,12 @@ describe("durations and sizes are bounded per key, as numbers and as text", () =
   test("no duration key accepts a value Node's timers cannot wait for", () => {
     // A duration key is one that reads "1h" as 3,600,000 ms.
     const at = (key: string, value: string) => {
-      const [section, name] = key.split("../../config") as [string, string];
+      const [section, name] = key.split(".") as [string, string];
       return configSchema.safeParse({ [section]: { [name]: value } });
     };
     const durationKeys = configKeys().filter((key) => {
       const parsed = at(key, "1h");
-      const [section, name] = key.split("../../config") as [string, string];
+      const [section, name] = key.split(".") as [string, string];
       return parsed.success && (parsed.data as unknown as Record<string, Record<string, unknown> | undefined>)[section]?.[name] === 3_600_000;
     });
     assert.ok(durationKeys.length >= 7, durationKeys.join(", "));
