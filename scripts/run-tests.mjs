@@ -24,7 +24,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 const reporter = process.env.CI ? ["--test-reporter=spec"] : [];
-const child = spawn(process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...reporter, ...files], {
+// The guard makes a unit test (test/unit/) that starts a process, a server or a worker fail at once.
+const guard = new URL("../test/helpers/unit-tier-guard.mjs", import.meta.url).href;
+const child = spawn(process.execPath, ["--import", "tsx", "--import", guard, "--test", "--test-concurrency=2", ...reporter, ...files], {
   stdio: "inherit",
 });
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
