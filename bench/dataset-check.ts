@@ -8,7 +8,7 @@ import { configSchema } from "../src/config/schema.js";
 import { silentLogger } from "../src/log.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwRoot } from "../test/helpers/lfw.js";
-import type { BenchResult } from "./run.js";
+import type { BenchResult } from "./result.js";
 
 /**
  * The dataset check on all of lfw-min10 (4,324 photos): a cold check (every photo decoded, in

@@ -5,16 +5,10 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { benchDatasetCheck } from "./dataset-check.js";
+import type { BenchResult } from "./result.js";
 import { benchServe } from "./serve.js";
 import { benchTrain } from "./train.js";
 import { benchVgg16Forward } from "./vgg16-forward.js";
-
-export interface BenchResult {
-  name: string;
-  /** Rows of the table printed and written: metric, value, unit, and a note. */
-  rows: Array<{ metric: string; value: number; unit: string; note?: string }>;
-  environment?: Record<string, unknown>;
-}
 
 const benchmarks: Record<string, () => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,

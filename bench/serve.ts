@@ -10,7 +10,7 @@ import type { RgbImage } from "../src/vision/image.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
 import { trainBundle } from "../test/helpers/training.js";
-import type { BenchResult } from "./run.js";
+import type { BenchResult } from "./result.js";
 
 /**
  * The inference service under load. A VGG16 bundle (random weights: the cost is the same as with

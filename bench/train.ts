@@ -10,7 +10,7 @@ import { openTrainingRuntime } from "../src/model/training-runtime.js";
 import { configuredTraining, trainModel } from "../src/model/train.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwRoot } from "../test/helpers/lfw.js";
-import type { BenchResult } from "./run.js";
+import type { BenchResult } from "./result.js";
 
 /**
  * Training, like for like with the PyTorch peer (../shared/bench/peer_torch_transfer.py): the same

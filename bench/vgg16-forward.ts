@@ -5,7 +5,7 @@ import { createOnnxVgg16Engine, onnxDefaultBatchSize, type OnnxInputLayout } fro
 import { createTfjsVgg16Engine } from "../src/model/backbones/vgg16/tfjs.js";
 import { randomVgg16Weights } from "../src/model/backbones/vgg16/weights/index.js";
 import { loadTf } from "../src/model/tfjs-engine.js";
-import type { BenchResult } from "./run.js";
+import type { BenchResult } from "./result.js";
 
 /**
  * VGG16's forward pass at 224x224 with random weights (the arithmetic does not depend on the
