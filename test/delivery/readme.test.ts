@@ -88,6 +88,16 @@ describe("the documentation's links lead somewhere", () => {
     }
     assert.deepEqual(broken, []);
   });
+
+  test("every test file a page names in code exists (tests move between tiers; the pages follow)", () => {
+    const stale: string[] = [];
+    for (const page of pages) {
+      for (const [index, text] of read(page).split("\n").entries()) {
+        for (const [path] of text.matchAll(/\btest\/[\w./-]+\.test\.ts\b/g)) if (!files.has(path)) stale.push(`${page}:${index + 1}: ${path}`);
+      }
+    }
+    assert.deepEqual(stale, []);
+  });
 });
 
 describe("npm and the repository's settings", () => {
