@@ -125,7 +125,7 @@ export class DatasetWatch {
   }
 }
 
-export function summarise(manifest: DatasetManifest, minImagesPerLabel: number): WatchedDataset {
+function summarise(manifest: DatasetManifest, minImagesPerLabel: number): WatchedDataset {
   return {
     fingerprint: manifest.fingerprint,
     commit: manifest.commit,

@@ -86,7 +86,7 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     datasetPhotos: new Gauge({ name: "faceops_dataset_photos", help: "Valid photos in the watched dataset, by split.", labelNames: ["split"], registers: [registry] }),
     rejectedFiles: new Gauge({ name: "faceops_dataset_rejected_files", help: "Files of the watched dataset that were skipped (corrupt, too small, not a photo...).", registers: [registry] }),
     activeRuns: new Gauge({ name: "faceops_active_runs", help: "Runs in progress (0 or 1).", registers: [registry] }),
-    loopErrors: new Counter({ name: "faceops_controller_errors_total", help: "Controller loop iterations that failed and were retried.", registers: [registry] }),
+    loopErrors: new Counter({ name: "faceops_controller_errors_total", help: "Controller passes (observing the world) and actions that failed and are retried with backoff.", registers: [registry] }),
   };
   for (const outcome of runOutcomes) metrics.runs.inc({ outcome }, 0);
   for (const outcome of attemptOutcomes) metrics.attempts.inc({ outcome }, 0);

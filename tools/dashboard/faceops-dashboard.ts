@@ -476,7 +476,7 @@ function trainingPanels(): Array<Builder<Panel>> {
     timeseriesPanel(
       25,
       "Controller errors",
-      "Controller loop iterations that failed and were retried, per minute (faceops_controller_errors_total): git server unreachable, Kubernetes API errors, store problems. " +
+      "Controller passes and actions that failed and are retried with backoff, per minute (faceops_controller_errors_total): git server unreachable, Kubernetes API errors, store problems. " +
         "More than 5 in 30 minutes fires FaceopsControllerErrors: read the controller's log.",
     )
       .unit(units.OpsPerMinute)
