@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
-import { Predictor } from "../src/model/predictor.js";
+import { croppedFaces, Predictor } from "../src/model/predictor.js";
 import type { RgbImage } from "../src/vision/image.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
@@ -83,7 +83,8 @@ async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<
   const predictor = await Predictor.load(bundle, { config, log: silentLogger() });
   try {
     const prepared: RgbImage[] = [];
-    for (const photo of photos) prepared.push((await predictor.prepare(photo)).image);
+    // The main face of each photo (LFW photos have one face each; the first listed is the largest).
+    for (const photo of photos) prepared.push(...croppedFaces(await predictor.prepare(photo)).slice(0, 1));
     const rate = async (batch: number, rounds: number) => {
       const images = Array.from({ length: batch }, (_, index) => prepared[index % prepared.length] as RgbImage);
       await predictor.scores(images);
