@@ -6,10 +6,12 @@ import sharp from "sharp";
 import { silentLogger } from "../../../src/log.js";
 import type { PixelBox, PublicPhotoPrediction } from "../../../src/model/predictor.js";
 import { loadPredictor } from "../../../src/serve/model-source.js";
+import { launchChromium } from "../../helpers/browser.js";
 import { runCliAsync } from "../../helpers/cli.js";
 import { postImage } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
+import { chromium, requires } from "../../helpers/tools.js";
 
 /**
  * Every face of a photo answered with its box, over real HTTP, on photos the test composes from
@@ -192,6 +194,46 @@ describe("every face in a photo", () => {
     const boxes = outputs.get("boxes")?.data as number[];
     const first = { x: boxes[0] as number, y: boxes[1] as number, width: boxes[2] as number, height: boxes[3] as number };
     assert.ok(placed.faces.some((box) => iou(box, first) >= 0.5), "the boxes are where the faces are");
+  });
+
+  test("the web page draws each face's box with its name and score, and says when a photo has no face", async (t) => {
+    if (!requires(t, chromium)) return;
+    const placed = await grid([photoOf("Hugo_Chavez"), stranger], 2);
+    const landscape = await sharp({ create: { width: 640, height: 400, channels: 3, background: "#4a7a3a", noise: { type: "gaussian", mean: 110, sigma: 40 } } }).jpeg().toBuffer();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+      await page.goto(served.service.url);
+      await page.waitForSelector("#model[data-version='v1']");
+      await page.setInputFiles("#file", { name: "two.jpg", mimeType: "image/jpeg", buffer: placed.bytes });
+      await page.waitForSelector(".face[data-face='2']");
+      // Boxes as the page shows them, back in the photo's pixels (the composite is 500 pixels wide).
+      const frame = await page.locator("#preview").boundingBox();
+      assert.ok(frame && frame.width > 0);
+      const scale = 2 * tile / frame.width;
+      const shown: Array<{ label: string | null; caption: string | null; box: PixelBox }> = [];
+      for (const face of await page.locator(".face").all()) {
+        const rect = await face.boundingBox();
+        assert.ok(rect);
+        shown.push({ label: await face.getAttribute("data-label"), caption: await face.textContent(), box: { x: (rect.x - frame.x) * scale, y: (rect.y - frame.y) * scale, width: rect.width * scale, height: rect.height * scale } });
+      }
+      assert.equal(shown.length, 2);
+      const [known, unknown] = placed.faces.map((box) => shown.find((face) => iou(face.box, box) >= 0.5));
+      assert.equal(known?.label, "Hugo_Chavez");
+      assert.match(known?.caption ?? "", /^Hugo Chavez \d+\.\d%$/);
+      assert.equal(unknown?.label, "unknown");
+      assert.match(unknown?.caption ?? "", /^unknown \d+\.\d%$/);
+      assert.match((await page.textContent("#faces")) ?? "", /^2 faces in this photo/);
+
+      await page.setInputFiles("#file", { name: "landscape.jpg", mimeType: "image/jpeg", buffer: landscape });
+      await page.waitForSelector("#answer[data-label='no_face']");
+      assert.equal(await page.textContent("#answer"), "No face in this photo");
+      assert.equal(await page.locator(".face").count(), 0);
+      assert.equal(await page.locator("#scores tr").count(), 0);
+      assert.equal(await page.textContent("#error"), "");
+    } finally {
+      await browser.close();
+    }
   });
 
   test("faceops predict lists every face: a row per face, and JSON as the service answers", async () => {
