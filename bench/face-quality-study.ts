@@ -51,6 +51,8 @@ const blurSigmas = [1, 2, 3, 4] as const;
 const shrunkFaceSides = [16, 20, 24, 30, 40, 60] as const;
 /* The size threshold keeps the smallest face whose copies are named within this of the originals. */
 const acceptableAccuracyDrop = 0.05;
+/* Crop sides the sharpness is also measured at, to show how the choice of side changes the separation. */
+const comparedCropSides = [...new Set([48, 64, 96, sharpnessCropSize])].sort((a, b) => a - b);
 const realPercentiles = [0.001, 0.01, 0.05, 0.5] as const;
 const canvasGrey = { r: 128, g: 128, b: 128 } as const;
 
@@ -63,7 +65,10 @@ interface SourcePhoto {
 
 /** A face found and measured; null fields when no face was found. */
 interface Measured {
+  /** At sharpnessCropSize. */
   sharpness: number;
+  /** At every side of comparedCropSides. */
+  sharpnessAt: Record<number, number>;
   faceSide: number;
   descriptor: Float32Array;
 }
@@ -85,6 +90,7 @@ interface LevelResult {
   copies: number;
   noFace: number;
   sharpness: number[];
+  sharpnessAt: Record<number, number[]>;
   faceSides: number[];
   correct: number;
   /** Distance of each copy's descriptor to its own original's. */
@@ -162,7 +168,11 @@ async function measure(image: RgbImage, detector: FaceDetector, backbone: Backbo
   if (!box) return null;
   const crop = cropFace(image, box, null, defaultCropPolicy, sharpnessCropSize).image;
   const [descriptor] = await backbone.embed([crop]);
-  return { box, measured: { sharpness: laplacianVariance(crop), faceSide: faceSideOf(box), descriptor: descriptor as Float32Array } };
+  const sharpnessAt: Record<number, number> = {};
+  for (const side of comparedCropSides) {
+    sharpnessAt[side] = laplacianVariance(side === sharpnessCropSize ? crop : cropFace(image, box, null, defaultCropPolicy, side).image);
+  }
+  return { box, measured: { sharpness: laplacianVariance(crop), sharpnessAt, faceSide: faceSideOf(box), descriptor: descriptor as Float32Array } };
 }
 
 async function toImage(pipeline: Sharp): Promise<RgbImage> {
@@ -281,6 +291,28 @@ function realTable(real: Measured[]): string {
   return lines.join("\n");
 }
 
+/**
+ * The same choice of threshold (1st percentile of the real crops) at every compared crop side, and
+ * what it flags among the faces found in each kind of copy.
+ */
+function cropSideTable(real: Measured[], levels: LevelResult[]): string {
+  const copies = levels.filter((level) => level.degradation.kind !== "original");
+  const lines = [
+    `| crop side | real 1% / 50% | threshold | ${copies.map((level) => level.degradation.name.replace("face shrunk to ", "face ")).join(" | ")} |`,
+    `| ---: | --- | ---: | ${copies.map(() => "---:").join(" | ")} |`,
+  ];
+  for (const side of comparedCropSides) {
+    const values = real.map((face) => face.sharpnessAt[side] as number);
+    const threshold = roundDownToTwoFigures(percentile(values, 0.01));
+    const flagged = copies.map((level) => {
+      const measured = level.sharpnessAt[side] ?? [];
+      return percent(measured.filter((value) => value < threshold).length, measured.length);
+    });
+    lines.push(`| ${side} | ${fixed(percentile(values, 0.01), 1)} / ${fixed(percentile(values, 0.5), 1)} | ${threshold} | ${flagged.join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
 function levelTable(levels: LevelResult[], thresholds: FaceQualityThresholds): string {
   const lines = [
     `| copy | no face found | face side, median px | sharpness 5% / 50% / 95% | blurry (< ${thresholds.minSharpness}) | small (< ${thresholds.minFaceSide} px) | low_quality | named right (1-NN) | drift from original, median |`,
@@ -327,7 +359,16 @@ async function main(): Promise<void> {
     ];
     const levels: LevelResult[] = [];
     for (const degradation of degradations) {
-      const level: LevelResult = { degradation, copies: sample.length, noFace: 0, sharpness: [], faceSides: [], correct: 0, driftFromOriginal: [] };
+      const level: LevelResult = {
+        degradation,
+        copies: sample.length,
+        noFace: 0,
+        sharpness: [],
+        sharpnessAt: Object.fromEntries(comparedCropSides.map((side) => [side, []])),
+        faceSides: [],
+        correct: 0,
+        driftFromOriginal: [],
+      };
       for (const photo of sample) {
         const copy = await degrade(await decode(photo.file), photo.measured.faceSide, degradation);
         const found = degradation.kind === "original" ? { measured: photo.measured } : await measure(copy, detector, backbone);
@@ -336,6 +377,7 @@ async function main(): Promise<void> {
           continue;
         }
         level.sharpness.push(found.measured.sharpness);
+        for (const side of comparedCropSides) level.sharpnessAt[side]?.push(found.measured.sharpnessAt[side] as number);
         level.faceSides.push(found.measured.faceSide);
         level.driftFromOriginal.push(distance(found.measured.descriptor, photo.measured.descriptor));
         if (nearestPerson(found.measured.descriptor, real, photo.sha256) === photo.person) level.correct += 1;
@@ -354,6 +396,10 @@ async function main(): Promise<void> {
       `No face found in ${real.length - measured.length} of ${real.length} real photos. Sharpness is the variance of the Laplacian of the luma of the ${sharpnessCropSize}x${sharpnessCropSize} default crop (grey levels squared).`,
       "",
       realTable(realFaces),
+      "",
+      "Blurry by crop side: the threshold at each side is the 1st percentile of the real crops; the other columns are the share of the faces found in each kind of copy that fall below it.",
+      "",
+      cropSideTable(realFaces, levels),
       "",
       `Suggested: minSharpness ${suggested.minSharpness} (1st percentile of the real crops, rounded down), minFaceSide ${suggested.minFaceSide} px (${suggested.minFaceSideReason}).`,
       "",
@@ -380,6 +426,9 @@ async function main(): Promise<void> {
       cropSize: sharpnessCropSize,
       real: {
         sharpness: Object.fromEntries(realPercentiles.map((p) => [`p${p * 100}`, percentile(realFaces.map((face) => face.sharpness), p)])),
+        sharpnessBySide: Object.fromEntries(
+          comparedCropSides.map((side) => [side, Object.fromEntries(realPercentiles.map((p) => [`p${p * 100}`, percentile(realFaces.map((face) => face.sharpnessAt[side] as number), p)]))]),
+        ),
         faceSide: Object.fromEntries(realPercentiles.map((p) => [`p${p * 100}`, percentile(realFaces.map((face) => face.faceSide), p)])),
         lowest: real
           .filter((photo) => photo.measured)
@@ -392,6 +441,7 @@ async function main(): Promise<void> {
         copies: level.copies,
         noFace: level.noFace,
         sharpness: { p5: percentile(level.sharpness, 0.05), p50: percentile(level.sharpness, 0.5), p95: percentile(level.sharpness, 0.95) },
+        sharpnessMedianBySide: Object.fromEntries(comparedCropSides.map((side) => [side, percentile(level.sharpnessAt[side] ?? [], 0.5)])),
         faceSideMedian: percentile(level.faceSides, 0.5),
         namedRight: level.correct / level.copies,
         driftMedian: percentile(level.driftFromOriginal, 0.5),
