@@ -472,6 +472,7 @@ async function main(): Promise<void> {
         namedRight: level.correct / level.copies,
         namedRightAndKnown: level.correctAndKnown / level.copies,
         driftMedian: percentile(level.driftFromOriginal, 0.5),
+        flaggedBySuggested: { blurry: flaggedCount(levelFaces(level), suggested, "blurry"), small: flaggedCount(levelFaces(level), suggested, "small"), any: flaggedCount(levelFaces(level), suggested) },
         flaggedByDefaults: { blurry: flaggedCount(levelFaces(level), defaultFaceQualityThresholds, "blurry"), small: flaggedCount(levelFaces(level), defaultFaceQualityThresholds, "small"), any: flaggedCount(levelFaces(level), defaultFaceQualityThresholds) },
       })),
       openSetMaxDistance: maxDistance,
