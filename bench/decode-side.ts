@@ -19,9 +19,9 @@ import { basename, join } from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
 import { silentLogger } from "../src/log.js";
-import { Predictor } from "../src/model/predictor.js";
+import { croppedFaces, Predictor } from "../src/model/predictor.js";
+import type { PreparedFaces, PrepareOptions } from "../src/model/face-path/prepare.js";
 import { StoreLayout } from "../src/store/layout.js";
-import type { RgbImage } from "../src/vision/image.js";
 import { lfwPeople, lfwPhotos } from "../test/helpers/lfw.js";
 import { trainBundle } from "../test/helpers/training.js";
 
@@ -66,6 +66,10 @@ try {
   const bundle = join(scratch, "bundle");
   const trained = await trainBundle(faces, new StoreLayout(join(scratch, "store")), { "model.backbone": "face-embedding", "train.augmentVariants": "1" }, bundle);
   const predictor = await Predictor.load(bundle, { config: trained.config, log: silentLogger() });
+  const answer = async (bytes: Uint8Array, options: PrepareOptions) => {
+    const photo = await predictor.prepare(bytes, options);
+    return predictor.answerPhoto(photo, await predictor.scores(croppedFaces(photo)), 1);
+  };
   const heldOut = people.flatMap((person) => lfwPhotos(person).slice(10, 10 + perPerson).map((path) => ({ person, bytes: readFileSync(path) })));
   const forms: Array<{ name: string; make: (bytes: Buffer, index: number) => Promise<Buffer> }> = [
     { name: "enlarged 16x (4000x4000)", make: enlarged },
@@ -73,10 +77,7 @@ try {
   ];
   const original: string[] = [];
   {
-    const prepared: Array<{ image: RgbImage; crop: string }> = [];
-    for (const photo of heldOut) prepared.push(await predictor.prepare(photo.bytes, { maxSide: null }));
-    const scored = await predictor.scores(prepared.map((entry) => entry.image));
-    scored.forEach((row, index) => original.push(predictor.describe(row, 1, prepared[index]?.crop ?? "none").label));
+    for (const photo of heldOut) original.push((await answer(photo.bytes, { maxSide: null })).label);
   }
   const rows: Row[] = [];
   let correctFull = 0;
@@ -88,14 +89,15 @@ try {
     for (const side of sides) {
       const key = side === null ? "full" : String(side);
       const started = performance.now();
-      const prepared: Array<{ image: RgbImage; crop: string }> = [];
+      const prepared: PreparedFaces[] = [];
       for (const bytes of photos) prepared.push(await predictor.prepare(bytes, { maxPixels: 100_000_000, maxSide: side }));
       times.set(key, (performance.now() - started) / photos.length);
-      const scored = await predictor.scores(prepared.map((entry) => entry.image));
-      results.set(key, scored.map((row, index) => {
-        const prediction = predictor.describe(row, 1, prepared[index]?.crop ?? "none");
-        return { label: prediction.label, score: prediction.score, distance: prediction.distance, crop: prediction.crop };
-      }));
+      const answers: Array<{ label: string; score: number; distance: number | null; crop: string }> = [];
+      for (const photo of prepared) {
+        const { label, score, distance, crop } = predictor.answerPhoto(photo, await predictor.scores(croppedFaces(photo)), 1);
+        answers.push({ label, score, distance, crop });
+      }
+      results.set(key, answers);
     }
     const full = results.get("full") ?? [];
     const fromOriginal = full.filter((answer, index) => answer.label !== original[index]).length;

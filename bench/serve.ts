@@ -1,11 +1,12 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
+import sharp from "sharp";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
-import { Predictor } from "../src/model/predictor.js";
+import { croppedFaces, Predictor } from "../src/model/predictor.js";
 import type { RgbImage } from "../src/vision/image.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
@@ -22,6 +23,10 @@ import type { BenchResult } from "./result.js";
  * 224x224 images at batch 1 and at the service's maxBatch (8). Serving overhead at concurrency c
  * = 1 - served photos/s / raw photos/s at batch min(c, maxBatch): what HTTP, decoding, resizing,
  * batching and the head cost on top of the backbone.
+ *
+ * Then every face of a photo: a bundle on the default backbone (face-embedding, face crops) served
+ * the same way, loaded at concurrency 8 with 1-face photos (LFW) and with 4-face photos (four LFW
+ * photos in a 2x2 grid), each face detected, cropped, embedded and named: photos/s and faces/s.
  */
 
 const maxBatch = 8;
@@ -40,10 +45,12 @@ export async function benchServe(): Promise<BenchResult> {
     const store = new StoreLayout(join(scratch, "store"));
     const bundle = join(scratch, "bundle");
     const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "train.augmentVariants": "0" };
+    console.error("serve bench: training a VGG16 bundle (random weights)");
     await trainBundle(faces, store, settings, bundle);
     const photoPaths = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2));
     const photos = photoPaths.map((path) => readFileSync(path));
 
+    console.error("serve bench: the raw backbone at batch 1 and 8");
     const raw = await rawBackbone(bundle, store, settings, photos);
     const server = await startServer(bundle, store);
     const rows: BenchResult["rows"] = [
@@ -52,6 +59,7 @@ export async function benchServe(): Promise<BenchResult> {
     ];
     try {
       for (const connections of [1, 8, 32]) {
+        console.error(`serve bench: VGG16, c=${connections} for ${durationSeconds} s`);
         const result = await load(server.url, photoPaths, connections);
         const reference = connections === 1 ? raw.batch1 : raw.batchMax;
         const served = result.requests / result.seconds;
@@ -71,10 +79,59 @@ export async function benchServe(): Promise<BenchResult> {
     } finally {
       await server.stop();
     }
-    return { name: "serve: the inference service under load (VGG16 224, random weights, centre crop)", rows, environment: { maxBatch, durationSeconds, engine: raw.engine } };
+    rows.push(...(await benchFacesPerPhoto(scratch, faces, people)));
+    return {
+      name: "serve: the inference service under load (VGG16 224, random weights, centre crop; then every face of 1- and 4-face photos on the default backbone)",
+      rows,
+      environment: { maxBatch, durationSeconds, engine: raw.engine },
+    };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/** The default backbone on 1-face and 4-face photos at concurrency 8: photos/s and faces/s. */
+async function benchFacesPerPhoto(scratch: string, faces: string, people: string[]): Promise<BenchResult["rows"]> {
+  const store = new StoreLayout(join(scratch, "store-faces"));
+  const bundle = join(scratch, "bundle-faces");
+  console.error("serve bench: training a face-embedding bundle for the per-face rows");
+  await trainBundle(faces, store, { "model.backbone": "face-embedding", "train.augmentVariants": "0" }, bundle);
+  const single = people.flatMap((person) => lfwPhotos(person).slice(20, 24));
+  const grids: string[] = [];
+  for (let index = 0; index < 3; index++) {
+    const tiles = people.flatMap((person) => lfwPhotos(person).slice(20 + index, 21 + index)).concat(lfwPhotos("Tony_Blair").slice(index, index + 1));
+    const path = join(scratch, `four-faces-${index}.jpg`);
+    const grid = await sharp({ create: { width: 500, height: 500, channels: 3, background: "#808080" } })
+      .composite(tiles.map((input, tile) => ({ input, left: (tile % 2) * 250, top: Math.floor(tile / 2) * 250 })))
+      .jpeg({ quality: 92 })
+      .toBuffer();
+    writeFileSync(path, grid);
+    grids.push(path);
+  }
+  const server = await startServer(bundle, store);
+  const rows: BenchResult["rows"] = [];
+  try {
+    for (const [name, paths] of [["1-face photos", single], ["4-face photos", grids]] as const) {
+      // Faces per photo as the service finds them, not as the test meant them.
+      let found = 0;
+      for (const path of paths) {
+        const answer = (await (await fetch(`${server.url}/v1/predict`, { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: readFileSync(path) })).json()) as { results: Array<{ facesFound: number }> };
+        found += answer.results[0]?.facesFound ?? 0;
+      }
+      const perPhoto = found / paths.length;
+      console.error(`serve bench: face-embedding, ${name} (${perPhoto.toFixed(2)} faces each), c=8 for ${durationSeconds} s`);
+      const result = await load(server.url, paths, 8);
+      const served = result.requests / result.seconds;
+      rows.push(
+        { metric: `face-embedding, ${name}, c=8: served`, value: served, unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
+        { metric: `face-embedding, ${name}, c=8: faces`, value: served * perPhoto, unit: "faces/s", note: `${perPhoto.toFixed(2)} faces found per photo` },
+        { metric: `face-embedding, ${name}, c=8: p50 latency`, value: result.latency.p50, unit: "ms" },
+      );
+    }
+  } finally {
+    await server.stop();
+  }
+  return rows;
 }
 
 /** Photos/s of the predictor's scores() (backbone + head) on prepared images, after a warm-up. */
@@ -83,7 +140,8 @@ async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<
   const predictor = await Predictor.load(bundle, { config, log: silentLogger() });
   try {
     const prepared: RgbImage[] = [];
-    for (const photo of photos) prepared.push((await predictor.prepare(photo)).image);
+    // The main face of each photo (LFW photos have one face each; the first listed is the largest).
+    for (const photo of photos) prepared.push(...croppedFaces(await predictor.prepare(photo)).slice(0, 1));
     const rate = async (batch: number, rounds: number) => {
       const images = Array.from({ length: batch }, (_, index) => prepared[index % prepared.length] as RgbImage);
       await predictor.scores(images);

@@ -11,6 +11,7 @@ import { trainCommand, trainOverrides, type TrainOptions } from "./commands/trai
 import { predictCommand, type PredictOptions } from "./commands/predict.js";
 import { serveCommand, type ServeOptions } from "./commands/serve.js";
 import { BundleError } from "../model/bundle.js";
+import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit } from "../model/predictor.js";
 import { ControllerBusyError } from "../controller/controller.js";
 import { upCommand } from "./commands/up.js";
 import { attemptCommand, type AttemptOptions } from "./commands/attempt.js";
@@ -83,7 +84,9 @@ function buildProgram(): Command {
     .argument("<image...>", "photos to classify")
     .option("--model <bundle-dir>", "a model bundle written by faceops train")
     .option("--url <service-url>", "ask a running faceops service instead (e.g. http://localhost:8080)")
-    .option("--topk <k>", "how many labels to show per photo", "3")
+    .option("--topk <k>", "how many labels to show per face", "3")
+    .option("--max-faces <n>", `answer at most this many faces per photo, the largest first (1-${maxFacesLimit}; default ${defaultMaxFaces})`)
+    .option("--min-face-size <pixels>", `list faces smaller than this as too small instead of naming them (default ${defaultMinFaceSize})`)
     .option("--json", "print JSON")
     .action(async (images: string[], options: PredictOptions, command: Command) => {
       process.exitCode = await predictCommand(images, options, await createContext(command.optsWithGlobals<GlobalOptions>()));

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { defaultModelName } from "../model/bundle.js";
-import { unknownLabel } from "../model/predictor.js";
+import { noFaceLabel, unknownLabel, type PhotoPrediction } from "../model/predictor.js";
 import { registerProcessMetrics } from "./process-metrics.js";
 
 /**
@@ -23,14 +23,19 @@ export interface ServeMetrics {
   predictions: Counter<"model_name" | "outcome">;
   predictionScore: Histogram<"model_name">;
   unknownPredictions: Counter<"model_name">;
+  facesPerPhoto: Histogram<"model_name">;
+  tooSmallFaces: Counter<"model_name">;
   batchSize: Histogram<"model_name">;
   modelInfo: Gauge<"model_name" | "version" | "dataset_commit" | "backbone">;
   modelLoadedAt: Gauge<"model_name" | "version">;
   modelLoadFailures: Counter<"model_name">;
 }
 
-/** What faceops_predictions_total counts a prediction as: a person the model knows, or a stranger. */
-export type PredictionOutcome = "known" | "unknown";
+/**
+ * What faceops_predictions_total counts an answer as: a face of a person the model knows, a face of
+ * a stranger, or a photo with no face big enough to name.
+ */
+export type PredictionOutcome = "known" | "unknown" | "no_face";
 
 export function createServeMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): ServeMetrics {
   if (options.defaultMetrics ?? true) registerProcessMetrics(registry);
@@ -59,20 +64,33 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
     }),
     predictions: new Counter({
       name: "faceops_predictions_total",
-      help: "Photos classified, by model and outcome: known (a person the model was trained on) or unknown (a stranger).",
+      help: "Answers, by model and outcome: a face of a person the model was trained on (known), a face of a stranger (unknown), or a photo with no face to name (no_face).",
       labelNames: ["model_name", "outcome"],
       registers: [registry],
     }),
     predictionScore: new Histogram({
       name: "faceops_prediction_score",
-      help: "Probability of the top label of each photo classified.",
+      help: "Probability of the top label of each face named.",
       labelNames: ["model_name"],
       buckets: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99],
       registers: [registry],
     }),
     unknownPredictions: new Counter({
       name: "faceops_unknown_predictions_total",
-      help: "Photos of people the model was not trained on (answered with the label unknown).",
+      help: "Faces of people the model was not trained on (answered with the label unknown).",
+      labelNames: ["model_name"],
+      registers: [registry],
+    }),
+    facesPerPhoto: new Histogram({
+      name: "faceops_faces_per_photo",
+      help: "Faces found in each photo answered (also those beyond maxFaces); photos of models that do not detect faces are not counted.",
+      labelNames: ["model_name"],
+      buckets: [0, 1, 2, 3, 4, 6, 8, 10, 20, 50],
+      registers: [registry],
+    }),
+    tooSmallFaces: new Counter({
+      name: "faceops_faces_too_small_total",
+      help: "Faces found but smaller than minFaceSize: listed with their box, not named.",
       labelNames: ["model_name"],
       registers: [registry],
     }),
@@ -108,13 +126,22 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
 }
 
 /**
- * Counts one photo a model classified. The person's name the model answered stays out of every
- * label: the counters say only whether it was someone the model knows.
+ * Counts one photo a model answered: the faces found in it, each face named (known or unknown), the
+ * faces too small to name, and the photo when it had no face to name. The person's name the model
+ * answered stays out of every label: the counters say only whether it was someone the model knows.
  */
-export function recordPrediction(metrics: ServeMetrics, modelName: string, prediction: { label: string; score: number }): void {
-  const outcome: PredictionOutcome = prediction.label === unknownLabel ? "unknown" : "known";
-  metrics.predictions.inc({ model_name: modelName, outcome });
-  metrics.predictionScore.observe({ model_name: modelName }, prediction.score);
-  if (outcome === "unknown") metrics.unknownPredictions.inc({ model_name: modelName });
+export function recordPhotoPrediction(metrics: ServeMetrics, modelName: string, photo: PhotoPrediction): void {
+  const model = { model_name: modelName };
+  if (photo.facesFound !== null) metrics.facesPerPhoto.observe(model, photo.facesFound);
+  for (const face of photo.faces) {
+    if (face.tooSmall) {
+      metrics.tooSmallFaces.inc(model);
+      continue;
+    }
+    const outcome: PredictionOutcome = face.label === unknownLabel ? "unknown" : "known";
+    metrics.predictions.inc({ ...model, outcome });
+    metrics.predictionScore.observe(model, face.score);
+    if (outcome === "unknown") metrics.unknownPredictions.inc(model);
+  }
+  if (photo.label === noFaceLabel) metrics.predictions.inc({ ...model, outcome: "no_face" });
 }
-

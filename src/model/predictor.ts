@@ -7,7 +7,7 @@ import { loadBundle, type BundleMetadata } from "./bundle.js";
 import { rankLabels } from "./evaluate.js";
 import { defaultCropPolicy } from "./face/crop.js";
 import { createFaceDetector } from "./face/detector.js";
-import { decodeForPrediction, preparePhoto, type PreparedPhoto, type PrepareOptions } from "./face-path/prepare.js";
+import { decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
 import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
@@ -28,6 +28,12 @@ export interface LabelScore {
 
 /** The label answered for photos of someone the model was not trained on. */
 export const unknownLabel = "unknown";
+
+/** The label a photo is answered with when it shows no face big enough to name; never a person's name. */
+export const noFaceLabel = "no_face";
+
+/** The label of a face found but smaller than the minimum face size: listed with its box, not named. */
+export const tooSmallLabel = "too_small";
 
 /** What the model computes for one photo, before it is put into words. */
 export interface Scored {
@@ -52,21 +58,75 @@ export interface Prediction extends LabelScore {
   crop: string;
 }
 
+/** One face of a photo and its answer. A face too small to name has the label "too_small" and no scores. */
+export interface FacePrediction extends Prediction {
+  /** Where the face is, in pixels of the upright photo as it was sent. */
+  box: PixelBox;
+  /** The detector's confidence; null when the bundle does not detect faces. */
+  detectionScore: number | null;
+  tooSmall: boolean;
+}
+
+/**
+ * A photo's answer. The top level answers its main face, the largest one big enough to name, as a
+ * photo was answered before faces were listed; with none, the top level is "no_face". `faces`
+ * lists every face answered, largest first; `facesFound` counts every face found (also those
+ * beyond maxFaces), or is null when the bundle does not detect faces (the whole photo is answered).
+ */
+export interface PhotoPrediction extends Prediction {
+  faces: FacePrediction[];
+  facesFound: number | null;
+}
+
 /** A prediction as the service and the CLI print it: no raw probabilities. */
 export interface PublicPrediction extends LabelScore {
   topk: LabelScore[];
   crop: string;
   distance: number | null;
-  /** False when the answer is "unknown". */
+  /** True when the answer names a person: not "unknown", "no_face" or "too_small". */
   known: boolean;
 }
 
-export function publicPrediction(prediction: Prediction): PublicPrediction {
-  const { label, score, topk, crop, distance } = prediction;
-  return { label, score, topk, crop, distance, known: label !== unknownLabel };
+export interface PublicFace {
+  box: PixelBox;
+  detectionScore: number | null;
+  label: string;
+  score: number;
+  topk: LabelScore[];
+  distance: number | null;
+  known: boolean;
+  tooSmall: boolean;
 }
 
-export { predictionDecodeSide, type PrepareOptions } from "./face-path/prepare.js";
+export interface PublicPhotoPrediction extends PublicPrediction {
+  facesFound: number | null;
+  faces: PublicFace[];
+}
+
+const notNames = new Set([unknownLabel, noFaceLabel, tooSmallLabel]);
+
+export function publicPrediction(prediction: Prediction): PublicPrediction {
+  const { label, score, topk, crop, distance } = prediction;
+  return { label, score, topk, crop, distance, known: !notNames.has(label) };
+}
+
+export function publicFace(face: FacePrediction): PublicFace {
+  const { box, detectionScore, label, score, topk, distance, tooSmall } = face;
+  return { box: roundBox(box), detectionScore, label, score, topk, distance, known: !notNames.has(label), tooSmall };
+}
+
+export function publicPhotoPrediction(photo: PhotoPrediction): PublicPhotoPrediction {
+  return { ...publicPrediction(photo), facesFound: photo.facesFound, faces: photo.faces.map(publicFace) };
+}
+
+/** Boxes are answered in whole pixels: the detector is not more precise than that. */
+function roundBox(box: PixelBox): PixelBox {
+  const x = Math.round(box.x);
+  const y = Math.round(box.y);
+  return { x, y, width: Math.round(box.x + box.width) - x, height: Math.round(box.y + box.height) - y };
+}
+
+export { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PixelBox, type PrepareOptions } from "./face-path/prepare.js";
 
 export interface PredictorOptions {
   config: FaceopsConfig;
@@ -82,7 +142,7 @@ export interface PredictorOptions {
 
 /** Where photos are prepared for the backbone: on this thread, or in the face-path workers. */
 interface PhotoPreparer {
-  prepare(bytes: Uint8Array, options: HandOverOptions): Promise<PreparedPhoto>;
+  prepare(bytes: Uint8Array, options: HandOverOptions): Promise<PreparedFaces>;
   dispose(): Promise<void>;
 }
 
@@ -148,7 +208,7 @@ export class Predictor {
         if (detector) built.push(detector);
         detectorFingerprint = detector?.fingerprint ?? null;
         const preparation = { crop: metadata.crop, inputSize: metadata.backbone.inputSize, detector, maxPixels: config.dataset.maxPixels };
-        preparer = { prepare: (bytes, prepareOptions) => preparePhoto(bytes, preparation, prepareOptions), dispose: async () => detector?.dispose() };
+        preparer = { prepare: (bytes, prepareOptions) => prepareFaces(bytes, preparation, prepareOptions), dispose: async () => detector?.dispose() };
       }
       const head = await bundle.loadHead(tf);
       if (metadata.crop.detector && detectorFingerprint && detectorFingerprint !== metadata.crop.detector) {
@@ -178,10 +238,10 @@ export class Predictor {
   }
 
   /**
-   * Decodes and crops one photo the way training did (prepare.ts), in a worker when the predictor
-   * has them. Throws ImageDecodeError on bad input.
+   * Decodes one photo and crops each of its faces the way training did (prepare.ts), in a worker
+   * when the predictor has them. Throws ImageDecodeError on bad input.
    */
-  prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedPhoto> {
+  prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedFaces> {
     return this.preparer.prepare(bytes, options);
   }
 
@@ -192,11 +252,34 @@ export class Predictor {
     return probabilities.map((row, index) => ({ probabilities: row, distance: this.references?.nearest(features[index] as Float32Array).distance ?? null }));
   }
 
-  async predict(photos: readonly Uint8Array[], topk = 3): Promise<Prediction[]> {
-    const prepared: PreparedPhoto[] = [];
-    for (const bytes of photos) prepared.push(await this.prepare(bytes));
-    const scores = await this.scores(prepared.map((entry) => entry.image));
-    return scores.map((row, index) => this.describe(row, topk, prepared[index]?.crop ?? "none"));
+  /** Every face of each photo, answered (see PhotoPrediction). */
+  async predict(photos: readonly Uint8Array[], topk = 3, options: PrepareOptions = {}): Promise<PhotoPrediction[]> {
+    const answers: PhotoPrediction[] = [];
+    for (const bytes of photos) {
+      const prepared = await this.prepare(bytes, options);
+      answers.push(this.answerPhoto(prepared, await this.scores(croppedFaces(prepared)), topk));
+    }
+    return answers;
+  }
+
+  /** A photo's answer from its prepared faces and the scores of its cropped ones (`croppedFaces`), in order. */
+  answerPhoto(prepared: PreparedFaces, scores: readonly Scored[], topk: number): PhotoPrediction {
+    let next = 0;
+    const faces = prepared.faces.map((face): FacePrediction => {
+      const { box, detectionScore } = face;
+      if (!face.image) return { ...this.unnamed(tooSmallLabel, prepared.crop), box, detectionScore, tooSmall: true };
+      const scored = scores[next++];
+      if (!scored) throw new Error(`a photo with ${croppedFaces(prepared).length} cropped faces was given ${scores.length} scores`);
+      return { ...this.describe(scored, topk, prepared.crop), box, detectionScore, tooSmall: false };
+    });
+    const main = faces.find((face) => !face.tooSmall);
+    const { box: _box, detectionScore: _score, tooSmall: _small, ...top } = main ?? { ...this.unnamed(noFaceLabel, noFaceLabel), box: null, detectionScore: null, tooSmall: false };
+    return { ...top, faces, facesFound: prepared.facesFound };
+  }
+
+  /** The answer for a face (or photo) that is not named: no scores, no distance. */
+  private unnamed(label: string, crop: string): Prediction {
+    return { label, score: 0, topk: [], distance: null, maxDistance: this.maxDistance, probabilities: new Float32Array(0), crop };
   }
 
   describe(scored: Scored, topk: number, crop: string): Prediction {
@@ -221,4 +304,9 @@ export class Predictor {
     await this.backbone.dispose();
     await this.preparer.dispose();
   }
+}
+
+/** The crops of a photo's faces that are to be scored, in order: every face but those too small. */
+export function croppedFaces(prepared: PreparedFaces): RgbImage[] {
+  return prepared.faces.flatMap((face) => (face.image ? [face.image] : []));
 }

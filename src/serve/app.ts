@@ -6,11 +6,11 @@ import { metricsRoute } from "../http/metrics-route.js";
 import { probeRoutes, type Readiness } from "../http/probes.js";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
-import { publicPrediction } from "../model/predictor.js";
+import { publicPhotoPrediction } from "../model/predictor.js";
 import { BodyBudget } from "./body-budget.js";
 import { inferenceJsonLimits } from "./json-body.js";
 import type { ModelSlot } from "./model-slot.js";
-import { parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
+import { parseFaceLimits, parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
 import { openInferenceRouter } from "./v2.js";
 
@@ -96,10 +96,11 @@ export function createApp(options: AppOptions): express.Express {
     if (!model) throw new HttpError(503, "model_not_ready", "no model is loaded yet", { "Retry-After": "5" });
     try {
       const topk = parseTopk(request.query.topk, model.predictor.labels.length);
-      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding);
+      const limits = parseFaceLimits(request.query);
+      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding, limits);
       response.json({
         model: { name: model.name, version: model.version },
-        results: predictions.map(publicPrediction),
+        results: predictions.map(publicPhotoPrediction),
       });
     } finally {
       slot.release(model);

@@ -1,4 +1,4 @@
-import type { PublicPrediction } from "../model/predictor.js";
+import type { PublicPhotoPrediction } from "../model/predictor.js";
 import { readImageHeader, type ImageFormat } from "../vision/decode.js";
 
 /**
@@ -9,7 +9,7 @@ import { readImageHeader, type ImageFormat } from "../vision/decode.js";
 
 export interface RemoteAnswer {
   model: { name: string; version: string };
-  results: PublicPrediction[];
+  results: PublicPhotoPrediction[];
 }
 
 export class RemotePredictError extends Error {
@@ -48,12 +48,14 @@ export function serviceUrl(text: string): URL {
   return url;
 }
 
-export async function predictRemote(base: URL, photo: Uint8Array, options: { topk: number; timeoutMs?: number }): Promise<RemoteAnswer> {
+export async function predictRemote(base: URL, photo: Uint8Array, options: { topk: number; maxFaces?: number; minFaceSize?: number; timeoutMs?: number }): Promise<RemoteAnswer> {
   // Refuse what is not a photo here, with the same message the service would give.
   const { format } = await readImageHeader(photo);
   // Relative to the base's path, so a service behind a path prefix (https://host/faces/) works too.
   const url = new URL(`${base.href.replace(/\/+$/, "")}/v1/predict`);
   url.searchParams.set("topk", String(options.topk));
+  if (options.maxFaces !== undefined) url.searchParams.set("maxFaces", String(options.maxFaces));
+  if (options.minFaceSize !== undefined) url.searchParams.set("minFaceSize", String(options.minFaceSize));
   let response: Response;
   try {
     response = await fetch(url, {

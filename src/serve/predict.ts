@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
-import { recordPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
-import { predictionDecodeSide, type Prediction } from "../model/predictor.js";
+import { recordPhotoPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
+import { croppedFaces, defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PhotoPrediction } from "../model/predictor.js";
 import { Semaphore } from "../util/semaphore.js";
 import { decodeMemoryEstimate, ImageDecodeError, readImageHeader, type ImageHeader } from "../vision/decode.js";
 import { HttpError } from "../http/errors.js";
@@ -51,7 +51,20 @@ export function decodePermits(header: ImageHeader, admission: DecodeAdmission): 
   return Math.min(admission.decodes.permits, Math.max(1, Math.ceil(estimate / permitBytes)));
 }
 
-export async function predictPhotos(model: ServedModel, photos: readonly Buffer[], topk: number, metrics: ServeMetrics, admission: DecodeAdmission): Promise<Prediction[]> {
+/** How many faces of a photo are answered, and the smallest that is named (a request's parameters). */
+export interface FaceLimits {
+  maxFaces: number;
+  minFaceSize: number;
+}
+
+export async function predictPhotos(
+  model: ServedModel,
+  photos: readonly Buffer[],
+  topk: number,
+  metrics: ServeMetrics,
+  admission: DecodeAdmission,
+  limits: FaceLimits = { maxFaces: defaultMaxFaces, minFaceSize: defaultMinFaceSize },
+): Promise<PhotoPrediction[]> {
   const refuse = (error: unknown, index: number): never => {
     if (error instanceof ImageDecodeError) {
       const which = photos.length > 1 ? `photo ${index + 1}: ` : "";
@@ -82,7 +95,7 @@ export async function predictPhotos(model: ServedModel, photos: readonly Buffer[
         return await admission.decodes.use(decodePermits(headers[index] as ImageHeader, admission), () => {
           if (failed) throw new Error("not decoded: another photo of the request was refused");
           // Handed over: the upload moves to the face-path worker uncopied; nothing reads it afterwards.
-          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels, handOver: true });
+          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels, handOver: true, ...limits });
         });
       } catch (error) {
         failed = true;
@@ -90,14 +103,34 @@ export async function predictPhotos(model: ServedModel, photos: readonly Buffer[
       }
     }),
   );
+  // 3. Every face of every photo through the micro-batcher at once: faces of one photo, of the
+  //    request's other photos and of other requests share backbone calls.
   const timer = metrics.predictSeconds.startTimer({ model_name: model.name });
-  const scored = await Promise.all(prepared.map((entry) => model.batcher.submit(entry.image)));
+  const scored = await Promise.all(prepared.map((photo) => Promise.all(croppedFaces(photo).map((face) => model.batcher.submit(face)))));
   timer();
-  return scored.map((scores, index) => {
-    const prediction = model.predictor.describe(scores, topk, prepared[index]?.crop ?? "none");
-    recordPrediction(metrics, model.name, prediction);
-    return prediction;
+  return prepared.map((photo, index) => {
+    const answer = model.predictor.answerPhoto(photo, scored[index] ?? [], topk);
+    recordPhotoPrediction(metrics, model.name, answer);
+    return answer;
   });
+}
+
+/** `maxFaces` and `minFaceSize` from a request's parameters: absent is the default; out of range is a 400 naming the parameter. */
+export function parseFaceLimits(parameters: { maxFaces?: unknown; minFaceSize?: unknown }, path = ""): FaceLimits {
+  return {
+    maxFaces: boundedInteger(`${path}maxFaces`, parameters.maxFaces, defaultMaxFaces, 1, maxFacesLimit, "bad_max_faces"),
+    minFaceSize: boundedInteger(`${path}minFaceSize`, parameters.minFaceSize, defaultMinFaceSize, 0, minFaceSizeLimit, "bad_min_face_size"),
+  };
+}
+
+function boundedInteger(name: string, value: unknown, fallback: number, low: number, high: number, code: string): number {
+  if (value === undefined) return fallback;
+  const text = typeof value === "string" || typeof value === "number" ? String(value) : JSON.stringify(value);
+  const number = Number(text);
+  if (!/^\d+$/.test(text) || number < low || number > high) {
+    throw new HttpError(400, code, `${name} must be an integer from ${low} to ${high}, received ${JSON.stringify(text)}`);
+  }
+  return number;
 }
 
 export function parseTopk(value: unknown, labels: number): number {

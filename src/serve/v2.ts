@@ -89,7 +89,7 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
     try {
       // Checked again on the model this request holds: a swap may have happened while the body arrived.
       requireModel(model, request);
-      const predictions = await predictPhotos(model, parsed.photos, 1, metrics, options.decoding);
+      const predictions = await predictPhotos(model, parsed.photos, 1, metrics, options.decoding, parsed.faceLimits);
       response.json(inferResponse(model, parsed, predictions));
     } finally {
       slot.release(model);

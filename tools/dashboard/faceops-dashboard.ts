@@ -180,7 +180,7 @@ function servingPanels(): Array<Builder<Panel>> {
     timeseriesPanel(
       4,
       "Predictions by outcome",
-      "Photos classified per second, by outcome: known (a person the model was trained on) or unknown (faceops_predictions_total; no person's name is a metric label). " +
+      "Answers per second, by outcome: a face of a person the model was trained on (known), a face of a stranger (unknown), or a photo with no face to name (no_face) (faceops_predictions_total; no person's name is a metric label). " +
         "Unknown taking over after a promotion points at the new model: compare with the accuracy in service and roll back if needed.",
     )
       .unit(units.OpsPerSecond)
@@ -192,7 +192,7 @@ function servingPanels(): Array<Builder<Panel>> {
       .id(5)
       .title("Score distribution")
       .description(
-        "How sure the model is: the probability of the top label of each photo classified (faceops_prediction_score), per time slice. " +
+        "How sure the model is: the probability of the top label of each face named (faceops_prediction_score), per time slice. " +
           "Mass drifting towards low scores means the photos sent no longer look like the training photos (new people, lighting, cameras): add such photos to the face repository.",
       )
       .datasource(datasource)
@@ -204,7 +204,7 @@ function servingPanels(): Array<Builder<Panel>> {
     timeseriesPanel(
       6,
       "Unknown rate",
-      "Share of the photos classified that were answered \"unknown\" (faceops_unknown_predictions_total / faceops_predictions_total). " +
+      "Share of the faces named that were answered \"unknown\" (faceops_unknown_predictions_total / faceops_predictions_total without the no_face answers). " +
         "A rise means people the model does not know are being sent, or the open-set threshold (openSet.maxDistance) is too strict: add their photos to the face repository, or revisit the threshold.",
     )
       .unit(units.PercentUnit)
@@ -215,7 +215,7 @@ function servingPanels(): Array<Builder<Panel>> {
       .withTarget(
         query(
           "A",
-          `sum(rate(faceops_unknown_predictions_total{${inference}}[$__rate_interval])) / sum(rate(faceops_predictions_total{${inference}}[$__rate_interval]))`,
+          `sum(rate(faceops_unknown_predictions_total{${inference}}[$__rate_interval])) / sum(rate(faceops_predictions_total{${inference},outcome!="no_face"}[$__rate_interval]))`,
           "unknown",
         ),
       )

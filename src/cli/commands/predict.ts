@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { Predictor, publicPrediction, type Prediction, type PublicPrediction } from "../../model/predictor.js";
+import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, Predictor, publicPhotoPrediction, type PhotoPrediction, type PublicPhotoPrediction } from "../../model/predictor.js";
 import { predictRemote, serviceUrl } from "../../serve/client.js";
 import type { CommandContext } from "../context.js";
 import { printableLines } from "../printable.js";
@@ -10,46 +10,80 @@ export interface PredictOptions {
   url?: string;
   json?: boolean;
   topk?: string;
+  maxFaces?: string;
+  minFaceSize?: string;
 }
 
 /** One photo's answer, the same whether it came from a local bundle or from a service. */
 export interface PhotoResult {
   image: string;
-  prediction?: PublicPrediction & { probabilities?: number[] };
+  prediction?: PublicPhotoPrediction & { probabilities?: number[] };
   error?: string;
 }
 
+interface Asked {
+  topk: number;
+  maxFaces: number;
+  minFaceSize: number;
+}
+
 /**
- * `faceops predict --model <bundle> <image>...`: top-k labels per photo, straight from a bundle;
- * `faceops predict --url http://host:port <image>...`: the same, asked of a running service.
+ * `faceops predict --model <bundle> <image>...`: every face of each photo with its top-k labels,
+ * straight from a bundle; `faceops predict --url http://host:port <image>...`: the same, asked of a
+ * running service.
  */
 export async function predictCommand(images: string[], options: PredictOptions, context: CommandContext): Promise<number> {
   if (!options.model === !options.url) throw new Error("faceops predict needs either --model <bundle-dir> or --url <service-url>");
-  const topk = Number(options.topk ?? 3);
-  if (!Number.isInteger(topk) || topk < 1) throw new Error(`--topk must be a positive integer, received "${options.topk}"`);
-  const { model, results } = options.url ? await predictWithService(options.url, images, topk) : await predictWithBundle(options.model as string, images, topk, context);
-  process.stdout.write(options.json ? `${JSON.stringify({ model, results }, null, 2)}\n` : `${renderPredictions(results, topk)}\n`);
+  const asked: Asked = {
+    topk: integerOption("--topk", options.topk, 3, 1, Number.MAX_SAFE_INTEGER),
+    maxFaces: integerOption("--max-faces", options.maxFaces, defaultMaxFaces, 1, maxFacesLimit),
+    minFaceSize: integerOption("--min-face-size", options.minFaceSize, defaultMinFaceSize, 0, minFaceSizeLimit),
+  };
+  const { model, results } = options.url ? await predictWithService(options.url, images, asked) : await predictWithBundle(options.model as string, images, asked, context);
+  process.stdout.write(options.json ? `${JSON.stringify({ model, results }, null, 2)}\n` : `${renderPredictions(results, asked.topk)}\n`);
   return results.some((result) => result.error) ? 1 : 0;
 }
 
-/** The answers as a table: photo, answer, top k. Photo names, labels and errors are escaped by the table. */
-export function renderPredictions(results: readonly PhotoResult[], topk: number): string {
-  const rows = results.map((result) =>
-    result.prediction
-      ? [result.image, result.prediction.label, result.prediction.topk.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ")]
-      : [result.image, "error", result.error ?? ""],
-  );
-  return printableLines(renderTable(["IMAGE", "ANSWER", `TOP ${topk}`], rows));
+function integerOption(flag: string, text: string | undefined, fallback: number, low: number, high: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < low || value > high) {
+    throw new Error(`${flag} must be an integer from ${low}${high === Number.MAX_SAFE_INTEGER ? " up" : ` to ${high}`}, received "${text}"`);
+  }
+  return value;
 }
 
-async function predictWithBundle(directory: string, images: string[], topk: number, context: CommandContext) {
+/**
+ * The answers as a table, a row per face: photo, face number (largest first), its box (x,y width x
+ * height in the photo's pixels), answer, top k. A photo without a face is one row answered no_face.
+ * Photo names, labels and errors are escaped by the table.
+ */
+export function renderPredictions(results: readonly PhotoResult[], topk: number): string {
+  const top = (entries: ReadonlyArray<{ label: string; score: number }>) => entries.map((entry) => `${entry.label} ${(entry.score * 100).toFixed(1)}%`).join(", ");
+  const rows = results.flatMap((result): string[][] => {
+    const prediction = result.prediction;
+    if (!prediction) return [[result.image, "", "", "error", result.error ?? ""]];
+    if (prediction.faces.length === 0) return [[result.image, "", "", prediction.label, ""]];
+    const found = prediction.facesFound !== null && prediction.facesFound > prediction.faces.length ? ` of ${prediction.facesFound}` : "";
+    return prediction.faces.map((face, index) => [
+      result.image,
+      `${index + 1}${index === 0 ? found : ""}`,
+      `${face.box.x},${face.box.y} ${face.box.width}x${face.box.height}`,
+      face.label,
+      top(face.topk),
+    ]);
+  });
+  return printableLines(renderTable(["IMAGE", "FACE", "BOX", "ANSWER", `TOP ${topk}`], rows));
+}
+
+async function predictWithBundle(directory: string, images: string[], asked: Asked, context: CommandContext) {
   const predictor = await Predictor.load(directory, { config: context.loaded.config, log: context.log });
   try {
     const results: PhotoResult[] = [];
     for (const image of images) {
       try {
-        const [prediction] = (await predictor.predict([await readFile(image)], topk)) as [Prediction];
-        results.push({ image, prediction: { ...publicPrediction(prediction), probabilities: Array.from(prediction.probabilities) } });
+        const [prediction] = (await predictor.predict([await readFile(image)], asked.topk, asked)) as [PhotoPrediction];
+        results.push({ image, prediction: { ...publicPhotoPrediction(prediction), probabilities: Array.from(prediction.probabilities) } });
       } catch (error) {
         results.push({ image, error: (error as Error).message });
       }
@@ -60,13 +94,13 @@ async function predictWithBundle(directory: string, images: string[], topk: numb
   }
 }
 
-async function predictWithService(url: string, images: string[], topk: number) {
+async function predictWithService(url: string, images: string[], asked: Asked) {
   const base = serviceUrl(url);
   const results: PhotoResult[] = [];
   let model: { name: string; version: string; url: string } | null = null;
   for (const image of images) {
     try {
-      const answer = await predictRemote(base, await readFile(image), { topk });
+      const answer = await predictRemote(base, await readFile(image), asked);
       model = { ...answer.model, url: base.toString() };
       results.push({ image, prediction: answer.results[0] });
     } catch (error) {

@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers/promises";
-import { decodeImage } from "../../vision/decode.js";
+import { decodeImage, readImageHeader } from "../../vision/decode.js";
 import type { RgbImage } from "../../vision/image.js";
 import { fitSquare } from "../../vision/preprocess.js";
 import type { CropReference } from "../bundle.js";
@@ -33,7 +33,23 @@ export interface PrepareOptions {
   maxPixels?: number;
   /** Longest side decoded; default `predictionDecodeSide`, null for the photo's full size (as training). */
   maxSide?: number | null;
+  /** Crop at most this many faces, the largest first; default `defaultMaxFaces`. */
+  maxFaces?: number;
+  /** Faces whose box is narrower or shorter than this, in pixels of the photo, are listed but not cropped; default `defaultMinFaceSize`. */
+  minFaceSize?: number;
 }
+
+/** How many faces of one photo are answered unless the caller says otherwise, and the most it may ask. */
+export const defaultMaxFaces = 10;
+export const maxFacesLimit = 100;
+
+/**
+ * Faces smaller than this many pixels a side are listed as too small, not named. The detectors
+ * find faces from about 20 pixels, but an embedding of a face upscaled from fewer pixels than that
+ * is mostly interpolation; a client can ask for any size from 0 (name everything found).
+ */
+export const defaultMinFaceSize = 20;
+export const minFaceSizeLimit = 10_000;
 
 /** What a bundle's photos go through before its backbone. */
 export interface Preparation {
@@ -46,9 +62,35 @@ export interface Preparation {
   maxPixels: number;
 }
 
-export interface PreparedPhoto {
-  image: RgbImage;
-  /** How the photo was cropped: detected, median, center or none. */
+/** A rectangle in pixels of the upright photo as it was sent (EXIF orientation applied, not shrunk). */
+export interface PixelBox {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** One face of a photo, ready for the backbone unless it is too small to name. */
+export interface PreparedFace {
+  box: PixelBox;
+  /** The detector's confidence, 0..1; null when the bundle does not detect faces (crop center or none). */
+  detectionScore: number | null;
+  /** The crop the backbone takes, cut exactly as training cuts it; null when the face is smaller than minFaceSize. */
+  image: RgbImage | null;
+}
+
+/**
+ * A photo's faces, largest first. For a bundle that detects faces (crop "face"): every face found up
+ * to maxFaces, `facesFound` counting all of them (0: no face). For crop "center" or "none" the whole
+ * photo is the one "face", and `facesFound` is null: nothing was detected.
+ */
+export interface PreparedFaces {
+  /** The upright photo's size, in whose pixels the boxes are. */
+  width: number;
+  height: number;
+  facesFound: number | null;
+  faces: PreparedFace[];
+  /** How the faces were cropped: detected, center or none. */
   crop: string;
 }
 
@@ -62,17 +104,36 @@ export function decodeForPrediction(bytes: Uint8Array, defaultMaxPixels: number,
   return decodeImage(bytes, { maxPixels: options.maxPixels ?? defaultMaxPixels, ...(maxSide === null ? {} : { maxSide }) });
 }
 
-/** Decodes (see `decodeForPrediction`) and crops one photo. Throws ImageDecodeError on bad input. */
-export async function preparePhoto(bytes: Uint8Array, preparation: Preparation, options: PrepareOptions = {}): Promise<PreparedPhoto> {
+/**
+ * Decodes (see `decodeForPrediction`) one photo and crops each of its faces exactly as training
+ * crops a photo's face (the same crop policy, square and resize; training picks one face per photo,
+ * here every face is answered). A photo without a face has no crops: the service answers it
+ * "no_face", where training falls back to the dataset's median face. Throws ImageDecodeError on bad input.
+ */
+export async function prepareFaces(bytes: Uint8Array, preparation: Preparation, options: PrepareOptions = {}): Promise<PreparedFaces> {
+  const maxFaces = options.maxFaces ?? defaultMaxFaces;
+  const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
+  const header = await readImageHeader(bytes);
   const image = await decodeForPrediction(bytes, preparation.maxPixels, options);
   const { crop, inputSize, detector } = preparation;
-  if (crop.mode !== "face") return { image: await fitSquare(image, inputSize, crop.mode === "center" ? "crop" : "pad"), crop: crop.mode };
+  const upright = { width: header.width, height: header.height };
+  if (crop.mode !== "face") {
+    const whole = { box: { x: 0, y: 0, ...upright }, detectionScore: null, image: await fitSquare(image, inputSize, crop.mode === "center" ? "crop" : "pad") };
+    return { ...upright, facesFound: null, faces: [whole], crop: crop.mode };
+  }
   // Detection runs its networks on this thread for hundreds of milliseconds on a slow machine. On
   // the main thread, waiting I/O (a health check) gets its turn before it and again before the
-  // crop; in a worker the breaks cost nothing.
+  // crops; in a worker the breaks cost nothing.
   await setImmediate();
-  const box = detector ? await detector.detect(image) : null;
+  const detected = detector ? await detector.detectAll(image, { maxFaces }) : { faces: [], found: 0 };
   await setImmediate();
-  const plan = planCrop(image, box, crop.medianBox, defaultCropPolicy);
-  return { image: cropImage(image, plan, inputSize), crop: plan.outcome };
+  // The photo was decoded shrunk (at most predictionDecodeSide): boxes go back to its own pixels.
+  const scaleX = header.width / image.width;
+  const scaleY = header.height / image.height;
+  const faces = detected.faces.map((face): PreparedFace => {
+    const box = { x: face.x * scaleX, y: face.y * scaleY, width: face.width * scaleX, height: face.height * scaleY };
+    const tooSmall = Math.min(box.width, box.height) < minFaceSize;
+    return { box, detectionScore: face.score, image: tooSmall ? null : cropImage(image, planCrop(image, face, crop.medianBox, defaultCropPolicy), inputSize) };
+  });
+  return { ...upright, facesFound: detected.found, faces, crop: "detected" };
 }

@@ -1,5 +1,6 @@
 import type { CropReference } from "../bundle.js";
 import type { TfEngine } from "../tfjs-engine.js";
+import type { PixelBox } from "./prepare.js";
 
 /**
  * The tasks of a face-path worker (worker.ts) and what it is started with; see workers.ts for the
@@ -41,10 +42,21 @@ export interface FacePathInfo {
 }
 
 export type FacePathTasks = {
-  /** Decode, detect and crop one photo (prepare.ts); `bytes` is transferred. */
+  /**
+   * Decode one photo, detect and crop its faces (prepare.ts); `bytes` is transferred. The crops
+   * (side x side RGB each, for the faces with `cropped`) come back packed in order in `pixels`.
+   */
   prepare: {
-    request: { bytes: Uint8Array; maxPixels: number | undefined; maxSide: number | null | undefined };
-    result: { width: number; height: number; data: Uint8Array; crop: string };
+    request: { bytes: Uint8Array; maxPixels: number | undefined; maxSide: number | null | undefined; maxFaces: number | undefined; minFaceSize: number | undefined };
+    result: {
+      width: number;
+      height: number;
+      facesFound: number | null;
+      crop: string;
+      faces: Array<{ box: PixelBox; detectionScore: number | null; cropped: boolean }>;
+      side: number;
+      pixels: Uint8Array;
+    };
   };
   /** The face-embedding backbone on `count` crops of side x side RGB, packed one after another in `pixels` (transferred). */
   embed: {

@@ -3,9 +3,8 @@ import type { Backbone } from "../backbones/types.js";
 import { createFaceDetector, type FaceDetector } from "../face/detector.js";
 import { loadTf } from "../tfjs-engine.js";
 import { hostTasks } from "../workers/task-host.js";
-import { transferable } from "../workers/messages.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";
-import { preparePhoto, type Preparation } from "./prepare.js";
+import { prepareFaces, type Preparation } from "./prepare.js";
 import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
 
 /**
@@ -42,9 +41,15 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     info,
     handlers: {
       async prepare(request) {
-        const { image, crop } = await preparePhoto(request.bytes, preparation, { maxPixels: request.maxPixels, maxSide: request.maxSide });
-        const sent = transferable(image.data);
-        return { result: { width: image.width, height: image.height, data: sent.view, crop }, transfer: [sent.transfer] };
+        const { bytes, ...options } = request;
+        const prepared = await prepareFaces(bytes, preparation, options);
+        const side = preparation.inputSize;
+        const crops = prepared.faces.flatMap((face) => (face.image ? [face.image] : []));
+        const pixels = new Uint8Array(crops.length * side * side * 3);
+        crops.forEach((image, index) => pixels.set(image.data, index * side * side * 3));
+        const faces = prepared.faces.map(({ box, detectionScore, image }) => ({ box, detectionScore, cropped: image !== null }));
+        const { width, height, facesFound, crop } = prepared;
+        return { result: { width, height, facesFound, crop, faces, side, pixels }, transfer: [pixels.buffer] };
       },
       async embed(request) {
         if (!embedding) throw new Error("this face-path worker was started without the face-embedding backbone");

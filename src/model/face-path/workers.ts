@@ -6,7 +6,7 @@ import type { CropReference } from "../bundle.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
 import { WorkerPool } from "../workers/pool.js";
-import type { PrepareOptions, PreparedPhoto } from "./prepare.js";
+import type { PrepareOptions, PreparedFace, PreparedFaces } from "./prepare.js";
 import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
 
 /**
@@ -16,8 +16,8 @@ import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
  * (serve.decodeConcurrency), so every photo admitted to decoding finds a worker.
  *
  *   const workers = await FacePathWorkers.start({ size: 2, crop, inputSize: 150, maxPixels, detector: { landmarks: true }, embedding: {}, log });
- *   const { image, crop } = await workers.prepare(bytes, { handOver: true });
- *   const [features] = await workers.backbone.embed([image]);
+ *   const { faces } = await workers.prepare(bytes, { handOver: true });
+ *   const features = await workers.backbone.embed(faces.flatMap((face) => (face.image ? [face.image] : [])));
  *   await workers.dispose();
  *
  * Errors of a task come back as their own classes: a photo that cannot be decoded is an
@@ -97,13 +97,23 @@ export class FacePathWorkers {
     return this.pool.size;
   }
 
-  /** Decodes, detects and crops one photo in a worker. Throws ImageDecodeError on bad input. */
-  async prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedPhoto> {
+  /** Decodes one photo, detects and crops its faces in a worker. Throws ImageDecodeError on bad input. */
+  async prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedFaces> {
     // The typed-array constructor copies (a Buffer's slice() would share the caller's memory).
     const sent = options.handOver ? transferable(bytes) : { view: new Uint8Array(bytes) };
     const transfer = "transfer" in sent ? sent.transfer : sent.view.buffer;
-    const result = await this.pool.run("prepare", { bytes: sent.view, maxPixels: options.maxPixels, maxSide: options.maxSide }, [transfer]);
-    return { image: createRgbImage(result.width, result.height, result.data), crop: result.crop };
+    const { maxPixels, maxSide, maxFaces, minFaceSize } = options;
+    const result = await this.pool.run("prepare", { bytes: sent.view, maxPixels, maxSide, maxFaces, minFaceSize }, [transfer]);
+    const perCrop = result.side * result.side * 3;
+    let next = 0;
+    const faces = result.faces.map(({ box, detectionScore, cropped }): PreparedFace => {
+      if (!cropped) return { box, detectionScore, image: null };
+      const image = createRgbImage(result.side, result.side, result.pixels.subarray(next * perCrop, (next + 1) * perCrop));
+      next += 1;
+      return { box, detectionScore, image };
+    });
+    if (next * perCrop !== result.pixels.length) throw new Error(`the face-path worker sent ${result.pixels.length} bytes of crops for ${next} faces of ${result.side}x${result.side}`);
+    return { width: result.width, height: result.height, facesFound: result.facesFound, faces, crop: result.crop };
   }
 
   /** Ends every worker; tasks still waiting fail (pool.ts). */

@@ -54,6 +54,14 @@ export interface FaceBox {
   landmarks?: Point[];
 }
 
+/** The faces of one photo (FaceDetector.detectAll). */
+export interface DetectedFaces {
+  /** At most the `maxFaces` asked for, largest visible part first. */
+  faces: FaceBox[];
+  /** Every face found, also those beyond `maxFaces`. */
+  found: number;
+}
+
 export interface FaceDetectorOptions {
   /** Default "tiny-then-ssd". */
   detector?: DetectorKind;
@@ -76,6 +84,11 @@ export interface FaceDetector {
   readonly fingerprint: string;
   /** The largest face in the photo, or null when none scores minConfidence or more. */
   detect(image: RgbImage): Promise<FaceBox | null>;
+  /**
+   * Every face in the photo, largest visible part first: the first `maxFaces` of them (each with its
+   * landmarks when the detector locates them), and how many were found in all.
+   */
+  detectAll(image: RgbImage, options: { maxFaces: number }): Promise<DetectedFaces>;
   /** The same box with its 68 landmarks, e.g. for a box cached without them. */
   addLandmarks(image: RgbImage, box: FaceBox): Promise<FaceBox>;
   /** Frees the detector's weights once no other detector uses them. */
@@ -148,6 +161,18 @@ export async function createFaceDetector(options: FaceDetectorOptions): Promise<
         const found = await firstFace(faceApi, nets, tensor, input, image, settings);
         if (!found || !settings.landmarks) return found?.box ?? null;
         return { ...found.box, landmarks: await locateLandmarks(faceApi, tensor, input, found.detection.box) };
+      });
+    },
+    async detectAll(image, { maxFaces }) {
+      assertUsable();
+      if (!Number.isInteger(maxFaces) || maxFaces < 1) throw new RangeError(`maxFaces must be a positive integer, received ${maxFaces}`);
+      return withDetectionInput(faceApi, image, settings, async (input, tensor) => {
+        const all = await allFaces(faceApi, nets, tensor, input, image, settings);
+        const faces: FaceBox[] = [];
+        for (const { detection, box } of all.slice(0, maxFaces)) {
+          faces.push(settings.landmarks ? { ...box, landmarks: await locateLandmarks(faceApi, tensor, input, detection.box) } : box);
+        }
+        return { faces, found: all.length };
       });
     },
     async addLandmarks(image, box) {
@@ -285,6 +310,22 @@ async function acquireNets(faceApi: FaceApi, nets: readonly NetName[]): Promise<
   }
 }
 
+/** Every face found by the first net, in order, that finds any, largest visible part first. */
+async function allFaces(
+  faceApi: FaceApi,
+  nets: readonly DetectorNet[],
+  tensor: tfjs.Tensor3D,
+  input: Omit<DetectionInput, "data">,
+  image: { width: number; height: number },
+  settings: Settings,
+): Promise<Array<{ detection: FaceApiDetection; box: FaceBox }>> {
+  for (const net of nets) {
+    const found = facesInImage(await locateFaces(faceApi, net, tensor, settings), input, image);
+    if (found.length > 0) return found;
+  }
+  return [];
+}
+
 /** The largest face found by the first net, in order, that finds one. */
 async function firstFace(
   faceApi: FaceApi,
@@ -320,15 +361,25 @@ export function largestFace(
   input: Omit<DetectionInput, "data">,
   image: { width: number; height: number },
 ): { detection: FaceApiDetection; box: FaceBox } | null {
-  let best: { detection: FaceApiDetection; box: FaceBox } | null = null;
+  return facesInImage(detections, input, image)[0] ?? null;
+}
+
+/**
+ * The detections that are faces in the photo (not in its border), as boxes in the photo, ordered as
+ * `largestFace` chooses: the largest visible part first, ties to the higher score.
+ */
+export function facesInImage(
+  detections: readonly FaceApiDetection[],
+  input: Omit<DetectionInput, "data">,
+  image: { width: number; height: number },
+): Array<{ detection: FaceApiDetection; box: FaceBox }> {
+  const faces: Array<{ detection: FaceApiDetection; box: FaceBox }> = [];
   for (const detection of detections) {
     const box = boxInImage(detection.box, input, image, detection.score);
-    if (!box) continue;
-    const area = box.width * box.height;
-    const bestArea = best ? best.box.width * best.box.height : -1;
-    if (area > bestArea || (best && area === bestArea && box.score > best.box.score)) best = { detection, box };
+    if (box) faces.push({ detection, box });
   }
-  return best;
+  const area = (box: FaceBox) => box.width * box.height;
+  return faces.sort((a, b) => area(b.box) - area(a.box) || b.box.score - a.box.score);
 }
 
 /** Maps a box from the detection input back to the photo and clamps it; null if nothing is left. */

@@ -1,6 +1,7 @@
 import { setImmediate } from "node:timers/promises";
 import { HttpError, badRequest } from "../../http/errors.js";
-import { classificationParameter, imageInput, isOutputName, outputNames, type OutputName } from "./signature.js";
+import { parseFaceLimits, type FaceLimits } from "../predict.js";
+import { classificationParameter, classifiedOutputs, imageInput, isOutputName, outputNames, type OutputName } from "./signature.js";
 
 /**
  * An Open Inference Protocol infer request, checked field by field against inference_rest.md
@@ -24,6 +25,8 @@ export interface InferRequest {
   photos: Buffer[];
   /** The outputs to answer, in this order: those the request names, or all of them. */
   outputs: RequestedOutput[];
+  /** `parameters.maxFaces` and `parameters.minFaceSize`, as /v1/predict's query takes them. */
+  faceLimits: FaceLimits;
 }
 
 export interface InferLimits {
@@ -35,7 +38,8 @@ export async function parseInferRequest(body: unknown, limits: InferLimits): Pro
   const request = asObject(body, "the request body");
   const id = request.id;
   if (id !== undefined && typeof id !== "string") throw badRequest("bad_request", `id: expected a string, received ${kind(id)}`);
-  if (request.parameters !== undefined) checkParameters(request.parameters, "parameters");
+  const parameters = request.parameters === undefined ? {} : checkParameters(request.parameters, "parameters");
+  const faceLimits = parseFaceLimits(parameters, "parameters.");
   const encoded = encodedPhotosOf(request.inputs, limits);
   const outputs = requestedOutputs(request.outputs);
   const photos: Buffer[] = [];
@@ -43,7 +47,7 @@ export async function parseInferRequest(body: unknown, limits: InferLimits): Pro
     if (index > 0) await setImmediate();
     photos.push(photoOf(value, path, limits.maxBytes));
   }
-  return { id, photos, outputs };
+  return { id, photos, outputs, faceLimits };
 }
 
 function encodedPhotosOf(inputs: unknown, limits: InferLimits): Array<{ value: unknown; path: string }> {
@@ -144,7 +148,7 @@ function requestedOutputs(outputs: unknown): RequestedOutput[] {
     const output = asObject(entry, path);
     const name = output.name;
     if (typeof name !== "string") throw badRequest("bad_request", `${path}.name: expected a string, received ${kind(name)}`);
-    if (!isOutputName(name)) throw badRequest("bad_request", `${path}.name: the model has no output named ${quote(name)}; its outputs are ${outputNames.map((known) => `"${known}"`).join(" and ")}`);
+    if (!isOutputName(name)) throw badRequest("bad_request", `${path}.name: the model has no output named ${quote(name)}; its outputs are ${outputNames.map((known) => `"${known}"`).join(", ")}`);
     if (seen.has(name)) throw badRequest("bad_request", `${path}.name: the output "${name}" is asked for twice`);
     seen.add(name);
     let classification: number | null = null;
@@ -153,7 +157,7 @@ function requestedOutputs(outputs: unknown): RequestedOutput[] {
       for (const [key, value] of Object.entries(parameters)) {
         const where = `${path}.parameters.${key}`;
         if (key !== classificationParameter) throw badRequest("bad_request", `${where}: unknown output parameter; the one output parameter is "${classificationParameter}"`);
-        if (name !== "scores") throw badRequest("bad_request", `${where}: only the "scores" output can be classified`);
+        if (!classifiedOutputs.includes(name)) throw badRequest("bad_request", `${where}: only the ${classifiedOutputs.map((known) => `"${known}"`).join(" and ")} outputs can be classified`);
         if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) throw badRequest("bad_request", `${where}: expected a positive integer, received ${typeof value === "number" ? String(value) : kind(value)}`);
         classification = value;
       }

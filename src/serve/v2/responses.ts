@@ -1,4 +1,4 @@
-import type { Prediction } from "../../model/predictor.js";
+import type { PhotoPrediction, Prediction } from "../../model/predictor.js";
 import type { ServedModel } from "../model-slot.js";
 import type { InferRequest, RequestedOutput } from "./infer-request.js";
 import { imageInput } from "./signature.js";
@@ -30,6 +30,11 @@ export function modelMetadata(model: ServedModel) {
     outputs: [
       { name: "scores", datatype: "FP32", shape: [-1, labels] },
       { name: "labels", datatype: "BYTES", shape: [-1] },
+      { name: "faces_found", datatype: "INT32", shape: [-1] },
+      { name: "boxes", datatype: "FP32", shape: [-1, 4] },
+      { name: "face_photo", datatype: "INT32", shape: [-1] },
+      { name: "face_labels", datatype: "BYTES", shape: [-1] },
+      { name: "face_scores", datatype: "FP32", shape: [-1, labels] },
     ],
     properties: modelProperties(model),
   };
@@ -59,7 +64,7 @@ export function modelReady(name: string, ready: boolean) {
   return { name, ready };
 }
 
-export function inferResponse(model: ServedModel, request: InferRequest, predictions: readonly Prediction[]) {
+export function inferResponse(model: ServedModel, request: InferRequest, predictions: readonly PhotoPrediction[]) {
   return {
     model_name: model.name,
     model_version: model.version,
@@ -68,19 +73,42 @@ export function inferResponse(model: ServedModel, request: InferRequest, predict
   };
 }
 
-function outputTensor(output: RequestedOutput, labels: readonly string[], predictions: readonly Prediction[]) {
+function outputTensor(output: RequestedOutput, labels: readonly string[], predictions: readonly PhotoPrediction[]) {
   const photos = predictions.length;
-  if (output.name === "labels") return { name: "labels", shape: [photos], datatype: "BYTES", data: predictions.map((prediction) => prediction.label) };
-  if (output.classification === null) {
-    return { name: "scores", shape: [photos, labels.length], datatype: "FP32", data: predictions.flatMap((prediction) => Array.from(prediction.probabilities)) };
+  const faces = predictions.flatMap((prediction, photo) => prediction.faces.map((face) => ({ face, photo })));
+  switch (output.name) {
+    case "labels":
+      return { name: "labels", shape: [photos], datatype: "BYTES", data: predictions.map((prediction) => prediction.label) };
+    case "scores":
+      return scoresTensor("scores", output.classification, labels, predictions);
+    case "faces_found":
+      return { name: "faces_found", shape: [photos], datatype: "INT32", data: predictions.map((prediction) => prediction.facesFound ?? -1) };
+    case "boxes":
+      return { name: "boxes", shape: [faces.length, 4], datatype: "FP32", data: faces.flatMap(({ face }) => [face.box.x, face.box.y, face.box.width, face.box.height]) };
+    case "face_photo":
+      return { name: "face_photo", shape: [faces.length], datatype: "INT32", data: faces.map(({ photo }) => photo) };
+    case "face_labels":
+      return { name: "face_labels", shape: [faces.length], datatype: "BYTES", data: faces.map(({ face }) => face.label) };
+    case "face_scores":
+      return scoresTensor("face_scores", output.classification, labels, faces.map(({ face }) => face));
   }
-  // Triton's classification extension: the k best classes per photo, best first, as "<score>:<index>:<label>".
-  const k = Math.min(output.classification, labels.length);
-  const data = predictions.flatMap((prediction) =>
-    Array.from(prediction.probabilities, (score, index) => ({ score, index }))
+}
+
+/**
+ * A row of label probabilities per answer (zeros for an answer without scores: a photo with no
+ * face, a face too small to name), or with `classification` Triton's k best as "<score>:<index>:<label>".
+ */
+function scoresTensor(name: string, classification: number | null, labels: readonly string[], answers: readonly Prediction[]) {
+  const rowOf = (answer: Prediction) => (answer.probabilities.length === labels.length ? answer.probabilities : new Float32Array(labels.length));
+  if (classification === null) {
+    return { name, shape: [answers.length, labels.length], datatype: "FP32", data: answers.flatMap((answer) => Array.from(rowOf(answer))) };
+  }
+  const k = Math.min(classification, labels.length);
+  const data = answers.flatMap((answer) =>
+    Array.from(rowOf(answer), (score, index) => ({ score, index }))
       .sort((a, b) => b.score - a.score || a.index - b.index)
       .slice(0, k)
       .map(({ score, index }) => `${score}:${index}:${labels[index] ?? ""}`),
   );
-  return { name: "scores", shape: [photos, k], datatype: "BYTES", data };
+  return { name, shape: [answers.length, k], datatype: "BYTES", data };
 }

@@ -111,7 +111,17 @@ describe("text output of the CLI shows names escaped", () => {
 
   test("predict: labels a model answers are escaped too", () => {
     const text = renderPredictions(
-      [{ image: "a.jpg", prediction: { label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], crop: "detected", distance: 0.1, known: true } }],
+      [
+        {
+          image: "a.jpg",
+          prediction: {
+            ...{ label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true },
+            crop: "detected",
+            facesFound: 1,
+            faces: [{ box: { x: 1, y: 2, width: 30, height: 40 }, detectionScore: 0.9, label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true, tooSmall: false }],
+          },
+        },
+      ],
       2,
     );
     assert.doesNotMatch(text, terminalActs);

@@ -61,8 +61,13 @@ describe("face-path workers", () => {
         const here = await inThread.prepare(photo);
         const there = await pooled.prepare(photo);
         assert.equal(there.crop, here.crop);
-        assert.deepEqual([there.image.width, there.image.height], [here.image.width, here.image.height]);
-        assert.ok(Buffer.from(there.image.data).equals(Buffer.from(here.image.data)), "the crop's pixels are identical");
+        assert.deepEqual([there.width, there.height, there.facesFound], [here.width, here.height, here.facesFound]);
+        assert.equal(there.faces.length, here.faces.length);
+        there.faces.forEach((face, index) => {
+          const mine = here.faces[index];
+          assert.deepEqual([face.box, face.detectionScore], [mine?.box, mine?.detectionScore]);
+          assert.ok(face.image && mine?.image && Buffer.from(face.image.data).equals(Buffer.from(mine.image.data)), "the crop's pixels are identical");
+        });
       }
       const expected = await inThread.predict(photos, 2);
       const answered = await pooled.predict(photos, 2);
@@ -70,7 +75,7 @@ describe("face-path workers", () => {
         answered.map((prediction) => prediction.crop),
         expected.map((prediction) => prediction.crop),
       );
-      assert.ok(expected.some((prediction) => prediction.crop === "median"), "the photo without a face took the median box");
+      assert.ok(expected.some((prediction) => prediction.label === "no_face" && prediction.facesFound === 0 && prediction.faces.length === 0), "the photo without a face is answered no_face");
       answered.forEach((prediction, index) => {
         const reference = expected[index];
         assert.equal(prediction.label, reference?.label);

@@ -99,6 +99,11 @@ describe("Open Inference Protocol v2: what the answers say", () => {
     assert.deepEqual(metadata.outputs, [
       { name: "scores", datatype: "FP32", shape: [-1, 3] },
       { name: "labels", datatype: "BYTES", shape: [-1] },
+      { name: "faces_found", datatype: "INT32", shape: [-1] },
+      { name: "boxes", datatype: "FP32", shape: [-1, 4] },
+      { name: "face_photo", datatype: "INT32", shape: [-1] },
+      { name: "face_labels", datatype: "BYTES", shape: [-1] },
+      { name: "face_scores", datatype: "FP32", shape: [-1, 3] },
     ]);
   });
 
@@ -109,8 +114,9 @@ describe("Open Inference Protocol v2: what the answers say", () => {
       assert.equal(status, 200, JSON.stringify(answer));
       return answer.outputs.map((output) => output.name);
     };
-    assert.deepEqual(await names({ inputs }), ["scores", "labels"]);
-    assert.deepEqual(await names({ inputs, outputs: [] }), ["scores", "labels"]);
+    const all = ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"];
+    assert.deepEqual(await names({ inputs }), all);
+    assert.deepEqual(await names({ inputs, outputs: [] }), all);
     assert.deepEqual(await names({ inputs, outputs: [{ name: "labels" }] }), ["labels"]);
     assert.deepEqual(await names({ inputs, outputs: [{ name: "scores" }] }), ["scores"]);
     assert.deepEqual(await names({ inputs, outputs: [{ name: "labels" }, { name: "scores", parameters: {} }] }), ["labels", "scores"]);
