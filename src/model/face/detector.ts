@@ -335,11 +335,7 @@ async function firstFace(
   image: { width: number; height: number },
   settings: Settings,
 ): Promise<{ detection: FaceApiDetection; box: FaceBox } | null> {
-  for (const net of nets) {
-    const found = largestFace(await locateFaces(faceApi, net, tensor, settings), input, image);
-    if (found) return found;
-  }
-  return null;
+  return (await allFaces(faceApi, nets, tensor, input, image, settings))[0] ?? null;
 }
 
 function locateFaces(faceApi: FaceApi, net: DetectorNet, tensor: tfjs.Tensor3D, settings: Settings): Promise<FaceApiDetection[]> {
