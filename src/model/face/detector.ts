@@ -152,29 +152,25 @@ export async function createFaceDetector(options: FaceDetectorOptions): Promise<
     if (disposed) throw new Error(`the ${settings.kind} face detector was disposed`);
   };
 
+  const detectAll = async (image: RgbImage, { maxFaces }: { maxFaces: number }): Promise<DetectedFaces> => {
+    assertUsable();
+    if (!Number.isInteger(maxFaces) || maxFaces < 1) throw new RangeError(`maxFaces must be a positive integer, received ${maxFaces}`);
+    return withDetectionInput(faceApi, image, settings, async (input, tensor) => {
+      const all = await allFaces(faceApi, nets, tensor, input, image, settings);
+      const faces: FaceBox[] = [];
+      for (const { detection, box } of all.slice(0, maxFaces)) {
+        faces.push(settings.landmarks ? { ...box, landmarks: await locateLandmarks(faceApi, tensor, input, detection.box) } : box);
+      }
+      return { faces, found: all.length };
+    });
+  };
+
   return {
     kind: settings.kind,
     fingerprint,
-    async detect(image) {
-      assertUsable();
-      return withDetectionInput(faceApi, image, settings, async (input, tensor) => {
-        const found = await firstFace(faceApi, nets, tensor, input, image, settings);
-        if (!found || !settings.landmarks) return found?.box ?? null;
-        return { ...found.box, landmarks: await locateLandmarks(faceApi, tensor, input, found.detection.box) };
-      });
-    },
-    async detectAll(image, { maxFaces }) {
-      assertUsable();
-      if (!Number.isInteger(maxFaces) || maxFaces < 1) throw new RangeError(`maxFaces must be a positive integer, received ${maxFaces}`);
-      return withDetectionInput(faceApi, image, settings, async (input, tensor) => {
-        const all = await allFaces(faceApi, nets, tensor, input, image, settings);
-        const faces: FaceBox[] = [];
-        for (const { detection, box } of all.slice(0, maxFaces)) {
-          faces.push(settings.landmarks ? { ...box, landmarks: await locateLandmarks(faceApi, tensor, input, detection.box) } : box);
-        }
-        return { faces, found: all.length };
-      });
-    },
+    // The photo's subject is its largest face: the first of every face, with its landmarks alone located.
+    detect: async (image) => (await detectAll(image, { maxFaces: 1 })).faces[0] ?? null,
+    detectAll,
     async addLandmarks(image, box) {
       assertUsable();
       assertBoxFits(box, image);
@@ -326,18 +322,6 @@ async function allFaces(
   return [];
 }
 
-/** The largest face found by the first net, in order, that finds one. */
-async function firstFace(
-  faceApi: FaceApi,
-  nets: readonly DetectorNet[],
-  tensor: tfjs.Tensor3D,
-  input: Omit<DetectionInput, "data">,
-  image: { width: number; height: number },
-  settings: Settings,
-): Promise<{ detection: FaceApiDetection; box: FaceBox } | null> {
-  return (await allFaces(faceApi, nets, tensor, input, image, settings))[0] ?? null;
-}
-
 function locateFaces(faceApi: FaceApi, net: DetectorNet, tensor: tfjs.Tensor3D, settings: Settings): Promise<FaceApiDetection[]> {
   const { api } = faceApi;
   if (net === "ssdMobilenetv1") {
@@ -348,21 +332,10 @@ function locateFaces(faceApi: FaceApi, net: DetectorNet, tensor: tfjs.Tensor3D, 
 }
 
 /**
- * The photo's subject is taken to be the largest face, measured by its part inside the photo:
- * a bystander cut off by the photo's edge can be completed by the border into a larger face than
- * the subject's (seen on LFW), but only its visible part counts. Ties go to the higher score.
- */
-export function largestFace(
-  detections: readonly FaceApiDetection[],
-  input: Omit<DetectionInput, "data">,
-  image: { width: number; height: number },
-): { detection: FaceApiDetection; box: FaceBox } | null {
-  return facesInImage(detections, input, image)[0] ?? null;
-}
-
-/**
- * The detections that are faces in the photo (not in its border), as boxes in the photo, ordered as
- * `largestFace` chooses: the largest visible part first, ties to the higher score.
+ * The detections that are faces in the photo (not in its border), as boxes in the photo, largest
+ * first; the first is taken to be the photo's subject. Size is measured by the part inside the
+ * photo: a bystander cut off by the photo's edge can be completed by the border into a larger face
+ * than the subject's (seen on LFW), but only its visible part counts. Ties go to the higher score.
  */
 export function facesInImage(
   detections: readonly FaceApiDetection[],

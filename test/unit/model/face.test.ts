@@ -17,7 +17,7 @@ import {
   planCrop,
   type CropPolicy,
 } from "../../../src/model/face/crop.js";
-import { boxInImage, createFaceDetector, detectionLayout, largestFace, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
+import { boxInImage, createFaceDetector, detectionLayout, facesInImage, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
 import { loadFaceApi } from "../../../src/model/face/face-api.js";
 import { loadTf } from "../../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../../src/vision/decode.js";
@@ -206,8 +206,8 @@ describe("crop policy (pure)", () => {
     // A bystander mostly in the border is larger in the input but smaller in the photo.
     const bystander = { score: 0.95, box: { x: 0, y: 100, width: 110, height: 150 } };
     const subject = { score: 0.9, box: { x: 150, y: 120, width: 90, height: 110 } };
-    assert.equal(largestFace([bystander, subject], input, { width: 250, height: 250 })?.detection, subject);
-    assert.equal(largestFace([], input, { width: 250, height: 250 }), null);
+    assert.equal(facesInImage([bystander, subject], input, { width: 250, height: 250 })[0]?.detection, subject);
+    assert.deepEqual(facesInImage([], input, { width: 250, height: 250 }), []);
   });
 });
 
