@@ -7,7 +7,7 @@ import { loadBundle, type BundleMetadata } from "./bundle.js";
 import { rankLabels } from "./evaluate.js";
 import { defaultCropPolicy } from "./face/crop.js";
 import { createFaceDetector } from "./face/detector.js";
-import { decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
+import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
 import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
@@ -126,7 +126,7 @@ function roundBox(box: PixelBox): PixelBox {
   return { x, y, width: Math.round(box.x + box.width) - x, height: Math.round(box.y + box.height) - y };
 }
 
-export { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PixelBox, type PrepareOptions } from "./face-path/prepare.js";
+export { croppedFaces, defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PixelBox, type PrepareOptions } from "./face-path/prepare.js";
 
 export interface PredictorOptions {
   config: FaceopsConfig;
@@ -264,17 +264,22 @@ export class Predictor {
 
   /** A photo's answer from its prepared faces and the scores of its cropped ones (`croppedFaces`), in order. */
   answerPhoto(prepared: PreparedFaces, scores: readonly Scored[], topk: number): PhotoPrediction {
+    const faces: FacePrediction[] = [];
+    // The top level answers the first face named (the largest big enough), or no face at all.
+    let main: Prediction | null = null;
     let next = 0;
-    const faces = prepared.faces.map((face): FacePrediction => {
-      const { box, detectionScore } = face;
-      if (!face.image) return { ...this.unnamed(tooSmallLabel, prepared.crop), box, detectionScore, tooSmall: true };
+    for (const { box, detectionScore, image } of prepared.faces) {
+      if (!image) {
+        faces.push({ ...this.unnamed(tooSmallLabel, prepared.crop), box, detectionScore, tooSmall: true });
+        continue;
+      }
       const scored = scores[next++];
       if (!scored) throw new Error(`a photo with ${croppedFaces(prepared).length} cropped faces was given ${scores.length} scores`);
-      return { ...this.describe(scored, topk, prepared.crop), box, detectionScore, tooSmall: false };
-    });
-    const main = faces.find((face) => !face.tooSmall);
-    const { box: _box, detectionScore: _score, tooSmall: _small, ...top } = main ?? { ...this.unnamed(noFaceLabel, noFaceLabel), box: null, detectionScore: null, tooSmall: false };
-    return { ...top, faces, facesFound: prepared.facesFound };
+      const prediction = this.describe(scored, topk, prepared.crop);
+      main ??= prediction;
+      faces.push({ ...prediction, box, detectionScore, tooSmall: false });
+    }
+    return { ...(main ?? this.unnamed(noFaceLabel, noFaceLabel)), faces, facesFound: prepared.facesFound };
   }
 
   /** The answer for a face (or photo) that is not named: no scores, no distance. */
@@ -304,9 +309,4 @@ export class Predictor {
     await this.backbone.dispose();
     await this.preparer.dispose();
   }
-}
-
-/** The crops of a photo's faces that are to be scored, in order: every face but those too small. */
-export function croppedFaces(prepared: PreparedFaces): RgbImage[] {
-  return prepared.faces.flatMap((face) => (face.image ? [face.image] : []));
 }

@@ -137,3 +137,8 @@ export async function prepareFaces(bytes: Uint8Array, preparation: Preparation, 
   });
   return { ...upright, facesFound: detected.found, faces, crop: "detected" };
 }
+
+/** The crops of a photo's faces that are to be scored, in order: every face but those too small. */
+export function croppedFaces(prepared: PreparedFaces): RgbImage[] {
+  return prepared.faces.flatMap((face) => (face.image ? [face.image] : []));
+}

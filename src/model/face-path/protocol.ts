@@ -1,4 +1,5 @@
 import type { CropReference } from "../bundle.js";
+import { createRgbImage, type RgbImage } from "../../vision/image.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import type { PixelBox } from "./prepare.js";
 
@@ -65,3 +66,25 @@ export type FacePathTasks = {
     result: { features: Float32Array };
   };
 };
+
+/** Square crops packed one after another in one buffer, so they cross a thread as one transfer. `taker` names who needs that size. */
+export function packCrops(images: readonly RgbImage[], side: number, taker: string): Uint8Array<ArrayBuffer> {
+  const perImage = side * side * 3;
+  const pixels = new Uint8Array(images.length * perImage);
+  images.forEach((image, index) => {
+    if (image.width !== side || image.height !== side || image.data.length !== perImage) {
+      throw new RangeError(`${taker} takes ${side}x${side} face crops, image ${index} is ${image.width}x${image.height}`);
+    }
+    pixels.set(image.data, index * perImage);
+  });
+  return pixels;
+}
+
+/** The `count` crops `packCrops` packed (at least `minimum` of them), as views of the buffer. */
+export function unpackCrops(pixels: Uint8Array, count: number, side: number, minimum = 0): RgbImage[] {
+  const perImage = side * side * 3;
+  if (!Number.isInteger(count) || count < minimum || pixels.length !== count * perImage) {
+    throw new RangeError(`${count} crops of ${side}x${side} need ${count * perImage} bytes, received ${pixels.length}`);
+  }
+  return Array.from({ length: count }, (_, index) => createRgbImage(side, side, pixels.subarray(index * perImage, (index + 1) * perImage)));
+}

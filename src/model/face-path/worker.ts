@@ -3,9 +3,9 @@ import type { Backbone } from "../backbones/types.js";
 import { createFaceDetector, type FaceDetector } from "../face/detector.js";
 import { loadTf } from "../tfjs-engine.js";
 import { hostTasks } from "../workers/task-host.js";
-import { createRgbImage, type RgbImage } from "../../vision/image.js";
-import { prepareFaces, type Preparation } from "./prepare.js";
-import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
+import { createRgbImage } from "../../vision/image.js";
+import { croppedFaces, prepareFaces, type Preparation } from "./prepare.js";
+import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
 
 /**
  * One face-path worker thread: its own TensorFlow.js (and so its own WebAssembly instance), face
@@ -44,16 +44,14 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
         const { bytes, ...options } = request;
         const prepared = await prepareFaces(bytes, preparation, options);
         const side = preparation.inputSize;
-        const crops = prepared.faces.flatMap((face) => (face.image ? [face.image] : []));
-        const pixels = new Uint8Array(crops.length * side * side * 3);
-        crops.forEach((image, index) => pixels.set(image.data, index * side * side * 3));
+        const pixels = packCrops(croppedFaces(prepared), side, "the face-path worker's answer");
         const faces = prepared.faces.map(({ box, detectionScore, image }) => ({ box, detectionScore, cropped: image !== null }));
         const { width, height, facesFound, crop } = prepared;
         return { result: { width, height, facesFound, crop, faces, side, pixels }, transfer: [pixels.buffer] };
       },
       async embed(request) {
         if (!embedding) throw new Error("this face-path worker was started without the face-embedding backbone");
-        const images = unpack(request.pixels, request.count, request.side);
+        const images = unpackCrops(request.pixels, request.count, request.side, 1);
         const vectors = await embedding.embed(images);
         const features = new Float32Array(vectors.length * embedding.featureLength);
         vectors.forEach((vector, index) => features.set(vector, index * embedding.featureLength));
@@ -62,14 +60,6 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     },
   };
 });
-
-function unpack(pixels: Uint8Array, count: number, side: number): RgbImage[] {
-  const perImage = side * side * 3;
-  if (!Number.isInteger(count) || count < 1 || pixels.length !== count * perImage) {
-    throw new RangeError(`${count} crops of ${side}x${side} need ${count * perImage} bytes, received ${pixels.length}`);
-  }
-  return Array.from({ length: count }, (_, index) => createRgbImage(side, side, pixels.subarray(index * perImage, (index + 1) * perImage)));
-}
 
 /*
  * One pass of every net on a grey picture: the first call of each compiles and uploads what it

@@ -1,13 +1,13 @@
 import type { Logger } from "../../log.js";
 import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
-import { createRgbImage, type RgbImage } from "../../vision/image.js";
+import type { RgbImage } from "../../vision/image.js";
 import type { Backbone } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
 import { WorkerPool } from "../workers/pool.js";
 import type { PrepareOptions, PreparedFace, PreparedFaces } from "./prepare.js";
-import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
+import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
 
 /**
  * The face path in worker threads: decoding, face detection and cropping (prepare.ts) and the
@@ -16,8 +16,8 @@ import type { FacePathInfo, FacePathInit, FacePathTasks } from "./protocol.js";
  * (serve.decodeConcurrency), so every photo admitted to decoding finds a worker.
  *
  *   const workers = await FacePathWorkers.start({ size: 2, crop, inputSize: 150, maxPixels, detector: { landmarks: true }, embedding: {}, log });
- *   const { faces } = await workers.prepare(bytes, { handOver: true });
- *   const features = await workers.backbone.embed(faces.flatMap((face) => (face.image ? [face.image] : [])));
+ *   const prepared = await workers.prepare(bytes, { handOver: true });
+ *   const features = await workers.backbone.embed(croppedFaces(prepared));
  *   await workers.dispose();
  *
  * Errors of a task come back as their own classes: a photo that cannot be decoded is an
@@ -104,15 +104,9 @@ export class FacePathWorkers {
     const transfer = "transfer" in sent ? sent.transfer : sent.view.buffer;
     const { maxPixels, maxSide, maxFaces, minFaceSize } = options;
     const result = await this.pool.run("prepare", { bytes: sent.view, maxPixels, maxSide, maxFaces, minFaceSize }, [transfer]);
-    const perCrop = result.side * result.side * 3;
+    const crops = unpackCrops(result.pixels, result.faces.filter((face) => face.cropped).length, result.side);
     let next = 0;
-    const faces = result.faces.map(({ box, detectionScore, cropped }): PreparedFace => {
-      if (!cropped) return { box, detectionScore, image: null };
-      const image = createRgbImage(result.side, result.side, result.pixels.subarray(next * perCrop, (next + 1) * perCrop));
-      next += 1;
-      return { box, detectionScore, image };
-    });
-    if (next * perCrop !== result.pixels.length) throw new Error(`the face-path worker sent ${result.pixels.length} bytes of crops for ${next} faces of ${result.side}x${result.side}`);
+    const faces = result.faces.map(({ box, detectionScore, cropped }): PreparedFace => ({ box, detectionScore, image: cropped ? (crops[next++] as RgbImage) : null }));
     return { width: result.width, height: result.height, facesFound: result.facesFound, faces, crop: result.crop };
   }
 
@@ -148,14 +142,7 @@ function pooledBackbone(pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTas
     },
     async embed(images: readonly RgbImage[]) {
       if (images.length === 0) return [];
-      const perImage = inputSize * inputSize * 3;
-      const pixels = new Uint8Array(images.length * perImage);
-      images.forEach((image, index) => {
-        if (image.width !== inputSize || image.height !== inputSize || image.data.length !== perImage) {
-          throw new RangeError(`the face-embedding backbone takes ${inputSize}x${inputSize} face crops, image ${index} is ${image.width}x${image.height}`);
-        }
-        pixels.set(image.data, index * perImage);
-      });
+      const pixels = packCrops(images, inputSize, "the face-embedding backbone");
       const { features } = await pool.run("embed", { count: images.length, side: inputSize, pixels }, [pixels.buffer]);
       if (features.length !== images.length * featureLength) {
         throw new Error(`the face-path worker returned ${features.length} feature values for ${images.length} crops, expected ${images.length * featureLength}`);
