@@ -14,9 +14,9 @@
  * bench/results/serve-event-loop(-<label>).json.
  */
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs, promisify } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -30,7 +30,8 @@ import { createDecodeAdmission, resolveDecodeConcurrency } from "../src/serve/pr
 import { listen } from "../src/http/server.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
-import { trainBundle } from "../test/helpers/training.js";
+import { faceRepo, trainBundle } from "../test/helpers/training.js";
+import type { TestRepo } from "../test/helpers/git-repo.js";
 
 const { values } = parseArgs({
   options: {
@@ -46,15 +47,12 @@ const settings = values.workers.split(",").map(Number);
 const maxBatch = 8;
 
 const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-event-loop-"));
+let repo: TestRepo | null = null;
 try {
   const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
-  const faces = join(scratch, "faces");
-  for (const person of people) {
-    mkdirSync(join(faces, person), { recursive: true });
-    for (const path of lfwPhotos(person).slice(0, 8)) copyFileSync(path, join(faces, person, basename(path)));
-  }
+  repo = faceRepo(people, 8);
   const bundle = join(scratch, "bundle");
-  const trained = await trainBundle(faces, new StoreLayout(join(scratch, "store")), { "model.backbone": "face-embedding", "train.augmentVariants": "0" }, bundle);
+  const trained = await trainBundle(repo.path, new StoreLayout(join(scratch, "store")), { "model.backbone": "face-embedding", "train.augmentVariants": "0" }, bundle);
   const photoPaths = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2));
   const rows: unknown[] = [];
   for (const workers of settings) {
@@ -101,6 +99,7 @@ try {
   const out = join(import.meta.dirname, "results", `serve-event-loop${values.label ? `-${values.label}` : ""}.json`);
   writeFileSync(out, `${JSON.stringify({ measuredAt: new Date().toISOString(), node: process.version, seconds, rows }, null, 2)}\n`);
 } finally {
+  repo?.dispose();
   rmSync(scratch, { recursive: true, force: true });
 }
 

@@ -1,16 +1,17 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import sharp from "sharp";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
 import { croppedFaces, Predictor } from "../src/model/predictor.js";
 import type { RgbImage } from "../src/vision/image.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwPhotos } from "../test/helpers/lfw.js";
-import { trainBundle } from "../test/helpers/training.js";
+import { faceRepo, trainBundle } from "../test/helpers/training.js";
+import { photoGrid } from "../test/helpers/composite.js";
+import type { TestRepo } from "../test/helpers/git-repo.js";
 import type { BenchResult } from "./result.js";
 
 /**
@@ -35,13 +36,11 @@ const main = resolve(import.meta.dirname, "../src/cli/main.ts");
 
 export async function benchServe(): Promise<BenchResult> {
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-serve-"));
+  let repo: TestRepo | null = null;
   try {
     const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
-    const faces = join(scratch, "faces");
-    for (const person of people) {
-      mkdirSync(join(faces, person), { recursive: true });
-      for (const path of lfwPhotos(person).slice(0, 8)) copyFileSync(path, join(faces, person, basename(path)));
-    }
+    repo = faceRepo(people, 8);
+    const faces = repo.path;
     const store = new StoreLayout(join(scratch, "store"));
     const bundle = join(scratch, "bundle");
     const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "train.augmentVariants": "0" };
@@ -86,6 +85,7 @@ export async function benchServe(): Promise<BenchResult> {
       environment: { maxBatch, durationSeconds, engine: raw.engine },
     };
   } finally {
+    repo?.dispose();
     rmSync(scratch, { recursive: true, force: true });
   }
 }
@@ -101,11 +101,7 @@ async function benchFacesPerPhoto(scratch: string, faces: string, people: string
   for (let index = 0; index < 3; index++) {
     const tiles = people.flatMap((person) => lfwPhotos(person).slice(20 + index, 21 + index)).concat(lfwPhotos("Tony_Blair").slice(index, index + 1));
     const path = join(scratch, `four-faces-${index}.jpg`);
-    const grid = await sharp({ create: { width: 500, height: 500, channels: 3, background: "#808080" } })
-      .composite(tiles.map((input, tile) => ({ input, left: (tile % 2) * 250, top: Math.floor(tile / 2) * 250 })))
-      .jpeg({ quality: 92 })
-      .toBuffer();
-    writeFileSync(path, grid);
+    writeFileSync(path, await photoGrid(tiles.map((tile) => readFileSync(tile)), 2));
     grids.push(path);
   }
   const server = await startServer(bundle, store);

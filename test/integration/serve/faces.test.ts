@@ -8,6 +8,7 @@ import type { PixelBox, PublicPhotoPrediction } from "../../../src/model/predict
 import { loadPredictor } from "../../../src/serve/model-source.js";
 import { launchChromium } from "../../helpers/browser.js";
 import { runCliAsync } from "../../helpers/cli.js";
+import { photoGrid } from "../../helpers/composite.js";
 import { postImage } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
@@ -34,6 +35,9 @@ interface Placed {
 
 type Answer = PublicPhotoPrediction;
 
+/** Green noise, a photo without a face. */
+const landscape = () => sharp({ create: { width: 640, height: 400, channels: 3, background: "#4a7a3a", noise: { type: "gaussian", mean: 110, sigma: 40 } } }).jpeg().toBuffer();
+
 function iou(a: PixelBox, b: PixelBox): number {
   const width = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
   const height = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
@@ -57,17 +61,12 @@ describe("every face in a photo", () => {
   };
   /** Photos in a grid of 250-pixel tiles, `columns` wide, with where their faces are. */
   const grid = async (photos: Buffer[], columns: number): Promise<Placed> => {
-    const rows = Math.ceil(photos.length / columns);
     const faces: PixelBox[] = [];
     for (const [index, bytes] of photos.entries()) {
       const box = await faceAlone(bytes);
       faces.push({ ...box, x: box.x + (index % columns) * tile, y: box.y + Math.floor(index / columns) * tile });
     }
-    const bytes = await sharp({ create: { width: columns * tile, height: rows * tile, channels: 3, background: "#808080" } })
-      .composite(photos.map((input, index) => ({ input, left: (index % columns) * tile, top: Math.floor(index / columns) * tile })))
-      .jpeg({ quality: 92 })
-      .toBuffer();
-    return { bytes, faces };
+    return { bytes: await photoGrid(photos, columns, tile), faces };
   };
   /** Each placed face matched by an answered box with IoU >= 0.5; returns the answers in placement order. */
   const matched = (answer: Answer, placed: PixelBox[]) =>
@@ -106,8 +105,7 @@ describe("every face in a photo", () => {
   });
 
   test("a landscape with no face: no_face, no name anywhere", async () => {
-    const landscape = await sharp({ create: { width: 640, height: 400, channels: 3, background: "#4a7a3a", noise: { type: "gaussian", mean: 110, sigma: 40 } } }).jpeg().toBuffer();
-    const answer = await ask(landscape);
+    const answer = await ask(await landscape());
     assert.deepEqual(
       { label: answer.label, known: answer.known, topk: answer.topk, distance: answer.distance, facesFound: answer.facesFound, faces: answer.faces, crop: answer.crop },
       { label: "no_face", known: false, topk: [], distance: null, facesFound: 0, faces: [], crop: "no_face" },
@@ -199,7 +197,6 @@ describe("every face in a photo", () => {
   test("the web page draws each face's box with its name and score, and says when a photo has no face", async (t) => {
     if (!requires(t, chromium)) return;
     const placed = await grid([photoOf("Hugo_Chavez"), stranger], 2);
-    const landscape = await sharp({ create: { width: 640, height: 400, channels: 3, background: "#4a7a3a", noise: { type: "gaussian", mean: 110, sigma: 40 } } }).jpeg().toBuffer();
     const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
@@ -225,7 +222,7 @@ describe("every face in a photo", () => {
       assert.match(unknown?.caption ?? "", /^unknown \d+\.\d%$/);
       assert.match((await page.textContent("#faces")) ?? "", /^2 faces in this photo/);
 
-      await page.setInputFiles("#file", { name: "landscape.jpg", mimeType: "image/jpeg", buffer: landscape });
+      await page.setInputFiles("#file", { name: "landscape.jpg", mimeType: "image/jpeg", buffer: await landscape() });
       await page.waitForSelector("#answer[data-label='no_face']");
       assert.equal(await page.textContent("#answer"), "No face in this photo");
       assert.equal(await page.locator(".face").count(), 0);
