@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { recordPhotoPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
 import { croppedFaces, defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PhotoPrediction } from "../model/predictor.js";
 import { Semaphore } from "../util/semaphore.js";
+import { wholeNumberIn } from "../util/whole-number.js";
 import { decodeMemoryEstimate, ImageDecodeError, readImageHeader, type ImageHeader } from "../vision/decode.js";
 import { HttpError } from "../http/errors.js";
 import type { ServedModel } from "./model-slot.js";
@@ -125,18 +126,21 @@ export function parseFaceLimits(parameters: { maxFaces?: unknown; minFaceSize?: 
 
 function boundedInteger(name: string, value: unknown, fallback: number, low: number, high: number, code: string): number {
   if (value === undefined) return fallback;
-  const text = typeof value === "string" || typeof value === "number" ? String(value) : JSON.stringify(value);
-  const number = Number(text);
-  if (!/^\d+$/.test(text) || number < low || number > high) {
-    throw new HttpError(400, code, `${name} must be an integer from ${low} to ${high}, received ${JSON.stringify(text)}`);
-  }
+  const text = parameterText(value);
+  const number = wholeNumberIn(text, low, high);
+  if (number === null) throw new HttpError(400, code, `${name} must be an integer from ${low} to ${high}, received ${JSON.stringify(text)}`);
   return number;
+}
+
+/** A parameter's value as text: a query gives strings, a JSON body numbers (or anything). */
+function parameterText(value: unknown): string {
+  return typeof value === "string" || typeof value === "number" ? String(value) : JSON.stringify(value);
 }
 
 export function parseTopk(value: unknown, labels: number): number {
   if (value === undefined) return Math.min(3, labels);
-  const text = typeof value === "string" || typeof value === "number" ? String(value) : JSON.stringify(value);
-  const topk = Number(text);
-  if (!/^\d+$/.test(text) || topk < 1) throw new HttpError(400, "bad_topk", `topk must be a positive integer, received "${text}"`);
+  const text = parameterText(value);
+  const topk = wholeNumberIn(text, 1, Number.POSITIVE_INFINITY);
+  if (topk === null) throw new HttpError(400, "bad_topk", `topk must be a positive integer, received "${text}"`);
   return Math.min(topk, labels);
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, Predictor, publicPhotoPrediction, type PhotoPrediction, type PublicPhotoPrediction } from "../../model/predictor.js";
 import { predictRemote, serviceUrl } from "../../serve/client.js";
+import { wholeNumberIn } from "../../util/whole-number.js";
 import type { CommandContext } from "../context.js";
 import { printableLines } from "../printable.js";
 import { renderTable } from "../table.js";
@@ -46,8 +47,8 @@ export async function predictCommand(images: string[], options: PredictOptions, 
 
 function integerOption(flag: string, text: string | undefined, fallback: number, low: number, high: number): number {
   if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < low || value > high) {
+  const value = wholeNumberIn(text, low, high);
+  if (value === null) {
     throw new Error(`${flag} must be an integer from ${low}${high === Number.MAX_SAFE_INTEGER ? " up" : ` to ${high}`}, received "${text}"`);
   }
   return value;
