@@ -68,14 +68,26 @@ const noUpwardImport = {
       if (to.row < from.row) context.report({ node, messageId: "upward", data });
       else if (to.row === from.row) context.report({ node, messageId: "sideways", data });
     };
-    return {
-      ImportDeclaration: (node) => check(node, node.source.value),
-      ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
-      ExportAllDeclaration: (node) => check(node, node.source.value),
-      ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
-    };
+    return visitImports(check);
   },
 };
+
+/**
+ * The visitors of every node that loads a module by name: import and export ... from, and import()
+ * of a literal. `check` gets the node, the specifier and whether only types are loaded (erased).
+ * @param {(node: import("estree").Node, specifier: unknown, typeOnly: boolean) => void} check
+ * @returns {import("eslint").Rule.RuleListener}
+ */
+function visitImports(check) {
+  /** @param {any} node */
+  const typeOnly = (node) => node.importKind === "type" || node.exportKind === "type";
+  return {
+    ImportDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
+    ExportNamedDeclaration: (node) => node.source && check(node, node.source.value, typeOnly(node)),
+    ExportAllDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
+    ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value, false),
+  };
+}
 
 /** The package a bare specifier names: "@scope/name/sub" -> "@scope/name", "name/sub" -> "name". */
 export function packageOf(specifier) {
@@ -110,14 +122,7 @@ const shippedPackagesOnly = {
       const name = packageOf(specifier);
       if (!shipped.has(name)) context.report({ node, messageId: "unshipped", data: { from: inSrc, name } });
     };
-    /** @param {any} node */
-    const typeOnly = (node) => node.importKind === "type" || node.exportKind === "type";
-    return {
-      ImportDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
-      ExportNamedDeclaration: (node) => node.source && check(node, node.source.value, typeOnly(node)),
-      ExportAllDeclaration: (node) => check(node, node.source.value, typeOnly(node)),
-      ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
-    };
+    return visitImports(check);
   },
 };
 
