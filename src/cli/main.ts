@@ -57,7 +57,8 @@ function buildProgram(): Command {
     .description("validate a dataset (a git repository, a git URL or a plain folder of <person>/<photo>) and print its manifest")
     .argument("<path|git-url>", "the dataset to check")
     .option("--commit <sha>", "check this commit instead of HEAD (git repositories only)")
-    .option("--json", "print the manifest as one JSON document: fingerprint, labels, images, rejected")
+    .option("--json", "print the manifest as one JSON document: fingerprint, labels, images, rejected, warnings, faces")
+    .option("--no-faces", "do not look for the faces in the photos (no face counts, no face warnings)")
     .action(async (location: string, options: DatasetCheckOptions, command: Command) => {
       const context = await createContext(command.optsWithGlobals<GlobalOptions>());
       process.exitCode = await datasetCheckCommand(location, options, context);

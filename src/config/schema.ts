@@ -117,6 +117,11 @@ const datasetSchema = z.strictObject({
   maxBytes: byteSize({ min: 1_000, max: 1024 ** 3 }).default(20_000_000),
   /** Photos decoded at once while checking a dataset. */
   concurrency: integer(1, 64).default(8),
+  /**
+   * With face crops, a photo in which no face is found is left out of training (a no_face reject)
+   * instead of being cropped at the dataset's median face box (a no_face warning).
+   */
+  requireFace: booleanValue().default(false),
 });
 
 const visionSchema = z.strictObject({

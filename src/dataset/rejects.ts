@@ -18,6 +18,7 @@ export const rejectReasons = {
   label_conflict: "same photo under two people",
   duplicate: "duplicate of another photo",
   label_too_small: "person has too few photos",
+  no_face: "no face found (dataset.requireFace)",
 } as const;
 
 export type RejectReason = keyof typeof rejectReasons;

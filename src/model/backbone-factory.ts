@@ -26,6 +26,7 @@ import type { BackboneReference } from "./bundle.js";
  * Usage:
  *   const choice = await chooseBackbone(config, store, log);
  *   const { backbone, reference } = await createBackbone(configuredBackbone(config, choice), config, log);
+ * or, for a training run, both at once: openConfiguredBackbone(config, store, log).
  */
 
 /** Which VGG16 weights: seeded random ones (tests and benchmarks only), or the Keras file. */
@@ -150,6 +151,15 @@ export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, 
     log,
   });
   return { backbone, reference: { id: "vgg16", weightsSource, pooling: spec.pooling, precision: spec.precision } };
+}
+
+/** The backbone a training run on this store uses: chosen (`auto`), announced, and built. */
+export async function openConfiguredBackbone(config: FaceopsConfig, store: StoreLayout, log: Logger): Promise<BuiltBackbone> {
+  const spec = configuredBackbone(config, await chooseBackbone(config, store, log));
+  if (spec.id === "vgg16" && spec.weights.kind === "random") {
+    log.warn({ seed: spec.weights.seed }, "VGG16 with RANDOM weights: only for tests and benchmarks; the model will not recognise anyone");
+  }
+  return createBackbone(spec, config, log);
 }
 
 /**

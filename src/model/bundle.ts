@@ -8,6 +8,7 @@ import type { FeatureScaling } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
 import { temporaryPath } from "../store/owner.js";
 import { ReferenceSet, type OpenSetReference } from "./open-set.js";
+import type { FaceSummary } from "./face-survey.js";
 
 type Tf = typeof tfjs;
 
@@ -107,6 +108,8 @@ export interface BundleMetadata {
   /** Absent in bundles made before the open-set rule: they never answer "unknown". */
   openSet?: OpenSetReference;
   dataset: { source: string; commit: string | null; fingerprint: string; photos: number; train: number; test: number };
+  /** The faces of the training photos (face crops only): counts, warnings, rejects. Absent in older bundles. */
+  faces?: FaceSummary;
   /** Path (relative, "/"-separated) -> sha256 of every other file in the bundle. */
   files: Record<string, string>;
   /**

@@ -2,47 +2,74 @@ import type { Logger } from "../log.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { RgbImage } from "../vision/image.js";
 import type { CropReference } from "./bundle.js";
+import { laplacianVariance, sharpnessCropSize } from "../vision/sharpness.js";
 import { cropImage, medianBox, planCrop, type CropPlan as SquarePlan, type CropPolicy, type RelativeBox } from "./face/crop.js";
 import type { FaceBox, FaceDetector } from "./face/detector.js";
-import type { CropPlan, CropPlanner, FeaturePhoto } from "./features.js";
+import { defaultMaxFaces } from "./face-path/prepare.js";
+import { surveyFaces, type FaceReport, type FaceSurvey, type SurveyedFace, type SurveyedPhoto } from "./face-survey.js";
+import type { CropPlan, CropPlanner, CropPlanning, FeaturePhoto, PlanningContext } from "./features.js";
 
 /**
  * Face crops for a whole dataset. Detection is the expensive part (tens to hundreds of ms per photo),
- * so each photo's box is detected once and kept by content hash and detector fingerprint; the
- * dataset's median box, the fallback for photos without a detected face, is computed from all of
- * them. A photo whose features are cached is neither decoded nor detected again.
+ * so each photo's faces are detected once and kept by content hash and detector fingerprint, with
+ * the sharpness of each face's crop. Which face a photo is trained on is the face survey's rule
+ * (face-survey.ts); the dataset's median box, the fallback for photos without a face, is computed
+ * from the faces chosen. A photo whose faces are known is neither decoded nor detected again.
  */
 
-/** Boxes per detector fingerprint, per photo sha256; null when the detector found no face. */
+/** The faces of one photo as kept: every face found (the largest `defaultMaxFaces`), each with its crop's sharpness. */
+export interface PhotoFaces {
+  /** Faces the detector found in all, also those beyond the ones kept. */
+  found: number;
+  faces: Array<{ box: FaceBox; sharpness: number }>;
+}
+
+type FaceEntries = Record<string, Record<string, PhotoFaces>>;
+
+/**
+ * Faces per detector, per photo sha256. Entries are keyed "faces:<detector fingerprint>", so the
+ * single boxes older versions kept under the bare fingerprint are never read as faces.
+ */
 export class FaceBoxCache {
   private changed = false;
 
   private constructor(
     private readonly path: string,
-    private readonly boxes: Record<string, Record<string, FaceBox | null>>,
+    private readonly entries: FaceEntries,
   ) {}
 
   static async load(path: string): Promise<FaceBoxCache> {
-    return new FaceBoxCache(path, await readJsonOr<Record<string, Record<string, FaceBox | null>>>(path, {}));
+    return new FaceBoxCache(path, await readJsonOr<FaceEntries>(path, {}));
   }
 
-  get(detector: string, photoSha: string): FaceBox | null | undefined {
-    return this.boxes[detector]?.[photoSha];
+  get(detector: string, photoSha: string): PhotoFaces | undefined {
+    return this.entries[facesKey(detector)]?.[photoSha];
   }
 
-  set(detector: string, photoSha: string, box: FaceBox | null): void {
-    (this.boxes[detector] ??= {})[photoSha] = box;
+  set(detector: string, photoSha: string, faces: PhotoFaces): void {
+    (this.entries[facesKey(detector)] ??= {})[photoSha] = faces;
     this.changed = true;
   }
 
   async save(): Promise<void> {
     if (!this.changed) return;
-    // Merge with boxes another process found meanwhile; a box depends only on its key.
-    const onDisk = await readJsonOr<Record<string, Record<string, FaceBox | null>>>(this.path, {});
-    for (const [detector, boxes] of Object.entries(this.boxes)) onDisk[detector] = { ...onDisk[detector], ...boxes };
+    // Merge with faces another process found meanwhile; an entry depends only on its key.
+    const onDisk = await readJsonOr<FaceEntries>(this.path, {});
+    for (const [detector, faces] of Object.entries(this.entries)) onDisk[detector] = { ...onDisk[detector], ...faces };
     await writeJsonAtomic(this.path, onDisk, { compact: true });
     this.changed = false;
   }
+}
+
+const facesKey = (detector: string) => `faces:${detector}`;
+
+/** Every face of a decoded photo, largest first, each with the sharpness of its crop. */
+export async function findFaces(detector: FaceDetector, policy: CropPolicy, image: RgbImage): Promise<PhotoFaces> {
+  const { faces, found } = await detector.detectAll(image, { maxFaces: defaultMaxFaces });
+  return {
+    found,
+    faces: faces.map((box) => ({ box, sharpness: laplacianVariance(cropImage(image, planCrop(image, box, null, policy), sharpnessCropSize)) })),
+  };
 }
 
 /**
@@ -68,19 +95,80 @@ export function toCropPlan(plan: SquarePlan): CropPlan {
   };
 }
 
-export function faceCropPlanner(options: { detector: FaceDetector; policy: CropPolicy; boxes: FaceBoxCache; log: Logger }): CropPlanner {
-  const { detector, policy, boxes, log } = options;
+export interface FaceCropPlannerOptions {
+  detector: FaceDetector;
+  policy: CropPolicy;
+  faces: FaceBoxCache;
+  /** dataset.requireFace: a photo without a face is rejected rather than cropped at the median box. */
+  requireFace: boolean;
+  log: Logger;
+  /** Photos searched for faces so far, of those not searched before. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
+  const { detector, policy, faces, log } = options;
   let median: RelativeBox | null = null;
   return {
-    async plan(photos: readonly FeaturePhoto[], decode: (photo: FeaturePhoto) => Promise<RgbImage>) {
-      const unseen = photos.filter((photo) => boxes.get(detector.fingerprint, photo.sha256) === undefined);
+    async plan(photos: readonly FeaturePhoto[], context: PlanningContext): Promise<CropPlanning> {
+      const unseen = photos.filter((photo) => faces.get(detector.fingerprint, photo.sha256) === undefined);
       if (unseen.length > 0) log.info({ photos: unseen.length, detector: detector.kind }, "detecting faces");
-      for (const photo of unseen) boxes.set(detector.fingerprint, photo.sha256, await detector.detect(await decode(photo)));
-      await boxes.save();
-      const found = photos.map((photo) => boxes.get(detector.fingerprint, photo.sha256) ?? null);
-      median = quantizeBox(medianBox(found));
-      return new Map(photos.map((photo, index) => [photo.sha256, toCropPlan(planCrop(photo, found[index] ?? null, median, policy))]));
+      for (const [index, photo] of unseen.entries()) {
+        faces.set(detector.fingerprint, photo.sha256, await findFaces(detector, policy, await context.decode(photo)));
+        options.onProgress?.(index + 1, unseen.length);
+      }
+      await faces.save();
+      const found = photos.map((photo) => faces.get(detector.fingerprint, photo.sha256) as PhotoFaces);
+      const survey = await surveyDataset(photos, found, { policy, requireFace: options.requireFace, embed: (crops) => context.embed(crops) });
+      const chosen = photos.map((photo, index) => {
+        const choice = survey.chosen.get(photo.path);
+        return choice === null || choice === undefined ? null : ((found[index] as PhotoFaces).faces[choice]?.box ?? null);
+      });
+      median = quantizeBox(medianBox(chosen));
+      const plans = new Map(photos.map((photo, index) => [photo.sha256, toCropPlan(planCrop(photo, chosen[index] ?? null, median, policy))]));
+      const report: FaceReport = {
+        facesFound: Object.fromEntries(photos.map((photo, index) => [photo.path, (found[index] as PhotoFaces).found])),
+        warnings: survey.warnings,
+        rejected: survey.rejected,
+      };
+      return { plans, faces: report };
     },
     reference: (): Omit<CropReference, "counts"> => ({ mode: "face", detector: detector.fingerprint, medianBox: median }),
   };
+}
+
+/**
+ * The face survey over a dataset (face-survey.ts): embeds only what the rule compares, the faces
+ * of photos showing several and the one-face photos of those photos' people, so a dataset where
+ * every photo shows one face costs no backbone pass here.
+ */
+async function surveyDataset(
+  photos: readonly FeaturePhoto[],
+  found: readonly PhotoFaces[],
+  options: { policy: CropPolicy; requireFace: boolean; embed: PlanningContext["embed"] },
+): Promise<FaceSurvey> {
+  const personOf = (photo: FeaturePhoto) => photo.label ?? photo.path.split("/")[0] ?? "";
+  const withOneFace = new Set<string>();
+  for (const [index, photo] of photos.entries()) if ((found[index] as PhotoFaces).faces.length === 1) withOneFace.add(personOf(photo));
+  const compared = new Set<string>();
+  for (const [index, photo] of photos.entries()) {
+    if ((found[index] as PhotoFaces).faces.length > 1 && withOneFace.has(personOf(photo))) compared.add(personOf(photo));
+  }
+  const crops: Array<{ photo: FeaturePhoto; plan: CropPlan; photoIndex: number; faceIndex: number }> = [];
+  for (const [photoIndex, photo] of photos.entries()) {
+    if (!compared.has(personOf(photo))) continue;
+    for (const [faceIndex, face] of (found[photoIndex] as PhotoFaces).faces.entries()) {
+      crops.push({ photo, plan: toCropPlan(planCrop(photo, face.box, null, options.policy)), photoIndex, faceIndex });
+    }
+  }
+  const embeddings = crops.length > 0 ? await options.embed(crops) : [];
+  const surveyed: SurveyedPhoto[] = photos.map((photo, index) => ({
+    path: photo.path,
+    person: personOf(photo),
+    faces: (found[index] as PhotoFaces).faces.map((face) => ({ box: face.box, sharpness: face.sharpness, embedding: null as Float32Array | null })),
+  }));
+  crops.forEach((crop, index) => {
+    ((surveyed[crop.photoIndex] as SurveyedPhoto).faces[crop.faceIndex] as SurveyedFace).embedding = embeddings[index] ?? null;
+  });
+  return surveyFaces(surveyed, { requireFace: options.requireFace });
 }

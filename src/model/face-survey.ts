@@ -46,6 +46,48 @@ export interface FaceSurvey {
   rejected: Array<{ path: string; reason: "no_face"; message: string }>;
 }
 
+/** What the dataset check and a training run report about the faces of a dataset's photos. */
+export interface FaceReport {
+  /** Per photo path, the faces the detector found (0 when none). */
+  facesFound: Record<string, number>;
+  warnings: FaceWarning[];
+  rejected: FaceSurvey["rejected"];
+}
+
+/** A face report in counts, with its warnings and rejects up to a bound, for records that must stay small. */
+export interface FaceSummary {
+  photos: number;
+  /** Photos per number of faces found: "0", "1", "2", ... */
+  facesFound: Record<string, number>;
+  /** Warnings per reason. */
+  warningCounts: Record<FaceWarningReason, number>;
+  warnings: FaceWarning[];
+  rejected: FaceSurvey["rejected"];
+  /** Warnings and rejects beyond the bound, left out of the lists above. */
+  leftOut: number;
+}
+
+/**
+ * The bound is small because the summary is copied into every attempt of a run record; the full
+ * list is `faceops dataset check`'s.
+ */
+export function summarizeFaces(report: FaceReport, limit = 50): FaceSummary {
+  const facesFound: Record<string, number> = {};
+  for (const count of Object.values(report.facesFound)) facesFound[String(count)] = (facesFound[String(count)] ?? 0) + 1;
+  const warningCounts: Record<FaceWarningReason, number> = { no_face: 0, multiple_faces: 0, low_quality: 0 };
+  for (const warning of report.warnings) warningCounts[warning.reason]++;
+  const rejected = report.rejected.slice(0, limit);
+  const warnings = report.warnings.slice(0, limit - rejected.length);
+  return {
+    photos: Object.keys(report.facesFound).length,
+    facesFound,
+    warningCounts,
+    warnings,
+    rejected,
+    leftOut: report.warnings.length + report.rejected.length - warnings.length - rejected.length,
+  };
+}
+
 export interface SurveyOptions {
   requireFace: boolean;
   thresholds?: FaceQualityThresholds;
@@ -73,10 +115,22 @@ export function surveyFaces(photos: readonly SurveyedPhoto[], options: SurveyOpt
       const how = references.has(photo.person) ? "the one most like the person's other photos" : "the largest (the person has no photo with one face to compare with)";
       survey.warnings.push({ path: photo.path, reason: "multiple_faces", message: `${photo.faces.length} faces: trained on ${how}`, box });
     }
-    const quality = assessFaceQuality({ sharpness: face.sharpness, faceSide: faceSideOf(face.box) }, options.thresholds ?? defaultFaceQualityThresholds);
-    if (!quality.ok) survey.warnings.push({ path: photo.path, reason: "low_quality", message: quality.message, box });
+    const quality = faceQuality(face, options.thresholds ?? defaultFaceQualityThresholds);
+    if (quality) survey.warnings.push({ path: photo.path, reason: "low_quality", message: quality, box });
   }
   return survey;
+}
+
+/**
+ * What is wrong with the face's quality, or null. A small face, enlarged to the crop, also reads as
+ * blurry; its size is then the one cause to report, so the message names that alone.
+ */
+function faceQuality(face: SurveyedFace, thresholds: FaceQualityThresholds): string | null {
+  const faceSide = faceSideOf(face.box);
+  const verdict = assessFaceQuality({ sharpness: face.sharpness, faceSide }, thresholds);
+  if (verdict.ok) return null;
+  if (!verdict.reasons.includes("small")) return verdict.message;
+  return assessFaceQuality({ sharpness: thresholds.minSharpness, faceSide }, thresholds).message;
 }
 
 /** Per person, the unit mean of the embeddings of their photos with exactly one face. */

@@ -7,6 +7,7 @@ import { fitSquare } from "../vision/preprocess.js";
 import type { Backbone } from "./backbones/types.js";
 import type { CropReference } from "./bundle.js";
 import type { CropOutcome } from "./face/crop.js";
+import type { FaceReport } from "./face-survey.js";
 import type { FeatureCache} from "./feature-cache.js";
 import { featureKey } from "./feature-cache.js";
 
@@ -23,6 +24,8 @@ export interface FeaturePhoto {
   /** Size after EXIF orientation (from the manifest), so crops can be planned without decoding. */
   width: number;
   height: number;
+  /** The photo's person (its folder), for telling its face among several; defaults to the path's first folder. */
+  label?: string;
 }
 
 /** How one photo becomes the backbone's square input. */
@@ -33,9 +36,23 @@ export interface CropPlan {
   apply(image: RgbImage, size: number): Promise<RgbImage>;
 }
 
+/** What a planner may ask of the extraction while planning. */
+export interface PlanningContext {
+  decode(photo: FeaturePhoto): Promise<RgbImage>;
+  /** The unaugmented backbone features of photos cropped as given (through the feature cache). */
+  embed(crops: ReadonlyArray<{ photo: FeaturePhoto; plan: CropPlan }>): Promise<Float32Array[]>;
+}
+
+export interface CropPlanning {
+  /** Per photo sha256. */
+  plans: Map<string, CropPlan>;
+  /** The faces found, warnings and rejected photos, when crops follow faces; null otherwise. */
+  faces: FaceReport | null;
+}
+
 /** Decides every photo's crop; may decode and detect faces, but only for photos it has not seen. */
 export interface CropPlanner {
-  plan(photos: readonly FeaturePhoto[], decode: (photo: FeaturePhoto) => Promise<RgbImage>): Promise<Map<string, CropPlan>>;
+  plan(photos: readonly FeaturePhoto[], context: PlanningContext): Promise<CropPlanning>;
   /** What a bundle records so serving crops the same way (valid after `plan`). */
   reference(): Omit<CropReference, "counts">;
 }
@@ -57,8 +74,10 @@ export interface FeatureExtraction {
 }
 
 export interface ExtractedFeatures {
-  /** Per photo sha256: the vectors of variant 0..K. */
+  /** Per photo sha256: the vectors of variant 0..K; absent for a photo the planner rejected. */
   features: Map<string, Float32Array[]>;
+  /** The planner's face report (face crops only). */
+  faces: FaceReport | null;
   cropCounts: Record<CropOutcome, number>;
   /** Vectors read from the cache, and computed by a forward pass, in this extraction. */
   cached: number;
@@ -79,14 +98,17 @@ export function photoSeed(sha256: string, seed: number): number {
 export async function extractFeatures(request: FeatureExtraction): Promise<ExtractedFeatures> {
   const { backbone, cache } = request;
   const decode = async (photo: FeaturePhoto) => decodeImage(await request.readPhoto(photo), { maxPixels: request.maxPixels });
-  const plans = await request.planner.plan(request.photos, decode);
+  const embed = cachedCropEmbedder({ backbone, cache, batchSize: request.batchSize, decode });
+  const { plans, faces } = await request.planner.plan(request.photos, { decode, embed });
   const augmentation = JSON.stringify({ ...request.augment, seed: request.seed });
+  const rejected = new Set(faces?.rejected.map((photo) => photo.path));
 
   const features = new Map<string, Float32Array[]>();
   const cropCounts: Record<CropOutcome, number> = { detected: 0, median: 0, center: 0, none: 0 };
   const pending: Pending[] = [];
   let cached = 0;
   for (const photo of request.photos) {
+    if (rejected.has(photo.path)) continue;
     const plan = plans.get(photo.sha256);
     if (!plan) throw new Error(`no crop was planned for ${photo.path}`);
     cropCounts[plan.outcome]++;
@@ -107,7 +129,40 @@ export async function extractFeatures(request: FeatureExtraction): Promise<Extra
     request.log.info({ vectors: pending.length, cached, backbone: backbone.id, engine: backbone.engine }, "computing backbone features");
   }
   await computePending(request, pending, plans, features, decode);
-  return { features, cropCounts, cached, computed: pending.length };
+  return { features, faces, cropCounts, cached, computed: pending.length };
+}
+
+/**
+ * Unaugmented features of cropped photos, read from the feature cache or computed in batches and
+ * kept there under the key extraction uses, so a crop embedded while planning is not embedded again.
+ */
+export function cachedCropEmbedder(options: {
+  backbone: Backbone;
+  cache: FeatureCache;
+  batchSize: number;
+  decode: (photo: FeaturePhoto) => Promise<RgbImage>;
+}): PlanningContext["embed"] {
+  const { backbone, cache } = options;
+  return async (crops) => {
+    const keys = crops.map((crop) => featureKey({ backbone: backbone.fingerprint, crop: crop.plan.key, variant: 0, augmentation: "" }));
+    const vectors: Array<Float32Array | null> = [];
+    for (const [index, crop] of crops.entries()) vectors.push(await cache.get(crop.photo.sha256, keys[index] as string, backbone.featureLength));
+    const missing = vectors.flatMap((vector, index) => (vector ? [] : [index]));
+    for (let start = 0; start < missing.length; start += options.batchSize) {
+      const batch = missing.slice(start, start + options.batchSize);
+      const images = await Promise.all(batch.map(async (index) => {
+        const crop = crops[index] as (typeof crops)[number];
+        return crop.plan.apply(await options.decode(crop.photo), backbone.inputSize);
+      }));
+      const computed = await backbone.embed(images);
+      for (const [position, index] of batch.entries()) {
+        const vector = computed[position] as Float32Array;
+        vectors[index] = vector;
+        await cache.put((crops[index] as (typeof crops)[number]).photo.sha256, keys[index] as string, vector);
+      }
+    }
+    return vectors as Float32Array[];
+  };
 }
 
 async function computePending(
@@ -163,7 +218,7 @@ export function simpleCropPlanner(mode: "center" | "none"): CropPlanner {
   const fit = mode === "center" ? "crop" : "pad";
   const plan: CropPlan = { key: mode, outcome: mode, apply: (image, size) => fitSquare(image, size, fit) };
   return {
-    plan: (photos) => Promise.resolve(new Map(photos.map((photo) => [photo.sha256, plan]))),
+    plan: (photos) => Promise.resolve({ plans: new Map(photos.map((photo) => [photo.sha256, plan])), faces: null }),
     reference: () => ({ mode, detector: null, medianBox: null }),
   };
 }

@@ -9,6 +9,7 @@ import { defaultModelName, type BackboneReference, type BundleMetadata } from ".
 import { evaluate, nearestClassMeanAccuracy } from "./evaluate.js";
 import type { StoreLayout } from "../store/layout.js";
 import { FeatureCache } from "./feature-cache.js";
+import { summarizeFaces } from "./face-survey.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
 import type { TrainingRuntime } from "./training-runtime.js";
 import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
@@ -118,7 +119,9 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   const testRaw: Float32Array[] = [];
   const testPhotos: ManifestImage[] = [];
   for (const image of manifest.images) {
-    const vectors = extracted.features.get(image.sha256) as Float32Array[];
+    const vectors = extracted.features.get(image.sha256);
+    // A photo the planner rejected (no face, with dataset.requireFace) takes no part.
+    if (!vectors) continue;
     const label = labelIndex.get(image.label) as number;
     if (image.split === "train") {
       references.vectors.push(vectors[0] as Float32Array);
@@ -133,6 +136,13 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       set.features.push(vector);
       set.labels.push(label);
     }
+  }
+
+  const trainedLabels = new Set([...sets.train.labels, ...sets.validation.labels]);
+  const untrained = manifest.labels.length - trainedLabels.size;
+  if ((extracted.faces?.rejected.length ?? 0) > 0 && untrained > 0) {
+    // No names: this message reaches logs and run records.
+    throw new Error(`${untrained} label(s) have no training photo left once photos without a face were rejected (dataset.requireFace is true)`);
   }
 
   // Standardise with statistics of the training vectors only, so nothing leaks from the test split.
@@ -197,6 +207,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       stoppedEarly: training.stoppedEarly,
     },
     openSet: { rule: "nearest-reference-distance", ...threshold, references: referenceSet.size, featureLength: referenceSet.featureLength },
+    ...(extracted.faces ? { faces: summarizeFaces(extracted.faces) } : {}),
     dataset: {
       source: manifest.source,
       commit: manifest.commit,

@@ -2,7 +2,7 @@ import type * as tfjs from "@tensorflow/tfjs";
 import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
-import { chooseBackbone, configuredBackbone, createBackbone, type BuiltBackbone } from "./backbone-factory.js";
+import { openConfiguredBackbone, type BuiltBackbone } from "./backbone-factory.js";
 import type { Backbone } from "./backbones/types.js";
 import { defaultCropPolicy } from "./face/crop.js";
 import { createFaceDetector, type FaceDetector } from "./face/detector.js";
@@ -29,17 +29,13 @@ export async function openTrainingRuntime(options: { config: FaceopsConfig; stor
   const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as TfEngine) : undefined;
   const { tf, engine, skipped } = await loadTf(tfEngine);
   log.info({ engine, skipped }, "TensorFlow.js engine");
-  const spec = configuredBackbone(config, await chooseBackbone(config, store, log));
-  if (spec.id === "vgg16" && spec.weights.kind === "random") {
-    log.warn({ seed: spec.weights.seed }, "VGG16 with RANDOM weights: only for tests and benchmarks; the model will not recognise anyone");
-  }
-  const { backbone, reference } = await createBackbone(spec, config, log);
+  const { backbone, reference } = await openConfiguredBackbone(config, store, log);
   let detector: FaceDetector | null = null;
   let planner: CropPlanner;
   try {
     if (config.model.crop === "face") {
       detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
-      planner = faceCropPlanner({ detector, policy: defaultCropPolicy, boxes: await FaceBoxCache.load(store.faceBoxes), log });
+      planner = faceCropPlanner({ detector, policy: defaultCropPolicy, faces: await FaceBoxCache.load(store.faceBoxes), requireFace: config.dataset.requireFace, log });
     } else {
       planner = simpleCropPlanner(config.model.crop);
     }

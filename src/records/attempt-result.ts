@@ -1,3 +1,4 @@
+import type { FaceSummary } from "../model/face-survey.js";
 import type { EpochCurve } from "../model/learning-curve.js";
 
 /**
@@ -23,6 +24,8 @@ export type AttemptResult =
       durationSeconds: number;
       engine: string;
       backbone: string;
+      /** The faces of the dataset's photos (face crops): counts, the first warnings and rejects. */
+      faces?: FaceSummary | null;
     }
   | {
       ok: false;

@@ -97,6 +97,8 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
         if (!manifest.usable) throw new PermanentAttemptError(`the dataset has ${manifest.labels.length} usable label(s); training needs at least 2`);
         await recordManifest(store, manifest);
         const outcome = await trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), log, name: defaultModelName });
+        const faces = outcome.metadata.faces;
+        if (faces) log.info({ run: runId, attempt, photos: faces.photos, facesFound: faces.facesFound, warnings: faces.warningCounts, rejected: faces.rejected.length }, "faces in the training photos");
         try {
           const current = await readCurrentModel(store);
           let deployed: { version: string; accuracy: number } | null = null;
@@ -118,6 +120,7 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
             durationSeconds: seconds(),
             engine: metadata.backbone.engine,
             backbone: metadata.backbone.id,
+            faces: metadata.faces ?? null,
           };
         } finally {
           outcome.head.dispose();

@@ -1,6 +1,8 @@
-import { checkDataset } from "../../dataset/check.js";
+import { withDataset } from "../../dataset/check.js";
 import type { DatasetManifest } from "../../dataset/manifest.js";
 import { rejectReasons, type RejectReason } from "../../dataset/rejects.js";
+import { surveyDatasetFaces } from "../../model/dataset-faces.js";
+import { summarizeFaces, type FaceReport, type FaceSummary, type FaceWarning } from "../../model/face-survey.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 import { printable, printableLines } from "../printable.js";
 import { ProgressBar } from "../progress.js";
@@ -9,6 +11,17 @@ import { renderTable } from "../table.js";
 export interface DatasetCheckOptions {
   commit?: string;
   json?: boolean;
+  /** --no-faces: skip finding the faces of the photos (commander sets false). */
+  faces?: boolean;
+}
+
+/** The manifest as `dataset check` prints it: with the faces of each photo, when crops follow faces. */
+export interface DatasetReport extends DatasetManifest {
+  images: Array<DatasetManifest["images"][number] & { facesFound?: number }>;
+  /** Per photo, what training will do about its faces (face crops only; empty otherwise). */
+  warnings: FaceWarning[];
+  /** The faces summary: photos per number of faces found, warnings per reason; null without face crops. */
+  faces: Omit<FaceSummary, "warnings" | "rejected" | "leftOut"> | null;
 }
 
 /** Exit codes are a contract: 0 usable, 2 not usable (fewer than two labels), 1 any error. */
@@ -18,21 +31,37 @@ export const exitUnusable = 2;
 export async function datasetCheckCommand(location: string, options: DatasetCheckOptions, context: CommandContext): Promise<number> {
   const progress = new ProgressBar("checking photos");
   const started = performance.now();
-  let manifest: DatasetManifest;
+  const { config } = context.loaded;
+  const surveyFaces = options.faces !== false && config.model.crop === "face";
+  let report: DatasetReport;
   try {
-    manifest = await checkDataset({
-      location,
-      commit: options.commit,
-      dataset: context.loaded.config.dataset,
-      store: context.store,
-      log: context.log,
-      env: context.env,
-      credentials: gitCredentials(context),
-      onProgress: (done, total) => progress.update(done, total),
-    });
+    report = await withDataset(
+      {
+        location,
+        commit: options.commit,
+        dataset: config.dataset,
+        store: context.store,
+        log: context.log,
+        env: context.env,
+        credentials: gitCredentials(context),
+        onProgress: (done, total) => progress.update(done, total),
+      },
+      async (manifest, readPhoto) => {
+        progress.finish();
+        if (!surveyFaces) return withFaces(manifest, null);
+        const finding = new ProgressBar("finding faces");
+        try {
+          const faces = await surveyDatasetFaces({ manifest, readPhoto, config, store: context.store, log: context.log, onProgress: (done, total) => finding.update(done, total) });
+          return withFaces(manifest, faces);
+        } finally {
+          finding.finish();
+        }
+      },
+    );
   } finally {
     progress.finish();
   }
+  const manifest = report;
   const seconds = (performance.now() - started) / 1000;
   const { stats } = manifest;
   context.log.info(
@@ -49,11 +78,25 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
     },
     "dataset checked",
   );
-  process.stdout.write(options.json ? `${JSON.stringify(manifest, null, 2)}\n` : `${printableLines(renderSummary(manifest, seconds))}\n`);
+  if (report.faces) context.log.info({ facesFound: report.faces.facesFound, warnings: report.faces.warningCounts }, "faces in the photos");
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${printableLines(renderSummary(report, seconds))}\n`);
   return manifest.usable ? exitUsable : exitUnusable;
 }
 
-export function renderSummary(manifest: DatasetManifest, seconds: number): string {
+/** The manifest with each photo's face count, the face warnings, and the photos requireFace rejects. */
+export function withFaces(manifest: DatasetManifest, faces: FaceReport | null): DatasetReport {
+  if (!faces) return { ...manifest, warnings: [], faces: null };
+  const { warnings: _warnings, rejected: _rejected, leftOut: _leftOut, ...summary } = summarizeFaces(faces, 0);
+  return {
+    ...manifest,
+    images: manifest.images.map((image) => ({ ...image, facesFound: faces.facesFound[image.path] ?? 0 })),
+    rejected: [...manifest.rejected, ...faces.rejected.map((photo) => ({ path: photo.path, reason: "no_face" as const, message: photo.message }))],
+    warnings: faces.warnings,
+    faces: summary,
+  };
+}
+
+export function renderSummary(manifest: DatasetReport, seconds: number): string {
   const { stats } = manifest;
   // Names from the repository (labels, paths, messages quoting them) are escaped cell by cell in the tables.
   const where = printable(manifest.commit ? `${manifest.source} at ${manifest.commit.slice(0, 12)}` : manifest.source);
@@ -62,6 +105,7 @@ export function renderSummary(manifest: DatasetManifest, seconds: number): strin
     `Fingerprint  ${manifest.fingerprint.slice(0, 16)}`,
     `Photos       ${stats.photos} accepted (${stats.train} train, ${stats.test} test) in ${manifest.labels.length} labels; ${stats.rejected} rejected`,
     `Work         ${stats.decoded} decoded, ${stats.cached} from cache, ${stats.ignored} ignored, in ${seconds.toFixed(2)} s`,
+    ...(manifest.faces ? [`Faces        ${renderFaceCounts(manifest.faces.facesFound)}`] : []),
     "",
   ];
   const perLabel = new Map(manifest.labels.map((label) => [label, { train: 0, test: 0 }]));
@@ -84,8 +128,26 @@ export function renderSummary(manifest: DatasetManifest, seconds: number): strin
       renderTable(["FILE", "REASON", "DETAIL"], manifest.rejected.map((rejected) => [rejected.path, rejected.reason, rejected.message])),
     );
   }
+  if (manifest.warnings.length > 0) {
+    lines.push(
+      "",
+      renderTable(
+        ["WARNING", "FILE", "FACE BOX", "DETAIL"],
+        manifest.warnings.map((warning) => [warning.reason, warning.path, warning.box ? `${warning.box.x},${warning.box.y} ${warning.box.width}x${warning.box.height}` : "-", warning.message]),
+      ),
+    );
+  }
   if (!manifest.usable) {
     lines.push("", `Not usable: ${manifest.labels.length} label(s) left; a classifier needs at least 2 people with enough valid photos.`);
   }
   return lines.join("\n");
+}
+
+/** "14 photos with one face, 1 with 2 faces, 1 with none". */
+function renderFaceCounts(facesFound: Record<string, number>): string {
+  const parts = Object.entries(facesFound)
+    .map(([faces, photos]) => [Number(faces), photos] as const)
+    .sort(([a], [b]) => (a === 0 ? 1 : b === 0 ? -1 : a - b))
+    .map(([faces, photos]) => `${photos} with ${faces === 0 ? "no face" : faces === 1 ? "one face" : `${faces} faces`}`);
+  return parts.length > 0 ? `photos: ${parts.join(", ")}` : "no photo";
 }

@@ -58,6 +58,14 @@ describe("surveyFaces", () => {
     assert.equal(survey.chosen.get("Bob/blurry.jpg"), 0);
   });
 
+  test("a face both small and blurry is reported as small alone: its size is why it reads as blurry", () => {
+    const tiny = photo("Bob/tiny.jpg", [face(10, 24, towards(0, 1, 0), 2.1)]);
+    const [warning] = surveyFaces([...bob, tiny], { requireFace: false }).warnings;
+    assert.equal(warning?.reason, "low_quality");
+    assert.match(warning?.message ?? "", /small \(24 px across/);
+    assert.doesNotMatch(warning?.message ?? "", /blurry/);
+  });
+
   test("several faces need their embeddings to be compared", () => {
     const unembedded = photo("Alice/pair.jpg", [face(0, 120, null), face(200, 80, null)]);
     assert.throws(() => surveyFaces([...alice, unembedded], { requireFace: false }), /Alice\/pair\.jpg: face 1 of 2 has no embedding/);
