@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/records/runs.js";
+import { centredIn } from "../helpers/composite.js";
 import { runCli } from "../helpers/cli.js";
 import { FaceopsUp, getJson, quickUpArguments } from "../helpers/faceops-up.js";
 import { waitFor } from "../helpers/wait.js";
@@ -70,8 +71,10 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
       body,
     });
 
+  let examplePhotos = 0;
   before(() => {
     for (const person of readdirSync(join(examples, "faces"))) {
+      examplePhotos += readdirSync(join(examples, "faces", person)).length;
       addPerson(person, readdirSync(join(examples, "faces", person)).map((name) => join(examples, "faces", person, name)));
     }
     repo.commit("Three people");
@@ -93,6 +96,18 @@ describe("faceops up, end to end", { timeout: 900_000 }, () => {
     assert.equal(first.attempts.length, 1);
     assert.equal(first.attempts[0]?.gate?.pass, true);
     assert.match(first.attempts[0]?.gate?.reason ?? "", /nothing is deployed yet/);
+    // The run's record says what training found of the faces of the photos. A few LFW photos show
+    // someone else in the background; each is trained on its subject, whom LFW centres in the photo.
+    const result = first.attempts[0]?.result;
+    assert.ok(result?.ok && result.faces, JSON.stringify(result));
+    const { faces } = result;
+    assert.equal(faces.photos, examplePhotos);
+    assert.equal(Object.values(faces.facesFound).reduce((sum, photos) => sum + photos, 0), examplePhotos);
+    const several = faces.warnings.filter((warning) => warning.reason === "multiple_faces");
+    assert.equal(several.length, examplePhotos - (faces.facesFound["1"] ?? 0) - (faces.facesFound["0"] ?? 0), JSON.stringify(faces));
+    for (const { box, path } of several) {
+      assert.ok(box && centredIn(box, { x: 85, y: 85, width: 80, height: 80 }), `${path}: the subject's face, in the middle of the 250x250 photo: ${JSON.stringify(box)}`);
+    }
     const heldOut = lfwPhotos("Serena_Williams").find((photo) => !photo.endsWith("_0001.jpg") && Number(/_(\d+)\.jpg$/.exec(photo)?.[1]) > 20) as string;
     const answer = await predict(heldOut);
     assert.equal(answer.results[0]?.label, "Serena_Williams");

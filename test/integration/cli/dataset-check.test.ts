@@ -26,7 +26,7 @@ describe("faceops dataset check (the CLI contract)", () => {
     assert.deepEqual(manifest.labels, ["Bill_Gates", "Hans_Blix"]);
     const images = manifest.images as Array<Record<string, unknown>>;
     assert.equal(images.length, 16);
-    assert.deepEqual(Object.keys(images[0] as object).sort(), ["height", "label", "path", "sha256", "split", "width"]);
+    assert.deepEqual(Object.keys(images[0] as object).sort(), ["facesFound", "height", "label", "path", "sha256", "split", "width"]);
     assert.equal((images[0] as { width: number }).width, 250);
     assert.deepEqual(manifest.rejected, [
       { path: "Bill_Gates/notes.jpg", reason: "not_an_image", message: "the content is not in any image format faceops reads" },
