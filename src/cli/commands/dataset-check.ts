@@ -5,6 +5,7 @@ import { surveyDatasetFaces } from "../../model/dataset-faces.js";
 import { summarizeFaces, type FaceReport, type FaceSummary, type FaceWarning } from "../../model/face-survey.js";
 import { gitCredentials, type CommandContext } from "../context.js";
 import { printable, printableLines } from "../printable.js";
+import { renderFaceCounts } from "../face-counts.js";
 import { ProgressBar } from "../progress.js";
 import { renderTable } from "../table.js";
 
@@ -141,13 +142,4 @@ export function renderSummary(manifest: DatasetReport, seconds: number): string 
     lines.push("", `Not usable: ${manifest.labels.length} label(s) left; a classifier needs at least 2 people with enough valid photos.`);
   }
   return lines.join("\n");
-}
-
-/** "14 photos with one face, 1 with 2 faces, 1 with none". */
-function renderFaceCounts(facesFound: Record<string, number>): string {
-  const parts = Object.entries(facesFound)
-    .map(([faces, photos]) => [Number(faces), photos] as const)
-    .sort(([a], [b]) => (a === 0 ? 1 : b === 0 ? -1 : a - b))
-    .map(([faces, photos]) => `${photos} with ${faces === 0 ? "no face" : faces === 1 ? "one face" : `${faces} faces`}`);
-  return parts.length > 0 ? `photos: ${parts.join(", ")}` : "no photo";
 }

@@ -4,6 +4,7 @@ import { configuredTraining, trainModel } from "../../model/train.js";
 import { openTrainingRuntime } from "../../model/training-runtime.js";
 import type { ConfigOverride } from "../../config/load.js";
 import { gitCredentials, type CommandContext } from "../context.js";
+import { renderFaceCounts } from "../face-counts.js";
 import { printable, printableLines } from "../printable.js";
 import { ProgressBar } from "../progress.js";
 import { renderTable } from "../table.js";
@@ -90,6 +91,11 @@ export function renderTrainingSummary(metadata: BundleMetadata, forwardPasses: n
     `Dataset      ${printable(dataset.source)}${dataset.commit ? ` at ${printable(dataset.commit.slice(0, 12))}` : ""} (${dataset.train} train, ${dataset.test} test photos, ${metadata.labels.length} labels)`,
     `Backbone     ${printable(`${backbone.id} on ${backbone.engine}`)}${backbone.randomWeights ? " (RANDOM WEIGHTS: for tests and benchmarks only)" : ""}; ${forwardPasses} forward passes this run`,
     `Crop         ${printable(`${metadata.crop.mode}: ${Object.entries(metadata.crop.counts).filter(([, count]) => count > 0).map(([outcome, count]) => `${count} ${outcome}`).join(", ")}`)}`,
+    ...(metadata.faces
+      ? [
+          `Faces        ${renderFaceCounts(metadata.faces.facesFound)}; warnings: ${Object.entries(metadata.faces.warningCounts).map(([reason, count]) => `${count} ${reason}`).join(", ")}${metadata.faces.rejected.length > 0 ? `; ${metadata.faces.rejected.length + (metadata.faces.leftOut > 0 ? "+" : "")} rejected` : ""} (faceops dataset check lists them)`,
+        ]
+      : []),
     `Test         accuracy ${percent(metrics.accuracy)}, balanced ${percent(metrics.balancedAccuracy)}, top-3 ${percent(metrics.top3Accuracy)}, loss ${metrics.loss.toFixed(4)}`,
     `Baseline     nearest class mean ${percent(metrics.nearestClassMeanAccuracy)}`,
     ...(metadata.openSet

@@ -148,6 +148,7 @@ describe("text output of the CLI shows names escaped", () => {
       labels: [`Eve${red}`, "Bob"],
       backbone: { id: "face-embedding", engine: "tfjs-cpu", randomWeights: false },
       crop: { mode: "face", counts: { detected: 3 } },
+      faces: { photos: 10, facesFound: { "0": 1, "1": 8, "2": 1 }, warningCounts: { no_face: 1, multiple_faces: 1, low_quality: 0 }, warnings: [], rejected: [], leftOut: 0 },
       dataset: { source: `/faces/${forged}`, commit: "0123456789abcdef", train: 8, test: 2 },
       openSet: { maxDistance: 0.5, source: "auto", references: 8 },
       metrics: {
@@ -166,5 +167,6 @@ describe("text output of the CLI shows names escaped", () => {
     assert.ok(text.includes("Model        models/\\x1b[31mv1"), text);
     assert.ok(text.includes("Dataset      /faces/notes\\x1b[31m\\nFAKE LINE.jpg at 0123456789ab"), text);
     assert.ok(text.includes("Eve\\x1b[31m\\n"), text);
+    assert.ok(text.includes("Faces        photos: 8 with one face, 1 with 2 faces, 1 with no face; warnings: 1 no_face, 1 multiple_faces, 0 low_quality (faceops dataset check lists them)"), text);
   });
 });
