@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, loadConfig, parseSetArgument, type ConfigOverride, type LoadedConfig } from "../config/load.js";
+import type { CheckRequest } from "../dataset/check.js";
 import type { GitCredentials } from "../dataset/source.js";
 import { createLogger, defaultLogFormat, type Logger } from "../log.js";
 import { StoreLayout } from "../store/layout.js";
@@ -84,4 +85,9 @@ export function readSecret(context: CommandContext, envName: string, file: strin
   } catch (error) {
     throw new ConfigError(`cannot read the ${what} file ${file}: ${(error as Error).message}`, { cause: error });
   }
+}
+
+/** The dataset a command names (a location and perhaps a commit), read with the context's settings. */
+export function datasetRequest(context: CommandContext, location: string, commit: string | undefined, onProgress?: CheckRequest["onProgress"]): CheckRequest {
+  return { location, commit, dataset: context.loaded.config.dataset, store: context.store, log: context.log, env: context.env, credentials: gitCredentials(context), onProgress };
 }

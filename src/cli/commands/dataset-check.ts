@@ -3,7 +3,7 @@ import type { DatasetManifest } from "../../dataset/manifest.js";
 import { rejectReasons, type RejectReason } from "../../dataset/rejects.js";
 import { surveyDatasetFaces } from "../../model/dataset-faces.js";
 import { summarizeFaces, type FaceReport, type FaceSummary, type FaceWarning } from "../../model/face-survey.js";
-import { gitCredentials, type CommandContext } from "../context.js";
+import { datasetRequest, type CommandContext } from "../context.js";
 import { printable, printableLines } from "../printable.js";
 import { renderFaceCounts } from "../face-counts.js";
 import { ProgressBar } from "../progress.js";
@@ -37,16 +37,7 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
   let report: DatasetReport;
   try {
     report = await withDataset(
-      {
-        location,
-        commit: options.commit,
-        dataset: config.dataset,
-        store: context.store,
-        log: context.log,
-        env: context.env,
-        credentials: gitCredentials(context),
-        onProgress: (done, total) => progress.update(done, total),
-      },
+      datasetRequest(context, location, options.commit, (done, total) => progress.update(done, total)),
       async (manifest, readPhoto) => {
         progress.finish();
         if (!surveyFaces) return withFaces(manifest, null);

@@ -3,7 +3,7 @@ import { saveBundle, type BundleMetadata } from "../../model/bundle.js";
 import { configuredTraining, trainModel } from "../../model/train.js";
 import { openTrainingRuntime } from "../../model/training-runtime.js";
 import type { ConfigOverride } from "../../config/load.js";
-import { gitCredentials, type CommandContext } from "../context.js";
+import { datasetRequest, type CommandContext } from "../context.js";
 import { renderFaceCounts } from "../face-counts.js";
 import { printable, printableLines } from "../printable.js";
 import { ProgressBar } from "../progress.js";
@@ -34,15 +34,7 @@ export async function trainCommand(location: string, options: TrainOptions, cont
     const embedding = new ProgressBar("embedding photos");
     const epochs = new ProgressBar("training head");
     const outcome = await withDataset(
-      {
-        location,
-        commit: options.commit,
-        dataset: config.dataset,
-        store: context.store,
-        log: context.log,
-        env: context.env,
-        credentials: gitCredentials(context),
-      },
+      datasetRequest(context, location, options.commit),
       async (manifest, readPhoto) => {
         await recordManifest(context.store, manifest);
         const trained = await trainModel({
