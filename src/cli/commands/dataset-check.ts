@@ -32,6 +32,7 @@ export const exitUnusable = 2;
 export async function datasetCheckCommand(location: string, options: DatasetCheckOptions, context: CommandContext): Promise<number> {
   const progress = new ProgressBar("checking photos");
   const started = performance.now();
+  let checkedAt = started;
   const { config } = context.loaded;
   const surveyFaces = options.faces !== false && config.model.crop === "face";
   let report: DatasetReport;
@@ -39,6 +40,7 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
     report = await withDataset(
       datasetRequest(context, location, options.commit, (done, total) => progress.update(done, total)),
       async (manifest, readPhoto) => {
+        checkedAt = performance.now();
         progress.finish();
         if (!surveyFaces) return withFaces(manifest, null);
         const finding = new ProgressBar("finding faces");
@@ -54,7 +56,8 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
     progress.finish();
   }
   const manifest = report;
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (checkedAt - started) / 1000;
+  const faceSeconds = (performance.now() - checkedAt) / 1000;
   const { stats } = manifest;
   context.log.info(
     {
@@ -67,11 +70,12 @@ export async function datasetCheckCommand(location: string, options: DatasetChec
       decoded: stats.decoded,
       cached: stats.cached,
       seconds: Number(seconds.toFixed(3)),
+      faceSeconds: Number(faceSeconds.toFixed(3)),
     },
     "dataset checked",
   );
   if (report.faces) context.log.info({ facesFound: report.faces.facesFound, warnings: report.faces.warningCounts }, "faces in the photos");
-  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${printableLines(renderSummary(report, seconds))}\n`);
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${printableLines(renderSummary(report, seconds, faceSeconds))}\n`);
   return manifest.usable ? exitUsable : exitUnusable;
 }
 
@@ -88,7 +92,7 @@ export function withFaces(manifest: DatasetManifest, faces: FaceReport | null): 
   };
 }
 
-export function renderSummary(manifest: DatasetReport, seconds: number): string {
+export function renderSummary(manifest: DatasetReport, seconds: number, faceSeconds = 0): string {
   const { stats } = manifest;
   // Names from the repository (labels, paths, messages quoting them) are escaped cell by cell in the tables.
   const where = printable(manifest.commit ? `${manifest.source} at ${manifest.commit.slice(0, 12)}` : manifest.source);
@@ -97,7 +101,7 @@ export function renderSummary(manifest: DatasetReport, seconds: number): string 
     `Fingerprint  ${manifest.fingerprint.slice(0, 16)}`,
     `Photos       ${stats.photos} accepted (${stats.train} train, ${stats.test} test) in ${manifest.labels.length} labels; ${stats.rejected} rejected`,
     `Work         ${stats.decoded} decoded, ${stats.cached} from cache, ${stats.ignored} ignored, in ${seconds.toFixed(2)} s`,
-    ...(manifest.faces ? [`Faces        ${renderFaceCounts(manifest.faces.facesFound)}`] : []),
+    ...(manifest.faces ? [`Faces        ${renderFaceCounts(manifest.faces.facesFound)}, in ${faceSeconds.toFixed(2)} s`] : []),
     "",
   ];
   const perLabel = new Map(manifest.labels.map((label) => [label, { train: 0, test: 0 }]));

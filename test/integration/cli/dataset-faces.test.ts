@@ -61,7 +61,7 @@ describe("faceops dataset check: the faces of the photos", async () => {
 
   test("the text summary counts faces and lists each warning with its box", async () => {
     const { stdout } = await check(["--log-level", "warn"]);
-    assert.match(stdout, /Faces +photos: 12 with one face, 1 with 2 faces, 1 with no face/);
+    assert.match(stdout, /Faces +photos: 12 with one face, 1 with 2 faces, 1 with no face, in \d+\.\d\d s/);
     assert.match(stdout, /WARNING +FILE +FACE BOX +DETAIL/);
     assert.match(stdout, /multiple_faces +Hugo_Chavez\/with-serena\.jpg +\d+,\d+ \d+x\d+ +2 faces: trained on the one most like the person's other photos/);
     assert.match(stdout, /no_face +Hugo_Chavez\/landscape\.jpg +- +no face found/);
