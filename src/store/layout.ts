@@ -123,6 +123,11 @@ export class StoreLayout {
     return join(this.root, "run-requests.json");
   }
 
+  /** Faces the service kept for review (opt-in, serve.capture), review decisions and their audit log. */
+  get inbox(): string {
+    return join(this.root, "inbox");
+  }
+
   get temporary(): string {
     return join(this.root, "tmp");
   }

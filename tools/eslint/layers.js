@@ -17,7 +17,7 @@ export const layers = [
   ["controller", "serve", "training"],
   ["platform"],
   ["metrics"],
-  ["records"],
+  ["records", "review"],
   ["tuning"],
   ["model"],
   ["dataset"],
