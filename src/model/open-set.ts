@@ -18,6 +18,8 @@
  * follows the data on other backbones, crops and datasets.
  */
 
+import type { OpenSetTestRates, StrangerCalibration } from "./stranger-calibration.js";
+
 /** Quantile of same-person leave-one-out distances among the references. */
 export const calibrationQuantile = 0.98;
 /** Unit vectors are never further apart than this: a threshold of 2 accepts everything. */
@@ -28,12 +30,27 @@ export type MaxDistanceSetting = "auto" | "off" | number;
 export interface OpenSetReference {
   rule: "nearest-reference-distance";
   maxDistance: number;
-  /** calibrated: from the training references; configured: set by the user. */
-  source: "calibrated" | "configured";
-  /** The quantile calibrated on, when calibrated. */
+  /**
+   * calibrated-on-strangers: chosen on pseudo-strangers (stranger-calibration.ts); calibrated: the
+   * quantile rule on the training references alone; configured: set by the user.
+   */
+  source: "calibrated" | "configured" | "calibrated-on-strangers";
+  /** The quantile calibrated on, when calibrated by the quantile rule. */
   quantile?: number;
   references: number;
   featureLength: number;
+  /**
+   * The two-level answer: a named answer nearer than this is `confident: true`, between it and
+   * maxDistance `confident: false`. Absent in bundles made before it existed: every named answer
+   * is then confident, as those bundles' answers always were.
+   */
+  confidentDistance?: number;
+  /** How confidentDistance was chosen; off: set to maxDistance, so every named answer is confident. */
+  confidentSource?: "calibrated" | "calibrated-on-strangers" | "configured" | "off";
+  /** The calibration on strangers, when there were strangers to calibrate on. */
+  calibration?: StrangerCalibration;
+  /** The rates measured on the test split at the thresholds above. */
+  test?: OpenSetTestRates;
 }
 
 export class ReferenceSet {
@@ -151,6 +168,17 @@ export function chooseMaxDistance(setting: MaxDistanceSetting, references: Refer
   // Nobody has two training photos: nothing tells how far a known face may be, so reject nobody.
   if (distances.length === 0) return { maxDistance: largestDistance, source: "calibrated", quantile: calibrationQuantile };
   return { maxDistance: quantile(distances, calibrationQuantile), source: "calibrated", quantile: calibrationQuantile };
+}
+
+/**
+ * The confident distance in force when serving: "off" makes every named answer confident; a number
+ * wins over the bundle's; a bundle without one (made before the two-level answer) calls every named
+ * answer confident. Never beyond the threshold in force.
+ */
+export function effectiveConfidentDistance(setting: MaxDistanceSetting, recorded: OpenSetReference | undefined, maxDistance: number): number {
+  if (setting === "off") return maxDistance;
+  if (typeof setting === "number") return Math.min(setting, maxDistance);
+  return Math.min(recorded?.confidentDistance ?? maxDistance, maxDistance);
 }
 
 /** The threshold in force when serving: a configured number or "off" wins over the bundle's. */
