@@ -55,6 +55,8 @@ export interface TrainOutcome {
   featureStats: { cached: number; computed: number };
   /** The test photos with their unscaled backbone vectors, to evaluate another model on the same split. */
   testSet: { photos: ManifestImage[]; vectors: Float32Array[] };
+  /** The test-split photos under `_not/` with their vectors: strangers to every model (deployed-strangers.ts). */
+  strangerTestSet: { photos: ManifestImage[]; vectors: Float32Array[] };
 }
 
 /** Share of training photos kept aside to watch the loss when early stopping is on. */
@@ -122,9 +124,15 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   const testRaw: Float32Array[] = [];
   const testPhotos: ManifestImage[] = [];
   const calibrationPhotos: CalibrationPhoto[] = [];
+  const strangerTestSet = { photos: [] as ManifestImage[], vectors: [] as Float32Array[] };
   for (const image of strangers) {
     const vector = extracted.features.get(image.sha256)?.[0];
-    if (vector) calibrationPhotos.push({ vector, label: null, split: image.split });
+    if (!vector) continue;
+    calibrationPhotos.push({ vector, label: null, split: image.split });
+    if (image.split === "test") {
+      strangerTestSet.photos.push(image);
+      strangerTestSet.vectors.push(vector);
+    }
   }
   for (const image of manifest.images) {
     const vectors = extracted.features.get(image.sha256);
@@ -227,7 +235,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw } };
+  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw }, strangerTestSet };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {
