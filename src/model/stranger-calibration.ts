@@ -118,10 +118,15 @@ export function chooseStrangerThreshold(known: readonly number[], strangers: rea
   return { ...best, rule: "known-limit" };
 }
 
-/** The largest candidate no further than `ceiling` that rejects `share` of the strangers. */
-export function chooseConfidentDistance(strangers: readonly number[], share: number, ceiling: number): number {
+/**
+ * The largest distance no further than `ceiling` that rejects `share` of the strangers: the ceiling
+ * itself when it does, else halfway between measured distances (known and strangers), as for the
+ * threshold.
+ */
+export function chooseConfidentDistance(known: readonly number[], strangers: readonly number[], share: number, ceiling: number): number {
   const sorted = [...strangers].sort((a, b) => a - b);
-  const fitting = candidateThresholds(strangers).filter((threshold) => threshold <= ceiling && shareAbove(sorted, threshold) >= share);
+  if (sorted.length === 0 || shareAbove(sorted, ceiling) >= share) return ceiling;
+  const fitting = candidateThresholds([...known, ...strangers]).filter((threshold) => threshold <= ceiling && shareAbove(sorted, threshold) >= share);
   return fitting.at(-1) ?? 0;
 }
 
@@ -221,7 +226,7 @@ export function calibrateOnStrangers(photos: readonly CalibrationPhoto[], featur
   if (known.length === 0) return null;
   const strangers = strangerVectors.map((vector) => referenceSet.nearest(vector).distance);
   const choice = chooseStrangerThreshold(known, strangers, settings);
-  const confidentDistance = chooseConfidentDistance(strangers, settings.confidentStrangerRejection, choice.maxDistance);
+  const confidentDistance = chooseConfidentDistance(known, strangers, settings.confidentStrangerRejection, choice.maxDistance);
   return {
     method: "pseudo-strangers",
     rule: choice.rule,

@@ -49,10 +49,13 @@ describe("stranger calibration: the threshold choice", () => {
 
   test("the confident distance rejects its share of strangers and never exceeds the threshold", () => {
     const strangers = range(0.2, 0.6, 0.001);
-    const confident = chooseConfidentDistance(strangers, 0.995, 0.5);
+    const known = range(0.05, 0.25, 0.01);
+    const confident = chooseConfidentDistance(known, strangers, 0.995, 0.5);
     assert.ok((rejectionRates([], strangers, confident).strangerRejection as number) >= 0.995);
-    assert.ok(confident < 0.2 + 0.003);
-    assert.equal(chooseConfidentDistance(strangers, 0, 0.3) <= 0.3, true);
+    assert.ok(confident > 0.2 && confident < 0.2 + 0.003, `${confident}`);
+    assert.equal(chooseConfidentDistance(known, strangers, 0, 0.3), 0.3);
+    // A threshold that already rejects every stranger is its own confident distance.
+    assert.equal(chooseConfidentDistance(known, strangers, 0.995, 0.15), 0.15);
     assert.throws(() => chooseStrangerThreshold([], strangers, limits), /received 0 and 401/);
   });
 
