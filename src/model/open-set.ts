@@ -6,9 +6,11 @@
  * unaugmented), and the answer `unknown` when that distance exceeds `maxDistance`.
  *
  * `maxDistance` is the configured number (`openSet.maxDistance`, at training or serving time), or
- * else calibrated on the training references alone: the `calibrationQuantile` of each reference's
- * leave-one-out distance to the nearest other reference of the same person. The test split is never
- * used to choose it, so the rejection rate measured on it is honest.
+ * else calibrated on strangers (stranger-calibration.ts: pseudo-strangers held out of the training
+ * split, and the dataset's `_not/` photos), or with no stranger to calibrate on, on the training
+ * references alone: the `calibrationQuantile` of each reference's leave-one-out distance to the
+ * nearest other reference of the same person (the rule measured below). The test split is never
+ * used to choose it, so the rejection rates measured on it are honest.
  *
  * Why calibrated rather than a fixed distance (bench/open-set-study.ts, lfw-min10, face-embedding,
  * 10 people held out of training, 3,246 references, 802 known probes, 276 strangers): distances
