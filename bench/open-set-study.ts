@@ -27,6 +27,7 @@ import { FeatureCache } from "../src/model/feature-cache.js";
 import { extractFeatures } from "../src/model/features.js";
 import { openTrainingRuntime } from "../src/model/training-runtime.js";
 import { quantile, ReferenceSet } from "../src/model/open-set.js";
+import { calibrateOnStrangers, defaultStrangerCalibration } from "../src/model/stranger-calibration.js";
 import { augmentOptions } from "../src/model/train.js";
 import { StoreLayout } from "../src/store/layout.js";
 import { lfwRoot } from "../test/helpers/lfw.js";
@@ -94,6 +95,9 @@ function rates(threshold: number) {
 
 const fixed = [0.25, 0.275, 0.3, 0.325, 0.35, 0.4, 0.45, 0.5, 0.6].map(rates);
 const calibrated = [0.9, 0.95, 0.97, 0.98, 0.99].map((q) => ({ quantile: q, ...rates(quantile(sameLabel, q)) }));
+// The rule `faceops train` uses by default: calibrated on pseudo-strangers held out of the known people's training split.
+const onStrangers = calibrateOnStrangers(probes.filter((probe) => labelIndex.has(probe.label)), references.featureLength, defaultStrangerCalibration);
+const strangerCalibrated = onStrangers ? { pseudoStrangers: onStrangers.pseudoStrangers, rule: onStrangers.rule, ...rates(onStrangers.maxDistance), confident: rates(onStrangers.confidentDistance) } : null;
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 console.log(`references ${references.size} (${known.length} people), known probes ${knownProbes.length}, strangers ${strangers.length} (${heldOut.size} people: ${[...heldOut].join(", ")})`);
 console.log("| rule | distance | strangers rejected | known wrongly rejected | accepted known named right |");
@@ -101,6 +105,9 @@ console.log("| --- | --- | --- | --- | --- |");
 for (const row of fixed) console.log(`| fixed | ${row.threshold.toFixed(3)} | ${percent(row.strangersRejected)} | ${percent(row.knownRejected)} | ${percent(row.acceptedKnownCorrect)} |`);
 for (const row of calibrated) {
   console.log(`| same-person LOO q${row.quantile} | ${row.threshold.toFixed(3)} | ${percent(row.strangersRejected)} | ${percent(row.knownRejected)} | ${percent(row.acceptedKnownCorrect)} |`);
+}
+for (const [rule, row] of strangerCalibrated ? ([[`calibrated on ${strangerCalibrated.pseudoStrangers} pseudo-strangers (${strangerCalibrated.rule})`, strangerCalibrated], ["its confident distance", strangerCalibrated.confident]] as const) : []) {
+  console.log(`| ${rule} | ${row.threshold.toFixed(3)} | ${percent(row.strangersRejected)} | ${percent(row.knownRejected)} | ${percent(row.acceptedKnownCorrect)} |`);
 }
 writeFileSync(
   join(import.meta.dirname, "results", "open-set-study.json"),
@@ -117,6 +124,7 @@ writeFileSync(
       },
       fixed,
       calibrated,
+      strangerCalibrated,
       measuredAt: new Date().toISOString(),
       node: process.version,
     },

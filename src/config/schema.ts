@@ -191,6 +191,27 @@ const openSetSchema = z.strictObject({
   maxDistance: z
     .preprocess(fromNumericString, z.union([z.literal("auto"), z.literal("off"), z.number().gt(0).lte(2)]))
     .default("auto" as const),
+  /**
+   * The two-level answer: a named answer further than this from every training photo (but within
+   * maxDistance) says `confident: false`. auto: calibrated with maxDistance (see
+   * src/model/stranger-calibration.ts); off: every named answer is confident; a number set here also
+   * overrides the bundle's when serving. Never beyond maxDistance.
+   */
+  confidentDistance: z
+    .preprocess(fromNumericString, z.union([z.literal("auto"), z.literal("off"), z.number().gt(0).lte(2)]))
+    .default("auto" as const),
+  /**
+   * People of the training split held out as pseudo-strangers to calibrate on: auto (20% of the
+   * people, at least 1 and at most 30, none below 3 people) or a count; 0 calibrates on the known
+   * people alone (the quantile rule), unless the dataset has a _not/ folder of strangers.
+   */
+  calibrationStrangers: z.preprocess(fromNumericString, z.union([z.literal("auto"), z.number().int().min(0).max(10_000)])).default("auto" as const),
+  /** Share of calibration strangers maxDistance auto must reject, 0..1. */
+  targetStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.97),
+  /** Largest share of known photos maxDistance auto may reject at calibration, 0..1; it wins over the target. */
+  maxKnownRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.01),
+  /** Share of calibration strangers confidentDistance auto must reject, 0..1. */
+  confidentStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.995),
 });
 
 const serveSchema = z.strictObject({
@@ -236,6 +257,10 @@ const gateSchema = z.strictObject({
   minAccuracy: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.9),
   /** How much worse than the model in service a candidate may be on the same photos, 0..1. */
   maxRegression: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.01),
+  /** Share of strangers the candidate must answer "unknown" (measured at training, see docs/model.md), 0..1. */
+  minStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.9),
+  /** Largest share of known test photos the candidate may answer "unknown", 0..1. */
+  maxKnownRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.05),
 });
 
 const controllerSchema = z.strictObject({

@@ -305,7 +305,13 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
     }
     const result = seen.result;
     const gate = decideGate(
-      { candidateAccuracy: result.accuracy, deployedAccuracy: result.deployed?.accuracy ?? null, deployedVersion: result.deployed?.version ?? null, testPhotos: result.testPhotos },
+      {
+        candidateAccuracy: result.accuracy,
+        deployedAccuracy: result.deployed?.accuracy ?? null,
+        deployedVersion: result.deployed?.version ?? null,
+        testPhotos: result.testPhotos,
+        openSet: result.openSet ?? null,
+      },
       settings.gate,
     );
     const finished: AttemptRecord = { ...ended, state: "finished", gate };

@@ -28,6 +28,12 @@ export interface DatasetManifest {
   /** Accepted labels, sorted; a model's class index is the position in this list. */
   labels: string[];
   images: ManifestImage[];
+  /**
+   * Photos under the top-level `_not/` folder: people the model must not know. They are no label and
+   * never trained on; training counts them as strangers when it calibrates the "unknown" threshold.
+   * Absent in manifests written before they existed.
+   */
+  strangers?: ManifestImage[];
   rejected: RejectedFile[];
   excludedLabels: ExcludedLabel[];
   /** True when there is something to train on: at least two labels. */
@@ -35,6 +41,12 @@ export interface DatasetManifest {
   settings: { testFraction: number; minImagesPerLabel: number; minSide: number; maxPixels: number; maxBytes: number };
   stats: ScanStats & { photos: number; train: number; test: number; rejected: number };
 }
+
+/**
+ * The folder of strangers (see DatasetManifest.strangers). Its name cannot be a person's: a leading
+ * underscore keeps it apart from names, and it reads as "not one of them".
+ */
+export const strangersFolder = "_not";
 
 /** Fewer than two people is not a classification problem. */
 export const minimumLabels = 2;
@@ -60,20 +72,25 @@ export function buildManifest(input: {
   stats: ScanStats;
   settings: DatasetManifest["settings"];
 }): DatasetManifest {
-  const images: ManifestImage[] = input.photos.map((photo) => {
+  const all: ManifestImage[] = input.photos.map((photo) => {
     const split = input.splits.get(photo.sha256);
     if (!split) throw new Error(`no split was assigned to ${photo.path}`);
     return { path: photo.path, label: photo.label, sha256: photo.sha256, width: photo.width, height: photo.height, split };
   });
+  const images = all.filter((image) => image.label !== strangersFolder);
+  const strangers = all.filter((image) => image.label === strangersFolder);
   const labels = [...new Set(images.map((image) => image.label))].sort(compareText);
   const test = images.filter((image) => image.split === "test").length;
   return {
     schemaVersion: 1,
     source: input.source,
     commit: input.commit,
-    fingerprint: datasetFingerprint(images),
+    // Strangers enter the fingerprint as the folder they sit in, so adding one is a new dataset to
+    // train on, and a dataset without them keeps the fingerprint it always had.
+    fingerprint: datasetFingerprint(all),
     labels,
     images,
+    ...(strangers.length > 0 ? { strangers } : {}),
     rejected: input.rejected,
     excludedLabels: input.excludedLabels,
     usable: labels.length >= minimumLabels,

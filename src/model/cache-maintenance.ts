@@ -16,10 +16,10 @@ export async function referencedPhotos(store: StoreLayout): Promise<{ photos: Se
   const names = await readdir(store.manifests).catch(() => [] as string[]);
   let manifests = 0;
   for (const name of names.filter((entry) => entry.endsWith(".json"))) {
-    const manifest = await readJsonOr<Pick<DatasetManifest, "images"> | null>(join(store.manifests, name), null);
+    const manifest = await readJsonOr<Pick<DatasetManifest, "images" | "strangers"> | null>(join(store.manifests, name), null);
     if (!manifest?.images) continue;
     manifests++;
-    for (const image of manifest.images) photos.add(image.sha256);
+    for (const image of [...manifest.images, ...(manifest.strangers ?? [])]) photos.add(image.sha256);
   }
   return { photos, manifests };
 }

@@ -6,9 +6,11 @@
  * unaugmented), and the answer `unknown` when that distance exceeds `maxDistance`.
  *
  * `maxDistance` is the configured number (`openSet.maxDistance`, at training or serving time), or
- * else calibrated on the training references alone: the `calibrationQuantile` of each reference's
- * leave-one-out distance to the nearest other reference of the same person. The test split is never
- * used to choose it, so the rejection rate measured on it is honest.
+ * else calibrated on strangers (stranger-calibration.ts: pseudo-strangers held out of the training
+ * split, and the dataset's `_not/` photos), or with no stranger to calibrate on, on the training
+ * references alone: the `calibrationQuantile` of each reference's leave-one-out distance to the
+ * nearest other reference of the same person (the rule measured below). The test split is never
+ * used to choose it, so the rejection rates measured on it are honest.
  *
  * Why calibrated rather than a fixed distance (bench/open-set-study.ts, lfw-min10, face-embedding,
  * 10 people held out of training, 3,246 references, 802 known probes, 276 strangers): distances
@@ -17,6 +19,8 @@
  * all; the calibrated q0.98 (0.324 there) rejects 94.6% of strangers and 2.5% of known people, and
  * follows the data on other backbones, crops and datasets.
  */
+
+import type { OpenSetTestRates, StrangerCalibration } from "./stranger-calibration.js";
 
 /** Quantile of same-person leave-one-out distances among the references. */
 export const calibrationQuantile = 0.98;
@@ -28,12 +32,27 @@ export type MaxDistanceSetting = "auto" | "off" | number;
 export interface OpenSetReference {
   rule: "nearest-reference-distance";
   maxDistance: number;
-  /** calibrated: from the training references; configured: set by the user. */
-  source: "calibrated" | "configured";
-  /** The quantile calibrated on, when calibrated. */
+  /**
+   * calibrated-on-strangers: chosen on pseudo-strangers (stranger-calibration.ts); calibrated: the
+   * quantile rule on the training references alone; configured: set by the user.
+   */
+  source: "calibrated" | "configured" | "calibrated-on-strangers";
+  /** The quantile calibrated on, when calibrated by the quantile rule. */
   quantile?: number;
   references: number;
   featureLength: number;
+  /**
+   * The two-level answer: a named answer nearer than this is `confident: true`, between it and
+   * maxDistance `confident: false`. Absent in bundles made before it existed: every named answer
+   * is then confident, as those bundles' answers always were.
+   */
+  confidentDistance?: number;
+  /** How confidentDistance was chosen; off: set to maxDistance, so every named answer is confident. */
+  confidentSource?: "calibrated" | "calibrated-on-strangers" | "configured" | "off";
+  /** The calibration on strangers, when there were strangers to calibrate on. */
+  calibration?: StrangerCalibration;
+  /** The rates measured on the test split at the thresholds above. */
+  test?: OpenSetTestRates;
 }
 
 export class ReferenceSet {
@@ -151,6 +170,17 @@ export function chooseMaxDistance(setting: MaxDistanceSetting, references: Refer
   // Nobody has two training photos: nothing tells how far a known face may be, so reject nobody.
   if (distances.length === 0) return { maxDistance: largestDistance, source: "calibrated", quantile: calibrationQuantile };
   return { maxDistance: quantile(distances, calibrationQuantile), source: "calibrated", quantile: calibrationQuantile };
+}
+
+/**
+ * The confident distance in force when serving: "off" makes every named answer confident; a number
+ * wins over the bundle's; a bundle without one (made before the two-level answer) calls every named
+ * answer confident. Never beyond the threshold in force.
+ */
+export function effectiveConfidentDistance(setting: MaxDistanceSetting, recorded: OpenSetReference | undefined, maxDistance: number): number {
+  if (setting === "off") return maxDistance;
+  if (typeof setting === "number") return Math.min(setting, maxDistance);
+  return Math.min(recorded?.confidentDistance ?? maxDistance, maxDistance);
 }
 
 /** The threshold in force when serving: a configured number or "off" wins over the bundle's. */

@@ -11,7 +11,7 @@ import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type Pr
 import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
-import { effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
+import { effectiveConfidentDistance, effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
 import { loadTf, type TfEngine } from "./tfjs-engine.js";
 
 /**
@@ -46,12 +46,15 @@ export interface Scored {
 /**
  * `label` is the head's best label, or "unknown" when the photo is further than `maxDistance` from
  * every training photo; then `score` is still the head's probability for its best guess, which
- * `topk` lists as usual.
+ * `topk` lists as usual. `confident` is the two-level answer: true when a person is named and the
+ * photo is no further than `confidentDistance` from a training photo (or the bundle has no open-set
+ * rule to measure by); false for a name further than that, and for every answer that names nobody.
  */
 export interface Prediction extends LabelScore {
   topk: LabelScore[];
   distance: number | null;
   maxDistance: number | null;
+  confident: boolean;
   /** Every label's probability, in the model's label order. */
   probabilities: Float32Array;
   /** How the photo was cropped: detected, median, center or none. */
@@ -85,6 +88,8 @@ export interface PublicPrediction extends LabelScore {
   distance: number | null;
   /** True when the answer names a person: not "unknown", "no_face" or "too_small". */
   known: boolean;
+  /** True when the answer names a person near enough to act on; false when it names nobody or is not sure. */
+  confident: boolean;
 }
 
 export interface PublicFace {
@@ -95,6 +100,7 @@ export interface PublicFace {
   topk: LabelScore[];
   distance: number | null;
   known: boolean;
+  confident: boolean;
   tooSmall: boolean;
 }
 
@@ -106,13 +112,13 @@ export interface PublicPhotoPrediction extends PublicPrediction {
 const notNames = new Set([unknownLabel, noFaceLabel, tooSmallLabel]);
 
 export function publicPrediction(prediction: Prediction): PublicPrediction {
-  const { label, score, topk, crop, distance } = prediction;
-  return { label, score, topk, crop, distance, known: !notNames.has(label) };
+  const { label, score, topk, crop, distance, confident } = prediction;
+  return { label, score, topk, crop, distance, known: !notNames.has(label), confident };
 }
 
 export function publicFace(face: FacePrediction): PublicFace {
-  const { box, detectionScore, label, score, topk, distance, tooSmall } = face;
-  return { box: roundBox(box), detectionScore, label, score, topk, distance, known: !notNames.has(label), tooSmall };
+  const { box, detectionScore, label, score, topk, distance, confident, tooSmall } = face;
+  return { box: roundBox(box), detectionScore, label, score, topk, distance, known: !notNames.has(label), confident, tooSmall };
 }
 
 export function publicPhotoPrediction(photo: PhotoPrediction): PublicPhotoPrediction {
@@ -159,6 +165,8 @@ export class Predictor {
     private readonly references: ReferenceSet | null,
     /** Beyond this distance to the nearest training photo the answer is "unknown"; null: never. */
     readonly maxDistance: number | null,
+    /** Beyond this distance (and within maxDistance) a named answer is not confident; null: no open-set rule. */
+    readonly confidentDistance: number | null,
   ) {}
 
   /**
@@ -216,7 +224,8 @@ export class Predictor {
       }
       log.info({ bundle: bundle.directory, labels: metadata.labels.length, backbone: backbone.id, engine: backbone.engine, workers: options.workers ?? 0 }, "model loaded");
       const maxDistance = bundle.references ? effectiveMaxDistance(config.openSet.maxDistance, metadata.openSet) : null;
-      return new Predictor(bundle.directory, metadata, tf, head, bundle.scaling, backbone, preparer, config.dataset.maxPixels, bundle.references, maxDistance);
+      const confidentDistance = maxDistance === null ? null : effectiveConfidentDistance(config.openSet.confidentDistance, metadata.openSet, maxDistance);
+      return new Predictor(bundle.directory, metadata, tf, head, bundle.scaling, backbone, preparer, config.dataset.maxPixels, bundle.references, maxDistance, confidentDistance);
     } catch (error) {
       for (const part of built.reverse()) {
         await part.dispose().catch((cleanup: unknown) => log.warn({ err: cleanup }, "cleaning up after a model that failed to load failed too"));
@@ -284,7 +293,7 @@ export class Predictor {
 
   /** The answer for a face (or photo) that is not named: no scores, no distance. */
   private unnamed(label: string, crop: string): Prediction {
-    return { label, score: 0, topk: [], distance: null, maxDistance: this.maxDistance, probabilities: new Float32Array(0), crop };
+    return { label, score: 0, topk: [], distance: null, maxDistance: this.maxDistance, confident: false, probabilities: new Float32Array(0), crop };
   }
 
   describe(scored: Scored, topk: number, crop: string): Prediction {
@@ -293,12 +302,14 @@ export class Predictor {
     const top = ranked.map((index) => ({ label: this.metadata.labels[index] as string, score: row[index] as number }));
     const best = top[0] as LabelScore;
     const stranger = scored.distance !== null && this.maxDistance !== null && scored.distance > this.maxDistance;
+    const unsure = scored.distance !== null && this.confidentDistance !== null && scored.distance > this.confidentDistance;
     return {
       label: stranger ? unknownLabel : best.label,
       score: best.score,
       topk: top,
       distance: scored.distance,
       maxDistance: this.maxDistance,
+      confident: !stranger && !unsure,
       probabilities: row,
       crop,
     };

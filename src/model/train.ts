@@ -12,7 +12,8 @@ import { FeatureCache } from "./feature-cache.js";
 import { summarizeFaces } from "./face-survey.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
 import type { TrainingRuntime } from "./training-runtime.js";
-import { chooseMaxDistance, ReferenceSet } from "./open-set.js";
+import { ReferenceSet } from "./open-set.js";
+import { chooseOpenSet, defaultStrangerCalibration, type CalibrationPhoto, type OpenSetSettings } from "./stranger-calibration.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type FeatureScaling, type LabelledFeatures } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
 
@@ -31,7 +32,7 @@ export interface TrainRequest {
   planner: CropPlanner;
   train: TrainConfig;
   augment: AugmentConfig;
-  /** Defaults to { maxDistance: "auto" }. */
+  /** Defaults to auto thresholds calibrated with the default settings. */
   openSet?: OpenSetConfig;
   cache: FeatureCache;
   batchSize: number;
@@ -54,6 +55,8 @@ export interface TrainOutcome {
   featureStats: { cached: number; computed: number };
   /** The test photos with their unscaled backbone vectors, to evaluate another model on the same split. */
   testSet: { photos: ManifestImage[]; vectors: Float32Array[] };
+  /** The test-split photos under `_not/` with their vectors: strangers to every model (deployed-strangers.ts). */
+  strangerTestSet: { photos: ManifestImage[]; vectors: Float32Array[] };
 }
 
 /** Share of training photos kept aside to watch the loss when early stopping is on. */
@@ -99,8 +102,10 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   );
   const trainingShas = new Set(manifest.images.filter((image) => image.split === "train" && !validation.has(image.sha256)).map((image) => image.sha256));
 
+  // Photos under _not/ are embedded too: they are strangers for the open-set calibration.
+  const strangers = manifest.strangers ?? [];
   const extracted = await extractFeatures({
-    photos: manifest.images,
+    photos: [...manifest.images, ...strangers],
     readPhoto: request.readPhoto,
     backbone: request.backbone,
     planner: request.planner,
@@ -118,11 +123,23 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   const references = { vectors: [] as Float32Array[], labels: [] as number[] };
   const testRaw: Float32Array[] = [];
   const testPhotos: ManifestImage[] = [];
+  const calibrationPhotos: CalibrationPhoto[] = [];
+  const strangerTestSet = { photos: [] as ManifestImage[], vectors: [] as Float32Array[] };
+  for (const image of strangers) {
+    const vector = extracted.features.get(image.sha256)?.[0];
+    if (!vector) continue;
+    calibrationPhotos.push({ vector, label: null, split: image.split });
+    if (image.split === "test") {
+      strangerTestSet.photos.push(image);
+      strangerTestSet.vectors.push(vector);
+    }
+  }
   for (const image of manifest.images) {
     const vectors = extracted.features.get(image.sha256);
     // A photo the planner rejected (no face, with dataset.requireFace) takes no part.
     if (!vectors) continue;
     const label = labelIndex.get(image.label) as number;
+    calibrationPhotos.push({ vector: vectors[0] as Float32Array, label: image.label, split: image.split });
     if (image.split === "train") {
       references.vectors.push(vectors[0] as Float32Array);
       references.labels.push(label);
@@ -175,8 +192,9 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
   );
 
   const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, request.backbone.featureLength);
-  const threshold = chooseMaxDistance(request.openSet?.maxDistance ?? "auto", referenceSet);
-  const knownRejected = testRaw.filter((vector) => referenceSet.nearest(vector).distance > threshold.maxDistance).length;
+  const openSetSettings: OpenSetSettings = request.openSet ?? { ...defaultStrangerCalibration, maxDistance: "auto", confidentDistance: "auto" };
+  const openSet = chooseOpenSet(openSetSettings, referenceSet, calibrationPhotos);
+  const knownRejected = testRaw.filter((vector) => referenceSet.nearest(vector).distance > openSet.maxDistance).length;
 
   const backbone = request.backbone;
   const metadata: Omit<BundleMetadata, "files"> = {
@@ -206,7 +224,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       keptEpoch: training.keptEpoch,
       stoppedEarly: training.stoppedEarly,
     },
-    openSet: { rule: "nearest-reference-distance", ...threshold, references: referenceSet.size, featureLength: referenceSet.featureLength },
+    openSet: { rule: "nearest-reference-distance", ...openSet, references: referenceSet.size, featureLength: referenceSet.featureLength },
     ...(extracted.faces ? { faces: summarizeFaces(extracted.faces) } : {}),
     dataset: {
       source: manifest.source,
@@ -217,7 +235,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw } };
+  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw }, strangerTestSet };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {

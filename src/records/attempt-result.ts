@@ -1,4 +1,5 @@
 import type { FaceSummary } from "../model/face-survey.js";
+import type { GateOpenSet } from "../tuning/gate.js";
 import type { EpochCurve } from "../model/learning-curve.js";
 
 /**
@@ -26,6 +27,12 @@ export type AttemptResult =
       backbone: string;
       /** The faces of the dataset's photos (face crops): counts, the first warnings and rejects. */
       faces?: FaceSummary | null;
+      /**
+       * The candidate's "unknown" answer as measured at training, and the deployed model's on the
+       * same `_not/` photos, for the gate; null when the candidate has no open-set rule (maxDistance
+       * off). Absent in results written before the gate read it.
+       */
+      openSet?: GateOpenSet | null;
     }
   | {
       ok: false;

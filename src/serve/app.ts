@@ -86,7 +86,13 @@ export function createApp(options: AppOptions): express.Express {
       backbone: metadata.backbone.id,
       dataset: { commit: metadata.dataset.commit, fingerprint: metadata.dataset.fingerprint },
       createdAt: metadata.createdAt,
-      openSet: { maxDistance: model.predictor.maxDistance, knownRejectedRate: metadata.metrics.knownRejectedRate ?? null },
+      openSet: {
+        maxDistance: model.predictor.maxDistance,
+        knownRejectedRate: metadata.metrics.knownRejectedRate ?? null,
+        confidentDistance: model.predictor.confidentDistance,
+        source: metadata.openSet?.source ?? null,
+        strangerRejectedRate: metadata.openSet?.test?.strangerRejection ?? metadata.openSet?.calibration?.strangerRejection ?? null,
+      },
     });
   });
 

@@ -5,8 +5,10 @@ import type { GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
 import { defaultModelName, saveBundle } from "../model/bundle.js";
 import { evaluateDeployed } from "../model/compare.js";
+import { deployedStrangerRejection } from "../model/deployed-strangers.js";
+import { largestDistance } from "../model/open-set.js";
 import { openTrainingRuntime } from "../model/training-runtime.js";
-import { configuredTraining, trainModel } from "../model/train.js";
+import { configuredTraining, trainModel, type TrainOutcome } from "../model/train.js";
 import { writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
 import { acquireLock, releaseLock } from "../store/lock.js";
@@ -15,6 +17,7 @@ import { readCurrentModel } from "../store/models.js";
 import { currentProcessIdentity } from "../store/process-identity.js";
 import { attemptExit, type AttemptResult } from "../records/attempt-result.js";
 import { readRun } from "../records/runs.js";
+import type { GateOpenSet } from "../tuning/gate.js";
 
 /**
  * One training attempt, the body of `faceops attempt --store S --run R --attempt N`: what a local
@@ -107,6 +110,7 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
             deployed = { version: current.version, accuracy: evaluation.accuracy };
             log.info({ version: current.version, accuracy: evaluation.accuracy, via: evaluation.via }, "the deployed model on the candidate's test split");
           }
+          const openSet = await openSetFigures(outcome, current?.version ?? null, current ? store.modelVersion(current.version) : null, { config, log, readPhoto });
           const metadata = await saveBundle(bundleDir, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
           return {
             ok: true,
@@ -121,6 +125,7 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
             engine: metadata.backbone.engine,
             backbone: metadata.backbone.id,
             faces: metadata.faces ?? null,
+            openSet,
           };
         } finally {
           outcome.head.dispose();
@@ -130,4 +135,42 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
   } finally {
     await runtime.dispose();
   }
+}
+
+/**
+ * The candidate's "unknown" answer for the gate: the stranger rejection on the test split's strangers
+ * when it has any (held out of the calibration), else the calibration's own (optimistic: the
+ * threshold was chosen on it); the known rejection on the test split; and both models on the same
+ * `_not/` test photos when a model is deployed (deployed-strangers.ts). Null when the candidate's
+ * rule never answers "unknown" (maxDistance off).
+ */
+async function openSetFigures(
+  outcome: TrainOutcome,
+  deployedVersion: string | null,
+  deployedDirectory: string | null,
+  deps: Parameters<typeof deployedStrangerRejection>[3],
+): Promise<GateOpenSet | null> {
+  const openSet = outcome.metadata.openSet;
+  if (!openSet || openSet.maxDistance >= largestDistance) return null;
+  const test = openSet.test;
+  const onTest = (test?.strangerPhotos ?? 0) > 0;
+  const calibration = openSet.calibration;
+  let deployed: GateOpenSet["deployed"] = null;
+  const strangers = outcome.strangerTestSet;
+  if (deployedVersion && deployedDirectory && strangers.photos.length > 0) {
+    const rejection = await deployedStrangerRejection(deployedDirectory, strangers, outcome.metadata, deps);
+    if (rejection !== null) {
+      const candidate = strangers.vectors.filter((vector) => outcome.references.nearest(vector).distance > openSet.maxDistance).length / strangers.vectors.length;
+      deployed = { version: deployedVersion, strangerRejection: rejection, candidateStrangerRejection: candidate, photos: strangers.photos.length };
+      deps.log.info({ version: deployedVersion, deployed: rejection, candidate, photos: strangers.photos.length }, "both models on the _not/ test photos");
+    }
+  }
+  return {
+    strangerRejection: onTest ? (test?.strangerRejection ?? null) : (calibration?.strangerRejection ?? null),
+    strangerPhotos: onTest ? (test?.strangerPhotos ?? 0) : (calibration?.strangerPhotos ?? 0),
+    measuredOn: onTest ? "test" : "calibration",
+    knownRejection: test?.knownRejection ?? outcome.metadata.metrics.knownRejectedRate ?? null,
+    knownPhotos: test?.knownPhotos ?? outcome.testSet.photos.length,
+    deployed,
+  };
 }

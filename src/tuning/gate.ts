@@ -2,15 +2,37 @@
  * The gate a trained candidate must pass before it is promoted: an absolute accuracy on its
  * held-out split, and no regression against the model in service measured on that same split (the
  * deployed model is re-evaluated there; labels it does not know count as misses, so a new person
- * cannot make the old model look better than it is). Pure: the caller measures, the gate decides and
- * says why in a sentence that is recorded and shown.
+ * cannot make the old model look better than it is). Then its "unknown" answer: the share of
+ * strangers it rejects and of known test photos it wrongly rejects, against configured bounds, and
+ * no regression in stranger rejection against the model in service where both can be measured on
+ * the same strangers (the dataset's `_not/` photos: pseudo-strangers are people the deployed model
+ * was trained on). Pure: the caller measures, the gate decides and says why in a sentence that is
+ * recorded and shown.
  */
 
 export interface GateSettings {
   /** Test accuracy the candidate needs, 0..1 (default 0.90). */
   minAccuracy: number;
-  /** How much worse than the deployed model the candidate may be, 0..1 (default 0.01). */
+  /** How much worse than the deployed model the candidate may be, 0..1 (default 0.01); also for stranger rejection. */
   maxRegression: number;
+  /** Share of strangers the candidate must reject, 0..1 (default 0.90). Optional for callers that predate it: then 0. */
+  minStrangerRejection?: number;
+  /** Largest share of known test photos the candidate may reject, 0..1 (default 0.05). Optional for callers that predate it: then 1. */
+  maxKnownRejection?: number;
+}
+
+/** The candidate's "unknown" answer as measured at training (the bundle's openSet, see src/model/stranger-calibration.ts). */
+export interface GateOpenSet {
+  /** Share of strangers answered "unknown"; null when there was no stranger to measure. */
+  strangerRejection: number | null;
+  strangerPhotos: number;
+  /** test: on the test split's strangers; calibration: no stranger in the test split, so on the calibration's. */
+  measuredOn: "test" | "calibration";
+  /** Share of known test photos answered "unknown"; null without test photos. */
+  knownRejection: number | null;
+  knownPhotos: number;
+  /** Both models on the same `_not/` photos; null when the dataset has none or nothing is deployed. */
+  deployed: { version: string; strangerRejection: number; candidateStrangerRejection: number; photos: number } | null;
 }
 
 export interface GateInput {
@@ -22,22 +44,28 @@ export interface GateInput {
   deployedVersion?: string | null;
   /** Photos in the test split, for the reason sentence. */
   testPhotos: number;
+  /** The candidate's open-set figures; null or absent when it has no open-set rule (maxDistance off, or an older attempt). */
+  openSet?: GateOpenSet | null;
 }
 
 export interface GateDecision {
   pass: boolean;
-  /** absolute: below minAccuracy; regression: worse than the deployed model; passed. */
-  verdict: "passed" | "absolute" | "regression";
+  /** absolute: below minAccuracy; open-set: outside the stranger or known rejection bounds; regression: worse than the deployed model; passed. */
+  verdict: "passed" | "absolute" | "open-set" | "regression";
   reason: string;
 }
 
-export const defaultGate: GateSettings = { minAccuracy: 0.9, maxRegression: 0.01 };
+export const defaultGate: Required<GateSettings> = { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05 };
 
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 
 export function validateGateSettings(settings: GateSettings): void {
   if (!(settings.minAccuracy >= 0 && settings.minAccuracy <= 1)) throw new RangeError(`minAccuracy must be within 0..1, received ${settings.minAccuracy}`);
   if (!(settings.maxRegression >= 0 && settings.maxRegression <= 1)) throw new RangeError(`maxRegression must be within 0..1, received ${settings.maxRegression}`);
+  for (const key of ["minStrangerRejection", "maxKnownRejection"] as const) {
+    const value = settings[key];
+    if (value !== undefined && !(value >= 0 && value <= 1)) throw new RangeError(`${key} must be within 0..1, received ${value}`);
+  }
 }
 
 export function decideGate(input: GateInput, settings: GateSettings = defaultGate): GateDecision {
@@ -62,9 +90,49 @@ export function decideGate(input: GateInput, settings: GateSettings = defaultGat
       reason: `test accuracy ${percent(candidateAccuracy)} ${on} is more than ${percent(settings.maxRegression)} below ${deployed}'s ${percent(deployedAccuracy)} on the same photos`,
     };
   }
+  const openSet = input.openSet ? decideOpenSet(input.openSet, settings) : null;
+  if (openSet && !openSet.pass) return openSet;
   const against =
     deployedAccuracy === null
       ? "nothing is deployed yet"
       : `${input.deployedVersion ?? "the deployed model"} scores ${percent(deployedAccuracy)} on the same photos`;
-  return { pass: true, verdict: "passed", reason: `test accuracy ${percent(candidateAccuracy)} ${on} meets ${percent(settings.minAccuracy)}, and ${against}` };
+  const strangers = openSet ? `; ${openSet.reason}` : "";
+  return { pass: true, verdict: "passed", reason: `test accuracy ${percent(candidateAccuracy)} ${on} meets ${percent(settings.minAccuracy)}, and ${against}${strangers}` };
+}
+
+const photos = (count: number) => `${count} photo${count === 1 ? "" : "s"}`;
+
+/** The open-set checks; on a pass, `reason` is the clause the passing sentence ends with. */
+function decideOpenSet(figures: GateOpenSet, settings: GateSettings): GateDecision {
+  const minStrangers = settings.minStrangerRejection ?? 0;
+  const maxKnown = settings.maxKnownRejection ?? 1;
+  const where = figures.measuredOn === "test" ? "held-out stranger" : "calibration stranger";
+  const { strangerRejection, knownRejection } = figures;
+  if (strangerRejection !== null && strangerRejection < minStrangers) {
+    return {
+      pass: false,
+      verdict: "open-set",
+      reason: `it answers "unknown" for ${percent(strangerRejection)} of ${photos(figures.strangerPhotos)} of ${where}s, below the required ${percent(minStrangers)}: strangers would be named as someone`,
+    };
+  }
+  if (knownRejection !== null && knownRejection > maxKnown) {
+    return {
+      pass: false,
+      verdict: "open-set",
+      reason: `it answers "unknown" for ${percent(knownRejection)} of ${photos(figures.knownPhotos)} of known people held out, above the allowed ${percent(maxKnown)}`,
+    };
+  }
+  const deployed = figures.deployed;
+  if (deployed && deployed.candidateStrangerRejection < deployed.strangerRejection - settings.maxRegression) {
+    return {
+      pass: false,
+      verdict: "regression",
+      reason: `it answers "unknown" for ${percent(deployed.candidateStrangerRejection)} of the ${photos(deployed.photos)} under _not/, more than ${percent(settings.maxRegression)} below the deployed ${deployed.version}'s ${percent(deployed.strangerRejection)}`,
+    };
+  }
+  const strangers =
+    strangerRejection === null ? "no stranger photo to measure its \"unknown\" answer on" : `it rejects ${percent(strangerRejection)} of ${photos(figures.strangerPhotos)} of ${where}s`;
+  const known = knownRejection === null ? "" : ` and ${percent(knownRejection)} of known people's`;
+  const against = deployed ? ` (${deployed.version}: ${percent(deployed.strangerRejection)} of the same _not/ photos)` : "";
+  return { pass: true, verdict: "passed", reason: `${strangers}${known}${against}` };
 }

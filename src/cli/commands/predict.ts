@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, Predictor, publicPhotoPrediction, type PhotoPrediction, type PublicPhotoPrediction } from "../../model/predictor.js";
+import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, Predictor, publicPhotoPrediction, type PhotoPrediction, type PublicFace, type PublicPhotoPrediction } from "../../model/predictor.js";
 import { predictRemote, serviceUrl } from "../../serve/client.js";
 import { wholeNumberIn } from "../../util/whole-number.js";
 import type { CommandContext } from "../context.js";
@@ -55,6 +55,15 @@ function integerOption(flag: string, text: string | undefined, fallback: number,
 }
 
 /**
+ * A face's answer in words: a name the model is not sure of says so (the two-level answer), so a
+ * reader does not act on it as on a confident one. A service older than the two-level answer sends
+ * no `confident`: its names read as before.
+ */
+function answerText(face: Pick<PublicFace, "label" | "known" | "confident">): string {
+  return face.known && face.confident === false ? `${face.label} (not sure)` : face.label;
+}
+
+/**
  * The answers as a table, a row per face: photo, face number (largest first), its box (x,y width x
  * height in the photo's pixels), answer, top k. A photo without a face is one row answered no_face.
  * Photo names, labels and errors are escaped by the table.
@@ -70,7 +79,7 @@ export function renderPredictions(results: readonly PhotoResult[], topk: number)
       result.image,
       `${index + 1}${index === 0 ? found : ""}`,
       `${face.box.x},${face.box.y} ${face.box.width}x${face.box.height}`,
-      face.label,
+      answerText(face),
       top(face.topk),
     ]);
   });

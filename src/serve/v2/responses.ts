@@ -35,6 +35,8 @@ export function modelMetadata(model: ServedModel) {
       { name: "face_photo", datatype: "INT32", shape: [-1] },
       { name: "face_labels", datatype: "BYTES", shape: [-1] },
       { name: "face_scores", datatype: "FP32", shape: [-1, labels] },
+      { name: "confident", datatype: "BOOL", shape: [-1] },
+      { name: "face_confident", datatype: "BOOL", shape: [-1] },
     ],
     properties: modelProperties(model),
   };
@@ -47,7 +49,7 @@ export function modelMetadata(model: ServedModel) {
  * not have (no dataset commit, no open-set threshold) is left out rather than null.
  */
 export function modelProperties(model: ServedModel): Record<string, string> {
-  const { metadata, maxDistance } = model.predictor;
+  const { metadata, maxDistance, confidentDistance } = model.predictor;
   const properties: Record<string, string> = {
     labels: JSON.stringify(metadata.labels),
     backbone: metadata.backbone.id,
@@ -57,6 +59,11 @@ export function modelProperties(model: ServedModel): Record<string, string> {
   };
   if (metadata.dataset.commit !== null) properties.dataset_commit = metadata.dataset.commit;
   if (maxDistance !== null) properties.unknown_max_distance = String(maxDistance);
+  if (confidentDistance !== null) properties.confident_max_distance = String(confidentDistance);
+  const openSet = metadata.openSet;
+  if (openSet?.calibration) properties.calibration_stranger_rejection = String(openSet.calibration.strangerRejection);
+  if (openSet?.test?.strangerRejection !== undefined && openSet.test.strangerRejection !== null) properties.test_stranger_rejection = String(openSet.test.strangerRejection);
+  if (openSet?.test?.knownRejection !== undefined && openSet.test.knownRejection !== null) properties.test_known_rejection = String(openSet.test.knownRejection);
   return properties;
 }
 
@@ -91,6 +98,10 @@ function outputTensor(output: RequestedOutput, labels: readonly string[], predic
       return { name: "face_labels", shape: [faces.length], datatype: "BYTES", data: faces.map(({ face }) => face.label) };
     case "face_scores":
       return scoresTensor("face_scores", output.classification, labels, faces.map(({ face }) => face));
+    case "confident":
+      return { name: "confident", shape: [photos], datatype: "BOOL", data: predictions.map((prediction) => prediction.confident) };
+    case "face_confident":
+      return { name: "face_confident", shape: [faces.length], datatype: "BOOL", data: faces.map(({ face }) => face.confident) };
   }
 }
 

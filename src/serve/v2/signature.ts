@@ -7,14 +7,16 @@
  * face answered in all the photos, largest first within a photo: FP32 `boxes` [faces, 4] (x, y,
  * width, height in pixels of the upright photo), INT32 `face_photo` (the index of its photo in the
  * input), BYTES `face_labels` and FP32 `face_scores` [faces, labels] (zeros for a face too small to
- * name, labelled "too_small"). The metadata endpoint describes them and the infer endpoint accepts
- * and answers exactly these.
+ * name, labelled "too_small"). The two-level answer, BOOL `confident` per photo and `face_confident`
+ * per face: true when a person is named near enough to act on, false when the name is not sure and
+ * for "unknown", "no_face" and "too_small". The metadata endpoint describes them and the infer
+ * endpoint accepts and answers exactly these.
  */
 
 export const imageInput = { name: "image", datatype: "BYTES" } as const;
 
 /** In the order an infer response lists them when the request names none. */
-export const outputNames = ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"] as const;
+export const outputNames = ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores", "confident", "face_confident"] as const;
 export type OutputName = (typeof outputNames)[number];
 
 export const isOutputName = (name: string): name is OutputName => (outputNames as readonly string[]).includes(name);

@@ -115,10 +115,10 @@ describe("text output of the CLI shows names escaped", () => {
         {
           image: "a.jpg",
           prediction: {
-            ...{ label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true },
+            ...{ label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true, confident: false },
             crop: "detected",
             facesFound: 1,
-            faces: [{ box: { x: 1, y: 2, width: 30, height: 40 }, detectionScore: 0.9, label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true, tooSmall: false }],
+            faces: [{ box: { x: 1, y: 2, width: 30, height: 40 }, detectionScore: 0.9, label: `Eve${red}`, score: 0.9, topk: [{ label: `Eve${red}`, score: 0.9 }, { label: "Bob\u202e", score: 0.1 }], distance: 0.1, known: true, confident: false, tooSmall: false }],
           },
         },
       ],
@@ -126,6 +126,7 @@ describe("text output of the CLI shows names escaped", () => {
     );
     assert.doesNotMatch(text, terminalActs);
     assert.ok(text.includes("Eve\\x1b[31m 90.0%, Bob\\u202e 10.0%"), text);
+    assert.ok(text.includes("Eve\\x1b[31m (not sure)"), text);
   });
 
   test("status: the store path", () => {

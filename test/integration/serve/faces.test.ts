@@ -174,6 +174,8 @@ describe("every face in a photo", () => {
       "face_photo INT32 [-1]",
       "face_labels BYTES [-1]",
       "face_scores FP32 [-1,3]",
+      "confident BOOL [-1]",
+      "face_confident BOOL [-1]",
     ]);
     const response = await fetch(`${served.service.url}/v2/models/faces/infer`, {
       method: "POST",

@@ -104,6 +104,8 @@ describe("Open Inference Protocol v2: what the answers say", () => {
       { name: "face_photo", datatype: "INT32", shape: [-1] },
       { name: "face_labels", datatype: "BYTES", shape: [-1] },
       { name: "face_scores", datatype: "FP32", shape: [-1, 3] },
+      { name: "confident", datatype: "BOOL", shape: [-1] },
+      { name: "face_confident", datatype: "BOOL", shape: [-1] },
     ]);
   });
 
@@ -114,7 +116,7 @@ describe("Open Inference Protocol v2: what the answers say", () => {
       assert.equal(status, 200, JSON.stringify(answer));
       return answer.outputs.map((output) => output.name);
     };
-    const all = ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"];
+    const all = ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores", "confident", "face_confident"];
     assert.deepEqual(await names({ inputs }), all);
     assert.deepEqual(await names({ inputs, outputs: [] }), all);
     assert.deepEqual(await names({ inputs, outputs: [{ name: "labels" }] }), ["labels"]);

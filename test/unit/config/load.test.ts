@@ -77,7 +77,7 @@ const defaults = {
     brightnessMin: 0.8,
     brightnessMax: 1.2,
   },
-  openSet: { maxDistance: "auto" },
+  openSet: { maxDistance: "auto", confidentDistance: "auto", calibrationStrangers: "auto", targetStrangerRejection: 0.97, maxKnownRejection: 0.01, confidentStrangerRejection: 0.995 },
   serve: {
     port: 8080,
     host: "127.0.0.1",
@@ -91,7 +91,7 @@ const defaults = {
     gracePeriod: 25_000,
     checkInterval: 5_000,
   },
-  gate: { minAccuracy: 0.9, maxRegression: 0.01 },
+  gate: { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05 },
   controller: {
     pollInterval: 30_000,
     onNewCommit: "queue",
@@ -149,9 +149,16 @@ const allKeys = [
   ...Object.keys(defaults.train).map((key) => `train.${key}`),
   ...Object.keys(defaults.augment).map((key) => `augment.${key}`),
   "openSet.maxDistance",
+  "openSet.confidentDistance",
+  "openSet.calibrationStrangers",
+  "openSet.targetStrangerRejection",
+  "openSet.maxKnownRejection",
+  "openSet.confidentStrangerRejection",
   ...Object.keys(defaults.serve).map((key) => `serve.${key}`),
   "gate.minAccuracy",
   "gate.maxRegression",
+  "gate.minStrangerRejection",
+  "gate.maxKnownRejection",
   ...Object.keys(defaults.controller).map((key) => `controller.${key}`),
   ...Object.keys(defaults.kubernetes).map((key) => `kubernetes.${key}`),
 ];
@@ -526,6 +533,20 @@ describe("loadConfig precedence", () => {
     }
   });
 
+  test("openSet.confidentDistance takes auto, off or a distance; calibrationStrangers auto or a count; the rates 0..1", async () => {
+    const load = (key: string, value: string) => loadConfig({ defaultFile: missing(), overrides: [{ key, value, origin: "--set" }] });
+    assert.equal((await load("openSet.confidentDistance", "off")).config.openSet.confidentDistance, "off");
+    assert.equal((await load("openSet.confidentDistance", "0.25")).config.openSet.confidentDistance, 0.25);
+    assert.equal((await load("openSet.calibrationStrangers", "0")).config.openSet.calibrationStrangers, 0);
+    for (const [key, value] of [["openSet.confidentDistance", "3"], ["openSet.calibrationStrangers", "1.5"], ["openSet.targetStrangerRejection", "97"], ["gate.minStrangerRejection", "-0.1"], ["gate.maxKnownRejection", "lots"]] as const) {
+      await assert.rejects(load(key, value), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.ok(error.message.includes(key) && error.message.includes(value), `${key}=${value}: ${error.message}`);
+        return true;
+      });
+    }
+  });
+
   test("a file is not needed for loadConfig to combine env and overrides", async () => {
     const loaded = await loadConfig({
       defaultFile: missing(),
@@ -785,6 +806,11 @@ describe("keys and environment names", () => {
       "augment.brightnessMin": "0.9",
       "augment.brightnessMax": "1.1",
       "openSet.maxDistance": "0.4",
+      "openSet.confidentDistance": "0.3",
+      "openSet.calibrationStrangers": "5",
+      "openSet.targetStrangerRejection": "0.95",
+      "openSet.maxKnownRejection": "0.02",
+      "openSet.confidentStrangerRejection": "0.99",
       "serve.port": "9000",
       "serve.host": "127.0.0.1",
       "serve.maxBatch": "4",
@@ -798,6 +824,8 @@ describe("keys and environment names", () => {
       "serve.checkInterval": "1s",
       "gate.minAccuracy": "0.8",
       "gate.maxRegression": "0",
+      "gate.minStrangerRejection": "0.8",
+      "gate.maxKnownRejection": "0.1",
       "controller.pollInterval": "1m",
       "controller.onNewCommit": "supersede",
       "controller.maxAttempts": "6",
@@ -859,9 +887,9 @@ describe("keys and environment names", () => {
         brightnessMin: 0.9,
         brightnessMax: 1.1,
       },
-      openSet: { maxDistance: 0.4 },
+      openSet: { maxDistance: 0.4, confidentDistance: 0.3, calibrationStrangers: 5, targetStrangerRejection: 0.95, maxKnownRejection: 0.02, confidentStrangerRejection: 0.99 },
       serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, maxBufferedBytes: 64_000_000, maxPixels: 12_000_000, decodeConcurrency: 3, gracePeriod: 10_000, checkInterval: 1_000 },
-      gate: { minAccuracy: 0.8, maxRegression: 0 },
+      gate: { minAccuracy: 0.8, maxRegression: 0, minStrangerRejection: 0.8, maxKnownRejection: 0.1 },
       controller: {
         pollInterval: 60_000,
         onNewCommit: "supersede",

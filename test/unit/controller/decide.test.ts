@@ -249,6 +249,20 @@ describe("decide: attempts", () => {
     assert.equal(writes(actions)[0]?.attempts[0]?.gate?.verdict, "regression");
   });
 
+  test("a candidate that names strangers fails the gate with the reason in words, and the policy plans another attempt", () => {
+    const openSet = { strangerRejection: 0.8, strangerPhotos: 50, measuredOn: "test" as const, knownRejection: 0.01, knownPhotos: 100, deployed: null };
+    const accurate = result(0.97) as Extract<AttemptResult, { ok: true }>;
+    const actions = decideActions(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: { ...accurate, openSet } } } }), settings);
+    const [next] = writes(actions);
+    assert.equal(next?.attempts[0]?.gate?.pass, false);
+    assert.equal(next?.attempts[0]?.gate?.verdict, "open-set");
+    assert.match(next?.attempts[0]?.gate?.reason ?? "", /answers "unknown" for 80\.0% of 50 photos of held-out strangers, below the required 90\.0%/);
+    assert.equal(next?.state, "running");
+    assert.equal(next?.attempts[1]?.state, "pending");
+    const passing = decideActions(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: { ...accurate, openSet: { ...openSet, strangerRejection: 0.95 } } } } }), settings);
+    assert.equal(writes(passing)[0]?.state, "promoting");
+  });
+
   test("the last allowed attempt failing ends the run as failed, and nothing is promoted", () => {
     const done = [1, 2, 3].map((number) => attempt(number, { state: "finished", result: result(0.5), gate: { pass: false, verdict: "absolute", reason: "low" }, hyperparameters: { ...settings.initialHyperparameters, epochs: 5 * number } }));
     const last = run("1", "aaaa", { attempts: [...done, attempt(4, { hyperparameters: { ...settings.initialHyperparameters, epochs: 99 } })] });

@@ -37,8 +37,8 @@ describe("parseInferRequest", () => {
     assert.equal((await parseInferRequest({ inputs: [image([a])] }, limits)).id, undefined);
     assert.deepEqual((await parseInferRequest({ inputs: [image([a])] }, limits)).faceLimits, { maxFaces: 10, minFaceSize: 20 });
     assert.deepEqual((await parseInferRequest({ inputs: [image([a])], parameters: { maxFaces: 3, minFaceSize: "0" } }, limits)).faceLimits, { maxFaces: 3, minFaceSize: 0 });
-    assert.deepEqual((await parseInferRequest({ inputs: [image([a])] }, limits)).outputs, ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"].map((name) => ({ name, classification: null })));
-    assert.deepEqual((await parseInferRequest({ inputs: [image([a])], outputs: [] }, limits)).outputs.map((output) => output.name), ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"]);
+    assert.deepEqual((await parseInferRequest({ inputs: [image([a])] }, limits)).outputs, ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores", "confident", "face_confident"].map((name) => ({ name, classification: null })));
+    assert.deepEqual((await parseInferRequest({ inputs: [image([a])], outputs: [] }, limits)).outputs.map((output) => output.name), ["scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores", "confident", "face_confident"]);
     assert.deepEqual((await parseInferRequest({ inputs: [image([a])], outputs: [{ name: "labels" }, { name: "scores", parameters: { classification: 2 } }] }, limits)).outputs, [
       { name: "labels", classification: null },
       { name: "scores", classification: 2 },
@@ -72,7 +72,7 @@ describe("parseInferRequest", () => {
       ["not base64", { inputs: [image(["***"])] }, 400, /^inputs\[0\]\.data\[0\]: expected a base64 string, received text that is not base64$/],
       ["a photo over the limit", { inputs: [image([Buffer.alloc(17).toString("base64")])] }, 413, /^inputs\[0\]\.data\[0\]: the photo is larger than 16 bytes$/],
       ["outputs not an array", { inputs: [image([a])], outputs: { name: "labels" } }, 400, /^outputs: expected an array of requested outputs, received an object$/],
-      ["an unknown output", { inputs: [image([a])], outputs: [{ name: "embeddings" }] }, 400, /^outputs\[0\]\.name: the model has no output named "embeddings"; its outputs are "scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores"$/],
+      ["an unknown output", { inputs: [image([a])], outputs: [{ name: "embeddings" }] }, 400, /^outputs\[0\]\.name: the model has no output named "embeddings"; its outputs are "scores", "labels", "faces_found", "boxes", "face_photo", "face_labels", "face_scores", "confident", "face_confident"$/],
       ["a long unknown output name is cut short", { inputs: [image([a])], outputs: [{ name: "x".repeat(10_000) }] }, 400, /^outputs\[0\]\.name: the model has no output named "x{64}…";/],
       ["an output twice", { inputs: [image([a])], outputs: [{ name: "scores" }, { name: "scores" }] }, 400, /^outputs\[1\]\.name: the output "scores" is asked for twice$/],
       ["an unknown output parameter", { inputs: [image([a])], outputs: [{ name: "scores", parameters: { binary_data: true } }] }, 400, /^outputs\[0\]\.parameters\.binary_data: unknown output parameter/],
