@@ -39,7 +39,7 @@ export class FaceCapture {
   private stopReason: string | null = null;
 
   constructor(
-    private readonly inbox: Inbox,
+    private readonly inbox: Pick<Inbox, "add" | "root">,
     private readonly options: { clock: Clock; log: Logger; events?: CaptureEvents; maxPending?: number },
   ) {}
 

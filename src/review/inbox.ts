@@ -96,6 +96,8 @@ export class Inbox {
   async add(face: NewFace, crop: Uint8Array, photo: Uint8Array | null, now: number): Promise<{ id: string } & Pruned> {
     const id = newFaceId(now);
     const record: CapturedFace = { ...face, id, capturedAt: new Date(now).toISOString(), embedding: encodeEmbedding(face.embedding), hasPhoto: photo !== null };
+    // The index is read before the face is in place, or the new face would be in it twice.
+    const ids = await this.knownIds();
     await mkdir(this.faces, { recursive: true });
     const staging = await temporaryPath(join(this.faces, id), "new");
     try {
@@ -108,7 +110,7 @@ export class Inbox {
       await rm(staging, { recursive: true, force: true });
       throw error;
     }
-    (await this.knownIds()).push(id);
+    ids.push(id);
     return { id, ...(await this.prune(now)) };
   }
 
