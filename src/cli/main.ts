@@ -16,6 +16,9 @@ import { ControllerBusyError } from "../controller/controller.js";
 import { upCommand } from "./commands/up.js";
 import { attemptCommand, type AttemptOptions } from "./commands/attempt.js";
 import { statusCommand, type StatusOptions } from "./commands/status.js";
+import { inboxDecisionCommand, inboxListCommand, type InboxDecisionOptions, type InboxListOptions } from "./commands/inbox.js";
+import { ReviewError } from "../review/decisions.js";
+import { InboxError } from "../review/inbox.js";
 
 /**
  * The `faceops` binary: every process of the system (controller, training attempt, server) is this
@@ -132,6 +135,28 @@ function buildProgram(): Command {
       await statusCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
     });
 
+  const inbox = program.command("inbox").description("review the faces the service could not name (serve.capture)");
+  inbox
+    .command("list")
+    .description("the faces waiting for review, in groups of the same face")
+    .option("--json", 'print JSON: {"groups": [{"id", "faces": [{"id", "capturedAt", "modelVersion", "answer", "distance"}], "nearest"}]}')
+    .action(async (options: InboxListOptions, command: Command) => {
+      await inboxListCommand(options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+  for (const [action, description, takes] of [
+    ["assign", "these groups or faces are <name>: committed to the face repository by the controller", "<group-or-face-id...>"],
+    ["not", "these faces are not <name> (hard negatives, kept under _not/)", "<face-id...>"],
+    ["discard", "remove these groups or faces from the inbox", "<group-or-face-id...>"],
+  ] as const) {
+    const sub = inbox.command(action).description(description).argument(takes, "ids from `faceops inbox list`").option("--json", "print the decision as JSON");
+    if (action !== "discard") {
+      sub.requiredOption("--person <name>", "the person, as their folder in the face repository").option("--reviewer <identity>", 'who decides, "Name <email>": the commit\'s author');
+    }
+    sub.action(async (ids: string[], options: InboxDecisionOptions, command: Command) => {
+      await inboxDecisionCommand(action, ids, options, await createContext(command.optsWithGlobals<GlobalOptions>()));
+    });
+  }
+
   const cache = program.command("cache").description("the feature cache in the store");
   cache
     .command("stats")
@@ -162,7 +187,7 @@ function reportError(error: unknown): number {
     process.stderr.write(`faceops: ${printableLines(error.message)}\n`);
     return exitError;
   }
-  if (error instanceof SourceError || error instanceof BundleError || error instanceof ControllerBusyError) {
+  if (error instanceof SourceError || error instanceof BundleError || error instanceof ControllerBusyError || error instanceof ReviewError || error instanceof InboxError) {
     process.stderr.write(`faceops: ${printable(error.message)}\n`);
     return exitError;
   }

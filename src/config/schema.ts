@@ -214,6 +214,22 @@ const openSetSchema = z.strictObject({
   confidentStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.995),
 });
 
+/**
+ * Faces the service could not name, kept in the store's inbox for a person to review and commit to
+ * the face repository. Faces are personal data: off by default, bounded in count and age.
+ */
+const captureSchema = z.strictObject({
+  enabled: booleanValue().default(false),
+  /** Also keep faces named with a lead of less than this over the second label (0: only "unknown" faces). */
+  lowMargin: fraction().default(0.1),
+  /** Faces kept at most; the oldest go first. */
+  maxItems: integer(1, 100_000).default(500),
+  /** Faces older than this are removed. */
+  maxAgeDays: integer(1, 3_650).default(30),
+  /** Keep the whole photo beside the face crop (more personal data: the people and places around the face). */
+  keepPhoto: booleanValue().default(false),
+});
+
 const serveSchema = z.strictObject({
   port: integer(0, 65_535).default(8080),
   /**
@@ -250,6 +266,8 @@ const serveSchema = z.strictObject({
   gracePeriod: duration({ min: 0, max: 3_600_000 }).default(25_000),
   /** How often a server following a store re-reads the current-version pointer: 100 ms to 1 h. */
   checkInterval: duration({ min: 100, max: 3_600_000 }).default(5_000),
+  /** Faces kept for review (the inbox): off unless asked for. */
+  capture: captureSchema.default(captureSchema.parse({})),
 });
 
 const gateSchema = z.strictObject({
