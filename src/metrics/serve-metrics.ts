@@ -29,6 +29,9 @@ export interface ServeMetrics {
   modelInfo: Gauge<"model_name" | "version" | "dataset_commit" | "backbone">;
   modelLoadedAt: Gauge<"model_name" | "version">;
   modelLoadFailures: Counter<"model_name">;
+  capturedFaces: Counter<"reason">;
+  captureDropped: Counter<"reason">;
+  captureStopped: Gauge;
 }
 
 /**
@@ -86,6 +89,23 @@ export function createServeMetrics(registry: Registry, options: { defaultMetrics
       help: "Faces found in each photo answered (also those beyond maxFaces); photos of models that do not detect faces are not counted.",
       labelNames: ["model_name"],
       buckets: [0, 1, 2, 3, 4, 6, 8, 10, 20, 50],
+      registers: [registry],
+    }),
+    capturedFaces: new Counter({
+      name: "faceops_capture_faces_total",
+      help: "Faces kept in the inbox for review (serve.capture), by why: unknown, or named with a small margin (low_margin).",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    captureDropped: new Counter({
+      name: "faceops_capture_dropped_total",
+      help: "Faces the inbox let go: evicted for room (full), older than maxAgeDays (expired), offered while the write queue was full (busy), or lost to a failed write (failed).",
+      labelNames: ["reason"],
+      registers: [registry],
+    }),
+    captureStopped: new Gauge({
+      name: "faceops_capture_stopped",
+      help: "1 when face capture stopped because the inbox could not be written (full or read-only disk); 0 otherwise.",
       registers: [registry],
     }),
     tooSmallFaces: new Counter({

@@ -41,6 +41,10 @@ export interface Scored {
   probabilities: Float32Array;
   /** Distance to the nearest training photo (0..2); null when the bundle has no references. */
   distance: number | null;
+  /** That nearest training photo's person; null when the bundle has no references. */
+  nearestLabel: string | null;
+  /** The backbone's features of the face, as computed (for keeping a face to review). */
+  features: Float32Array;
 }
 
 /**
@@ -258,7 +262,11 @@ export class Predictor {
   async scores(images: readonly RgbImage[]): Promise<Scored[]> {
     const features = await this.backbone.embed(images);
     const probabilities = predictHead(this.tf, this.head, features.map((vector) => applyScaling(vector, this.scaling)));
-    return probabilities.map((row, index) => ({ probabilities: row, distance: this.references?.nearest(features[index] as Float32Array).distance ?? null }));
+    return probabilities.map((row, index) => {
+      const vector = features[index] as Float32Array;
+      const nearest = this.references?.nearest(vector) ?? null;
+      return { probabilities: row, distance: nearest?.distance ?? null, nearestLabel: nearest ? (this.metadata.labels[nearest.label] ?? null) : null, features: vector };
+    });
   }
 
   /** Every face of each photo, answered (see PhotoPrediction). */

@@ -1,6 +1,6 @@
 import type { Logger } from "../log.js";
 import type { Clock } from "../util/clock.js";
-import type { Inbox, NewFace } from "./inbox.js";
+import type { CaptureReason, Inbox, NewFace } from "./inbox.js";
 
 /**
  * Capture off the request path. The service offers a face and goes on answering: `offer` neither
@@ -13,8 +13,8 @@ import type { Inbox, NewFace } from "./inbox.js";
 export type CaptureDrop = "full" | "expired" | "busy" | "failed";
 
 export interface CaptureEvents {
-  /** A face was written to the inbox. */
-  captured?(): void;
+  /** A face was written to the inbox, kept for this reason. */
+  captured?(reason: CaptureReason): void;
   /** Faces lost: evicted for room (full), too old (expired), queue full (busy), write failed. */
   dropped?(reason: CaptureDrop, count: number): void;
   /** Capture stopped; no face is kept from now on. */
@@ -28,8 +28,8 @@ export interface Offered {
   photo: (() => Promise<Uint8Array>) | null;
 }
 
-/** Writes that fail this way will fail again: the disk is full, read-only or not ours. */
-const lastingFailures = new Set(["EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM"]);
+/** Writes that fail this way will fail again: the disk is full, read-only or not ours, or the inbox's path is not a folder. */
+const lastingFailures = new Set(["EROFS", "ENOSPC", "EDQUOT", "EACCES", "EPERM", "ENOTDIR"]);
 
 export const defaultMaxPending = 32;
 
@@ -73,7 +73,7 @@ export class FaceCapture {
       }
       try {
         const pruned = await this.inbox.add(next.face, await next.crop(), next.photo ? await next.photo() : null, this.options.clock.now());
-        this.options.events?.captured?.();
+        this.options.events?.captured?.(next.face.reason);
         if (pruned.evicted > 0) this.options.events?.dropped?.("full", pruned.evicted);
         if (pruned.expired > 0) this.options.events?.dropped?.("expired", pruned.expired);
       } catch (error) {

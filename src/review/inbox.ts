@@ -34,7 +34,7 @@ export interface CapturedFace {
   box: { x: number; y: number; width: number; height: number } | null;
   /** The backbone the embedding comes from: faces are only grouped with faces of the same one. */
   backbone: string;
-  /** The face's unit-length embedding, little-endian float32, base64. */
+  /** The face's embedding (the backbone's features, as computed), little-endian float32, base64. */
   embedding: string;
   /** Whether the whole photo was kept too (serve.capture.keepPhoto). */
   hasPhoto: boolean;

@@ -9,6 +9,7 @@ import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { publicPhotoPrediction } from "../model/predictor.js";
 import { BodyBudget } from "./body-budget.js";
 import { inferenceJsonLimits } from "./json-body.js";
+import type { ServeCapture } from "./capture.js";
 import type { ModelSlot } from "./model-slot.js";
 import { parseFaceLimits, parseTopk, predictPhotos, type DecodeAdmission } from "./predict.js";
 import { readUploadedImages, type UploadLimits } from "./uploads.js";
@@ -33,6 +34,8 @@ export interface AppOptions {
   serverVersion: string;
   /** More routes served by the same app, e.g. the controller's in `faceops up`. */
   routers?: express.Router[];
+  /** Faces kept for review (serve.capture); absent: none. */
+  capture?: ServeCapture | null;
 }
 
 const pagePath = new URL("./page/index.html", import.meta.url);
@@ -103,7 +106,7 @@ export function createApp(options: AppOptions): express.Express {
     try {
       const topk = parseTopk(request.query.topk, model.predictor.labels.length);
       const limits = parseFaceLimits(request.query);
-      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding, limits);
+      const predictions = await predictPhotos(model, photos, topk, metrics, options.decoding, { limits, capture: options.capture });
       response.json({
         model: { name: model.name, version: model.version },
         results: predictions.map(publicPhotoPrediction),
@@ -115,7 +118,7 @@ export function createApp(options: AppOptions): express.Express {
 
   // One count for every error answered, whichever protocol writes it.
   const countError = (status: number, code: string) => metrics.httpErrors.inc({ code: String(status), reason: code });
-  app.use(openInferenceRouter({ slot, metrics, log, onError: countError, decoding: options.decoding, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
+  app.use(openInferenceRouter({ slot, metrics, log, onError: countError, decoding: options.decoding, capture: options.capture, maxBytes: options.limits.maxBytes, maxFiles: options.limits.maxFiles, serverVersion: options.serverVersion }));
 
   for (const router of options.routers ?? []) app.use(router);
 

@@ -5,6 +5,7 @@ import { Semaphore } from "../util/semaphore.js";
 import { wholeNumberIn } from "../util/whole-number.js";
 import { decodeMemoryEstimate, ImageDecodeError, readImageHeader, type ImageHeader } from "../vision/decode.js";
 import { HttpError } from "../http/errors.js";
+import type { ServeCapture } from "./capture.js";
 import type { ServedModel } from "./model-slot.js";
 
 /**
@@ -64,8 +65,10 @@ export async function predictPhotos(
   topk: number,
   metrics: ServeMetrics,
   admission: DecodeAdmission,
-  limits: FaceLimits = { maxFaces: defaultMaxFaces, minFaceSize: defaultMinFaceSize },
+  options: { limits?: FaceLimits; capture?: ServeCapture | null } = {},
 ): Promise<PhotoPrediction[]> {
+  const limits = options.limits ?? { maxFaces: defaultMaxFaces, minFaceSize: defaultMinFaceSize };
+  const capture = options.capture ?? null;
   const refuse = (error: unknown, index: number): never => {
     if (error instanceof ImageDecodeError) {
       const which = photos.length > 1 ? `photo ${index + 1}: ` : "";
@@ -95,8 +98,9 @@ export async function predictPhotos(
       try {
         return await admission.decodes.use(decodePermits(headers[index] as ImageHeader, admission), () => {
           if (failed) throw new Error("not decoded: another photo of the request was refused");
-          // Handed over: the upload moves to the face-path worker uncopied; nothing reads it afterwards.
-          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels, handOver: true, ...limits });
+          // Handed over: the upload moves to the face-path worker uncopied; nothing reads it afterwards,
+          // unless capture keeps whole photos.
+          return model.predictor.prepare(bytes, { maxPixels: admission.maxPixels, handOver: !capture?.keepsPhotos, ...limits });
         });
       } catch (error) {
         failed = true;
@@ -112,6 +116,7 @@ export async function predictPhotos(
   return prepared.map((photo, index) => {
     const answer = model.predictor.answerPhoto(photo, scored[index] ?? [], topk);
     recordPhotoPrediction(metrics, model.name, answer);
+    capture?.observe(model, photo, scored[index] ?? [], answer, photos[index] ?? null);
     return answer;
   });
 }

@@ -4,6 +4,7 @@ import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { HttpError, type OnError } from "../http/errors.js";
 import { inferenceJsonLimits, readJsonBody } from "./json-body.js";
 import type { ModelSlot, ServedModel } from "./model-slot.js";
+import type { ServeCapture } from "./capture.js";
 import { predictPhotos, type DecodeAdmission } from "./predict.js";
 import { openInferenceErrors, openInferenceNotFound } from "./v2/error-format.js";
 import { parseInferRequest } from "./v2/infer-request.js";
@@ -25,6 +26,8 @@ export interface OpenInferenceOptions {
   onError?: OnError;
   /** The pixel limit and decode permits shared with /v1. */
   decoding: DecodeAdmission;
+  /** Faces kept for review (serve.capture); absent: none. */
+  capture?: ServeCapture | null;
   maxBytes: number;
   maxFiles: number;
   serverVersion: string;
@@ -89,7 +92,7 @@ export function openInferenceRouter(options: OpenInferenceOptions): Router {
     try {
       // Checked again on the model this request holds: a swap may have happened while the body arrived.
       requireModel(model, request);
-      const predictions = await predictPhotos(model, parsed.photos, 1, metrics, options.decoding, parsed.faceLimits);
+      const predictions = await predictPhotos(model, parsed.photos, 1, metrics, options.decoding, { limits: parsed.faceLimits, capture: options.capture });
       response.json(inferResponse(model, parsed, predictions));
     } finally {
       slot.release(model);

@@ -2,6 +2,7 @@ import { Registry } from "prom-client";
 import { silentLogger, type Logger } from "../../src/log.js";
 import { createServeMetrics, type ServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
+import type { ServeCapture } from "../../src/serve/capture.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { createDecodeAdmission, type DecodeAdmission } from "../../src/serve/predict.js";
 import { listen, type RunningServer } from "../../src/http/server.js";
@@ -16,7 +17,7 @@ export interface TestService {
 }
 
 export async function startService(
-  options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; decoding?: DecodeAdmission; log?: Logger } = {},
+  options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; decoding?: DecodeAdmission; log?: Logger; capture?: ServeCapture } = {},
 ): Promise<TestService> {
   const log = options.log ?? silentLogger();
   const metrics = createServeMetrics(new Registry());
@@ -29,6 +30,7 @@ export async function startService(
     maxBufferedBytes: options.maxBufferedBytes,
     decoding: options.decoding ?? createDecodeAdmission({ maxPixels: 40_000_000, decodeConcurrency: 2 }),
     serverVersion: "test",
+    capture: options.capture ?? null,
   });
   const running = await listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
   return { url: running.url, slot, metrics, running, close: () => running.shutdown("test over") };

@@ -20,7 +20,7 @@ export interface ServedBundle {
  * nothing loaded yet for the suite to install it in: made in the suite's `before`, stopped and
  * deleted in its `after`. Call it inside `describe`.
  */
-export function servedBundle(people: readonly string[]): ServedBundle {
+export function servedBundle(people: readonly string[], serviceOptions: Parameters<typeof startService>[0] = {}): ServedBundle {
   const folder = temporaryFolder();
   const repo = faceRepo(people, 10);
   const bundle = join(folder.path, "bundle");
@@ -28,7 +28,7 @@ export function servedBundle(people: readonly string[]): ServedBundle {
   let service: TestService | null = null;
   before(async () => {
     trained = await trainBundle(repo.path, new StoreLayout(join(folder.path, "store")), { "model.backbone": "face-embedding" }, bundle);
-    service = await startService({ maxBytes: 300_000, maxFiles: 4 });
+    service = await startService({ maxBytes: 300_000, maxFiles: 4, ...serviceOptions });
   });
   after(async () => {
     await service?.close();

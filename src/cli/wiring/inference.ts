@@ -5,6 +5,10 @@ import { createApp } from "../../serve/app.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower, type LoadOptions } from "../../serve/model-source.js";
 import { createDecodeAdmission, resolveDecodeConcurrency } from "../../serve/predict.js";
+import { FaceCapture } from "../../review/capture.js";
+import { Inbox } from "../../review/inbox.js";
+import { ServeCapture } from "../../serve/capture.js";
+import { systemClock } from "../../util/clock.js";
 import type { CommandContext } from "../context.js";
 import { faceopsVersion } from "../commands/version.js";
 import type { StopStep } from "./run-until-signal.js";
@@ -20,6 +24,8 @@ export interface Inference {
   metrics: ServeMetrics;
   /** What loading a bundle into the slot needs. */
   loading: LoadOptions;
+  /** Face capture for review (serve.capture): the writer and what the predict path offers faces to; null when off. */
+  capture: { writer: FaceCapture; serving: ServeCapture } | null;
 }
 
 /**
@@ -39,6 +45,7 @@ export function buildInference(context: CommandContext, registry: Registry): Inf
     slot: new ModelSlot({ maxBatch: config.serve.maxBatch, maxDelayMs: config.serve.maxDelayMs }, metrics, context.log),
     metrics,
     loading: { config, log: context.log, workers: inferenceWorkers(context) },
+    capture: buildCapture(context, metrics),
   };
 }
 
@@ -60,13 +67,33 @@ export function inferenceApp(context: CommandContext, inference: Inference, rout
     decoding: createDecodeAdmission(serve),
     serverVersion: faceopsVersion(),
     routers,
+    capture: inference.capture?.serving ?? null,
   });
+}
+
+/** Face capture for review (serve.capture), with its metrics; null when it is off. */
+function buildCapture(context: CommandContext, metrics: ServeMetrics): Inference["capture"] {
+  const { capture } = context.loaded.config.serve;
+  if (!capture.enabled) return null;
+  const inbox = new Inbox(context.store.inbox, { maxItems: capture.maxItems, maxAgeDays: capture.maxAgeDays });
+  const writer = new FaceCapture(inbox, {
+    clock: systemClock,
+    log: context.log,
+    events: {
+      captured: (reason) => metrics.capturedFaces.inc({ reason }),
+      dropped: (reason, count) => metrics.captureDropped.inc({ reason }, count),
+      stopped: () => metrics.captureStopped.set(1),
+    },
+  });
+  context.log.info({ inbox: inbox.root, maxItems: capture.maxItems, maxAgeDays: capture.maxAgeDays, keepPhoto: capture.keepPhoto }, "keeping faces the service cannot name for review (serve.capture)");
+  return { writer, serving: new ServeCapture(writer, { lowMargin: capture.lowMargin, keepPhoto: capture.keepPhoto }) };
 }
 
 /** Stopping the service behind a closed server: no more swaps, then the models and their worker threads. */
 export function stopInference(inference: Inference, follower: StoreFollower | null): StopStep[] {
   return [
     ...(follower ? [{ what: "the store follower", stop: () => follower.stop() }] : []),
+    ...(inference.capture ? [{ what: "the faces still being kept for review", stop: () => (inference.capture as { writer: FaceCapture }).writer.drain() }] : []),
     { what: "the models and their worker threads", stop: () => inference.slot.close() },
   ];
 }
