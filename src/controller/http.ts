@@ -1,6 +1,6 @@
-import { timingSafeEqual } from "node:crypto";
 import express, { type Request } from "express";
 import type { Logger } from "../log.js";
+import { authorizeBearer } from "../http/bearer.js";
 import { HttpError } from "../http/errors.js";
 import { UnknownRevisionError } from "../dataset/source.js";
 import { requestIdPattern } from "../records/requests.js";
@@ -157,17 +157,7 @@ async function verifiedCommit(revision: string, resolve: (revision: string) => P
   }
 }
 
-/**
- * The bearer token check, in constant time. Asking for a run always needs the token (403 when none
- * is configured); reading needs it only when one is configured.
- */
+/** Asking for a run always needs the token (403 when none is configured); reading needs it only when one is configured. */
 function authorize(request: Request, token: string, purpose: "ask" | "read"): void {
-  if (!token && purpose === "read") return;
-  if (!token) throw new HttpError(403, "api_token_not_configured", "runs cannot be requested over HTTP: set FACEOPS_API_TOKEN or controller.apiTokenFile");
-  const given = /^Bearer\s+(\S+)\s*$/i.exec(request.get("authorization") ?? "")?.[1];
-  const challenge = { "WWW-Authenticate": 'Bearer realm="faceops"' };
-  if (!given) throw new HttpError(401, "unauthorized", "send Authorization: Bearer <token>", challenge);
-  const left = Buffer.from(given);
-  const right = Buffer.from(token);
-  if (left.length !== right.length || !timingSafeEqual(left, right)) throw new HttpError(401, "unauthorized", "the bearer token is not the configured one", challenge);
+  authorizeBearer(request, token, { required: purpose === "ask", refusal: "runs cannot be requested over HTTP" });
 }

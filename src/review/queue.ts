@@ -61,3 +61,22 @@ export async function decide(queue: ReviewQueue, request: DecisionRequest, now: 
   if (request.action === "discard") await queue.inbox.remove(faces);
   return decision;
 }
+
+/** A group as `faceops inbox list --json` and GET /v1/inbox answer it (a contract): no embedding. */
+export function publicGroup(group: FaceGroup) {
+  return {
+    id: group.id,
+    faces: group.faces.map((face) => ({
+      id: face.id,
+      capturedAt: face.capturedAt,
+      modelVersion: face.modelVersion,
+      answer: face.answer,
+      distance: face.distance,
+      reason: face.reason,
+      score: face.score,
+      margin: face.margin,
+      box: face.box,
+    })),
+    nearest: group.nearest,
+  };
+}

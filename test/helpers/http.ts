@@ -3,6 +3,8 @@ import { silentLogger, type Logger } from "../../src/log.js";
 import { createServeMetrics, type ServeMetrics } from "../../src/metrics/serve-metrics.js";
 import { createApp } from "../../src/serve/app.js";
 import type { ServeCapture } from "../../src/serve/capture.js";
+import { reviewRouter, type ReviewApiOptions } from "../../src/serve/review-api.js";
+import { systemClock } from "../../src/util/clock.js";
 import { ModelSlot } from "../../src/serve/model-slot.js";
 import { createDecodeAdmission, type DecodeAdmission } from "../../src/serve/predict.js";
 import { listen, type RunningServer } from "../../src/http/server.js";
@@ -17,7 +19,7 @@ export interface TestService {
 }
 
 export async function startService(
-  options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; decoding?: DecodeAdmission; log?: Logger; capture?: ServeCapture } = {},
+  options: { maxBytes?: number; maxFiles?: number; maxBufferedBytes?: number; maxBatch?: number; maxDelayMs?: number; decoding?: DecodeAdmission; log?: Logger; capture?: ServeCapture; review?: Pick<ReviewApiOptions, "inbox" | "decisions" | "apiToken"> } = {},
 ): Promise<TestService> {
   const log = options.log ?? silentLogger();
   const metrics = createServeMetrics(new Registry());
@@ -31,6 +33,7 @@ export async function startService(
     decoding: options.decoding ?? createDecodeAdmission({ maxPixels: 40_000_000, decodeConcurrency: 2 }),
     serverVersion: "test",
     capture: options.capture ?? null,
+    routers: options.review ? [reviewRouter({ ...options.review, slot, clock: systemClock, log })] : [],
   });
   const running = await listen(app, { name: "inference service", port: 0, host: "127.0.0.1", graceMs: 5_000, log, onClosed: () => slot.close() });
   return { url: running.url, slot, metrics, running, close: () => running.shutdown("test over") };

@@ -1,9 +1,8 @@
 import { readBundleMetadata } from "../../model/bundle.js";
 import { effectiveMaxDistance } from "../../model/open-set.js";
 import { parseReviewer, ReviewDecisions, ReviewError, type ReviewAction, type ReviewDecision } from "../../review/decisions.js";
-import type { FaceGroup } from "../../review/group.js";
 import { Inbox } from "../../review/inbox.js";
-import { decide, waitingGroups, type ReviewQueue } from "../../review/queue.js";
+import { decide, publicGroup, waitingGroups, type ReviewQueue } from "../../review/queue.js";
 import { readCurrentModel } from "../../store/models.js";
 import type { CommandContext } from "../context.js";
 import { printableLines } from "../printable.js";
@@ -40,23 +39,6 @@ export async function openReviewQueue(context: CommandContext): Promise<ReviewQu
   };
 }
 
-export function publicGroup(group: FaceGroup) {
-  return {
-    id: group.id,
-    faces: group.faces.map((face) => ({
-      id: face.id,
-      capturedAt: face.capturedAt,
-      modelVersion: face.modelVersion,
-      answer: face.answer,
-      distance: face.distance,
-      reason: face.reason,
-      score: face.score,
-      margin: face.margin,
-      box: face.box,
-    })),
-    nearest: group.nearest,
-  };
-}
 
 export async function inboxListCommand(options: InboxListOptions, context: CommandContext): Promise<void> {
   const groups = await waitingGroups(await openReviewQueue(context));

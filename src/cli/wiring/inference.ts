@@ -9,7 +9,9 @@ import { FaceCapture } from "../../review/capture.js";
 import { Inbox } from "../../review/inbox.js";
 import { ServeCapture } from "../../serve/capture.js";
 import { systemClock } from "../../util/clock.js";
-import type { CommandContext } from "../context.js";
+import { ReviewDecisions } from "../../review/decisions.js";
+import { reviewRouter } from "../../serve/review-api.js";
+import { readSecret, type CommandContext } from "../context.js";
 import { faceopsVersion } from "../commands/version.js";
 import type { StopStep } from "./run-until-signal.js";
 
@@ -66,7 +68,7 @@ export function inferenceApp(context: CommandContext, inference: Inference, rout
     maxBufferedBytes: serve.maxBufferedBytes,
     decoding: createDecodeAdmission(serve),
     serverVersion: faceopsVersion(),
-    routers,
+    routers: [...routers, reviewApi(context, inference)],
     capture: inference.capture?.serving ?? null,
   });
 }
@@ -96,4 +98,17 @@ export function stopInference(inference: Inference, follower: StoreFollower | nu
     ...(inference.capture ? [{ what: "the faces still being kept for review", stop: () => (inference.capture as { writer: FaceCapture }).writer.drain() }] : []),
     { what: "the models and their worker threads", stop: () => inference.slot.close() },
   ];
+}
+
+/** Review of the kept faces over HTTP (the API token's routes); served whether capture is on or not, so faces kept earlier can be reviewed. */
+function reviewApi(context: CommandContext, inference: Inference): express.Router {
+  const { config } = context.loaded;
+  return reviewRouter({
+    inbox: new Inbox(context.store.inbox, { maxItems: config.serve.capture.maxItems, maxAgeDays: config.serve.capture.maxAgeDays }),
+    decisions: new ReviewDecisions(context.store.inbox),
+    slot: inference.slot,
+    apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
+    clock: systemClock,
+    log: context.log,
+  });
 }

@@ -1,17 +1,18 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { silentLogger } from "../../../src/log.js";
 import type { PublicPhotoPrediction } from "../../../src/model/predictor.js";
 import { FaceCapture, type CaptureDrop } from "../../../src/review/capture.js";
+import { ReviewDecisions } from "../../../src/review/decisions.js";
 import { decodeEmbedding, Inbox } from "../../../src/review/inbox.js";
 import { ServeCapture } from "../../../src/serve/capture.js";
 import { loadPredictor } from "../../../src/serve/model-source.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
-import { postImage } from "../../helpers/http.js";
+import { postImage, startService, type TestService } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
 
@@ -72,6 +73,80 @@ describe("capture for review", () => {
     assert.ok((answer.topk[0]?.score ?? 0) - (answer.topk[1]?.score ?? 0) >= 0.1, "a clear lead: not a low_margin face");
     await kept.writer.drain();
     assert.equal((await kept.inbox.list()).length, 1);
+  });
+});
+
+describe("review over HTTP", () => {
+  const folder = temporaryFolder();
+  const kept = capturing(join(folder.path, "inbox"));
+  const decisions = new ReviewDecisions(join(folder.path, "inbox"));
+  const token = "review-token-0123456789";
+  const served = servedBundle(people, { capture: kept.serving, review: { inbox: kept.inbox, decisions, apiToken: token } });
+  // A service without a token configured: no model needed to be refused.
+  let unguarded: TestService | null = null;
+  before(async () => {
+    unguarded = await startService({ review: { inbox: kept.inbox, decisions, apiToken: "" } });
+  });
+  after(() => unguarded?.close());
+  const call = async (path: string, init: RequestInit & { auth?: boolean } = {}) => {
+    const headers: Record<string, string> = { ...(init.auth === false ? {} : { Authorization: `Bearer ${token}` }), ...(init.body ? { "Content-Type": "application/json" } : {}) };
+    const response = await fetch(`${served.service.url}${path}`, { ...init, headers });
+    const type = response.headers.get("content-type") ?? "";
+    return { status: response.status, type, body: type.includes("json") ? ((await response.json()) as Record<string, unknown>) : Buffer.from(await response.arrayBuffer()) };
+  };
+
+  test("is loaded, and two photos of one stranger are kept", async () => {
+    served.service.slot.install(await loadPredictor(served.bundle, { config: served.trained.config, log: silentLogger(), workers: 1 }), "v1");
+    for (const index of [3, 4]) {
+      const { status } = await postImage(`${served.service.url}/v1/predict`, readFileSync(lfwPhotos("Colin_Powell")[index] as string));
+      assert.equal(status, 200);
+    }
+    await kept.writer.drain();
+    assert.equal((await kept.inbox.list()).length, 2);
+  });
+
+  test("without the token: 401; without a token configured: 403 saying how to set one", async () => {
+    const anonymous = await call("/v1/inbox", { auth: false });
+    assert.equal(anonymous.status, 401);
+    const wrong = await fetch(`${served.service.url}/v1/inbox`, { headers: { Authorization: "Bearer nope" } });
+    assert.equal(wrong.status, 401);
+    const refused = await fetch(`${unguarded?.url ?? ""}/v1/inbox`);
+    assert.equal(refused.status, 403);
+    const body = (await refused.json()) as { error: { code: string; message: string } } & Record<string, unknown>;
+    assert.match(JSON.stringify(body), /review needs the API token \(the inbox holds faces\): set FACEOPS_API_TOKEN or controller.apiTokenFile/);
+  });
+
+  test("the groups, a crop, a decision with the caller in the audit log, and 4xx for what cannot be done", async () => {
+    const listed = await call("/v1/inbox");
+    assert.equal(listed.status, 200);
+    const groups = (listed.body as { groups: Array<{ id: string; faces: Array<{ id: string }> }> }).groups;
+    assert.equal(groups.reduce((sum, group) => sum + group.faces.length, 0), 2);
+    const crop = await call(`/v1/inbox/faces/${groups[0]?.faces[0]?.id ?? ""}/crop`);
+    assert.equal(crop.status, 200);
+    assert.equal(crop.type, "image/jpeg");
+    assert.equal((await sharp(crop.body as Buffer).metadata()).format, "jpeg");
+    assert.equal((await call("/v1/inbox/faces/../../etc/crop")).status, 404);
+    assert.equal((await call("/v1/inbox/faces/f123/crop")).status, 400);
+
+    const badPerson = await call("/v1/inbox/assign", { method: "POST", body: JSON.stringify({ ids: [groups[0]?.id], person: "_not" }) });
+    assert.equal(badPerson.status, 400);
+    assert.match(JSON.stringify(badPerson.body), /invalid_person/);
+    const badBody = await call("/v1/inbox/assign", { method: "POST", body: JSON.stringify({ ids: "all", person: "Colin" }) });
+    assert.equal(badBody.status, 400);
+    assert.match(JSON.stringify(badBody.body), /invalid_ids/);
+
+    const ids = groups.map((group) => group.id);
+    const assigned = await call("/v1/inbox/assign", { method: "POST", body: JSON.stringify({ ids, person: "Colin Powell", reviewer: "Grace Hopper <grace@example.com>" }) });
+    assert.equal(assigned.status, 202, JSON.stringify(assigned.body));
+    const decision = (assigned.body as { decision: { state: string; faces: string[]; person: string } }).decision;
+    assert.deepEqual([decision.state, decision.faces.length, decision.person], ["pending", 2, "Colin Powell"]);
+    const again = await call("/v1/inbox/assign", { method: "POST", body: JSON.stringify({ ids, person: "Colin Powell" }) });
+    assert.equal(again.status, 409);
+    assert.deepEqual((await call("/v1/inbox")).body, { groups: [] });
+    const audit = readFileSync(decisions.auditLog, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { action: string; by: string; faces: string[] });
+    assert.equal(audit.length, 1);
+    assert.equal(audit[0]?.action, "assign");
+    assert.match(audit[0]?.by ?? "", /127\.0\.0\.1/);
   });
 });
 
