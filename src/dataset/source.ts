@@ -6,6 +6,8 @@ import type { StoreLayout } from "../store/layout.js";
 import { temporaryPath } from "../store/owner.js";
 import { BlobReader } from "./blob-reader.js";
 import { GitCommandError, gitEnvironment, neutralisedFilters, runGit } from "./git.js";
+import { GitWriter } from "./git-writer.js";
+import { SourceError } from "./source-error.js";
 
 import { unquoteGitPath } from "./path-bytes.js";
 
@@ -44,9 +46,7 @@ export interface GitTreeEntry {
   size: number;
 }
 
-export class SourceError extends Error {
-  override readonly name: string = "SourceError";
-}
+export { SourceError } from "./source-error.js";
 
 /** The repository was read and has no such commit or branch: asking again will not help. */
 export class UnknownRevisionError extends SourceError {
@@ -340,6 +340,11 @@ export class GitSource {
     if (!filters) return null;
     const output = await this.git(["status", "--porcelain", "--untracked-files=normal", "--ignore-submodules=all", "--no-renames"], filters);
     return output.trim() !== "";
+  }
+
+  /** The write side (reviewed faces), with this source's environment and credentials. */
+  openWriter(): GitWriter {
+    return new GitWriter({ gitDir: this.gitDir, workTree: this.workTree, remoteUrl: this.remoteUrl, env: this.env, location: this.location });
   }
 
   openBlobReader(): BlobReader {
