@@ -6,6 +6,13 @@ import type { RejectReason } from "./rejects.js";
  * or rejected for where it sits. (Where faceops keeps its own files is store/layout.ts.)
  */
 
+/**
+ * The folder of strangers: photos of people the model must not name, directly in it or sorted by the
+ * person they are not (`_not/<person>/<photo>`). Its name cannot be a person's: faceops' own folders
+ * start with an underscore.
+ */
+export const strangersFolder = "_not";
+
 export type PathVerdict =
   | { kind: "candidate"; label: string }
   | { kind: "ignored" }
@@ -46,6 +53,10 @@ export function classifyPath(path: string): PathVerdict {
       reason: "top_level_file",
       message: "the photo is at the top of the repository; put it in a folder named after the person",
     };
+  }
+  // Hard negatives sorted by who they are not: _not/<person>/<photo> is a photo of the strangers' folder.
+  if (parts.length === 3 && parts[0] === strangersFolder && "label" in labelFromFolder(parts[1] as string)) {
+    return hasImageExtension(path) ? { kind: "candidate", label: strangersFolder } : { kind: "ignored" };
   }
   if (parts.length > 2) {
     return {

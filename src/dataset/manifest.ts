@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { strangersFolder } from "./folder-layout.js";
 import type { RejectedFile } from "./rejects.js";
 import type { AcceptedPhoto, ExcludedLabel, ScanStats } from "./scan.js";
 import { compareText } from "./scan.js";
@@ -42,11 +43,7 @@ export interface DatasetManifest {
   stats: ScanStats & { photos: number; train: number; test: number; rejected: number };
 }
 
-/**
- * The folder of strangers (see DatasetManifest.strangers). Its name cannot be a person's: a leading
- * underscore keeps it apart from names, and it reads as "not one of them".
- */
-export const strangersFolder = "_not";
+export { strangersFolder } from "./folder-layout.js";
 
 /** Fewer than two people is not a classification problem. */
 export const minimumLabels = 2;

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { isAbsolute, posix } from "node:path";
 import { ImageDecodeError, readImageHeader, verifyDecodes, type ImageFormat } from "../vision/decode.js";
 import { mapConcurrent } from "../util/concurrency.js";
-import { classifyPath } from "./folder-layout.js";
+import { classifyPath, strangersFolder } from "./folder-layout.js";
 import { escapeInvalidUtf8, isUtf8 } from "./path-bytes.js";
 import type { RejectedFile, RejectReason } from "./rejects.js";
 import type { DatasetTree, TreeEntry } from "./tree.js";
@@ -278,7 +278,8 @@ function excludeSmallLabels(photos: AcceptedPhoto[], rejected: RejectedFile[], m
   for (const photo of photos) counts.set(photo.label, (counts.get(photo.label) ?? 0) + 1);
   const excludedLabels: ExcludedLabel[] = [];
   for (const [label, count] of counts) {
-    if (count >= minImagesPerLabel) continue;
+    // The strangers' folder is no person to learn: one photo of a stranger is already worth keeping.
+    if (count >= minImagesPerLabel || label === strangersFolder) continue;
     excludedLabels.push({
       label,
       photos: count,

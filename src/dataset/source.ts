@@ -310,6 +310,20 @@ export class GitSource {
       });
   }
 
+  /**
+   * The newest commit reachable from `from` whose message has the trailer `<key>: <value>` (exact),
+   * among the last `depth` commits; null when there is none.
+   */
+  async findCommitWithTrailer(from: string, key: string, value: string, depth = 1000): Promise<string | null> {
+    if (!/^[A-Za-z][A-Za-z-]*$/.test(key) || /[\0\n\r]/.test(value)) throw new Error(`"${key}: ${value}" is not a trailer faceops looks for`);
+    const output = await this.git(["log", "--no-show-signature", `--max-count=${depth}`, `--format=%H%x00%(trailers:key=${key},valueonly,separator=%x01)%x1e`, await this.resolveCommit(from), "--"]);
+    for (const record of output.split("\x1e")) {
+      const [sha = "", values = ""] = record.trim().split("\0");
+      if (sha && values.split("\x01").map((entry) => entry.trim()).includes(value)) return sha;
+    }
+    return null;
+  }
+
   /** Every file in the commit's tree, with blob ids and sizes, read from the object database. */
   async listTree(commit: string): Promise<GitTreeEntry[]> {
     const sha = await this.resolveCommit(commit);

@@ -38,6 +38,8 @@ export interface ReviewDecision {
   by: string;
   decidedAt: string;
   state: DecisionState;
+  /** The decision's number in this store (1, 2, ...): a remote repository gets the branch faceops/review-<number>. */
+  number: number;
   /** The commit and branch the faces went to, once committed. */
   commit: string | null;
   branch: string | null;
@@ -92,6 +94,7 @@ export class ReviewDecisions {
     }
     const record: ReviewDecision = {
       schemaVersion: 1,
+      number: (await this.list()).reduce((most, decision) => Math.max(most, decision.number ?? 0), 0) + 1,
       id: `r${new Date(now).toISOString().replace(/[-:.]/g, "")}${randomBytes(4).toString("hex")}`,
       ...decision,
       person: decision.person === null ? null : validatePerson(decision.person),

@@ -21,6 +21,11 @@ test("classifyPath: where a file sits decides whether it can be a photo of someo
     ["tab\there/1.jpg", "rejected invalid_label"],
     ["   /1.jpg", "rejected invalid_label"],
     ["unknown/1.jpg", "rejected invalid_label"],
+    ["_not/visitor.jpg", "candidate _not"],
+    ["_not/Alice/look-alike.jpg", "candidate _not"],
+    ["_not/Alice/notes.txt", "ignored"],
+    ["_not/unknown/x.jpg", "rejected nested_too_deep"],
+    ["_not/Alice/deeper/x.jpg", "rejected nested_too_deep"],
   ];
   for (const [path, expected] of table) {
     const verdict = classifyPath(path);
