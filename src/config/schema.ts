@@ -270,6 +270,15 @@ const serveSchema = z.strictObject({
   capture: captureSchema.default(captureSchema.parse({})),
 });
 
+/** Reviewed faces committed to the face repository (faceops inbox, the page's review). */
+const reviewSchema = z.strictObject({
+  /** The branch a local repository's reviewed faces are committed to; empty: the watched branch. A remote gets faceops/review-<n>. */
+  branch: z.string().default(""),
+  /** Who commits them; the author is the reviewer when one is named. */
+  committerName: z.string().min(1).default("faceops"),
+  committerEmail: z.string().min(1).default("faceops@localhost"),
+});
+
 const gateSchema = z.strictObject({
   /** Test accuracy a candidate needs on its held-out photos, 0..1. */
   minAccuracy: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.9),
@@ -394,6 +403,7 @@ export const configSchema = z.strictObject({
   openSet: openSetSchema.default(openSetSchema.parse({})),
   serve: serveSchema.default(serveSchema.parse({})),
   gate: gateSchema.default(gateSchema.parse({})),
+  review: reviewSchema.default(reviewSchema.parse({})),
   controller: controllerSchema.default(controllerSchema.parse({})),
   kubernetes: kubernetesSchema.default(kubernetesSchema.parse({})),
 });

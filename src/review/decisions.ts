@@ -140,9 +140,9 @@ export class ReviewDecisions {
     return decisions;
   }
 
-  /** Faces a pending decision already claims: they are no longer offered for review. */
+  /** Faces a pending or committed decision claims: they are no longer offered for review. */
   async claimedFaces(): Promise<Set<string>> {
-    return new Set((await this.list()).filter((decision) => decision.state === "pending").flatMap((decision) => decision.faces));
+    return new Set((await this.list()).filter((decision) => decision.state === "pending" || decision.state === "committed").flatMap((decision) => decision.faces));
   }
 
   private async audit(entry: Record<string, unknown>): Promise<void> {

@@ -24,6 +24,8 @@ export interface ReviewApiOptions {
   apiToken: string;
   clock: Clock;
   log: Logger;
+  /** A decision was recorded (`faceops up` wakes its review committer). */
+  onDecision?: () => void;
 }
 
 const actions: readonly ReviewAction[] = ["assign", "not", "discard"];
@@ -63,6 +65,7 @@ export function reviewRouter(options: ReviewApiOptions): express.Router {
       try {
         const decision = await decide(queue(), { action, ids: body.ids, person: body.person, reviewer: body.reviewer, by: request.ip ?? "unknown" }, options.clock.now());
         options.log.info({ decision: decision.id, action, faces: decision.faces.length }, "review decision recorded");
+        options.onDecision?.();
         response.status(action === "discard" ? 200 : 202).json({ decision });
       } catch (error) {
         if (error instanceof ReviewError || error instanceof InboxError) throw new HttpError(409, "review_conflict", error.message);

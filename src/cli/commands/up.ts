@@ -4,6 +4,7 @@ import { seedExampleRepository } from "../../dataset/seed.js";
 import { registerProcessMetrics } from "../../metrics/process-metrics.js";
 import type { CommandContext } from "../context.js";
 import { buildController } from "../wiring/controller.js";
+import { buildReviewCommitter } from "../wiring/review.js";
 import { buildInference, followStore, inferenceApp, stopInference } from "../wiring/inference.js";
 import { kubeConfigFor, kubernetesPlatform, localPlatform, namespaceFor } from "../wiring/platforms.js";
 import { runUntilSignal } from "../wiring/run-until-signal.js";
@@ -39,8 +40,9 @@ async function upOnThisMachine(context: CommandContext): Promise<void> {
     return inference.slot.model?.version ?? null;
   };
   const { controller, router } = buildController(context, localPlatform(context, servedVersion), registry);
+  const reviews = buildReviewCommitter(context, (trigger) => controller.kick(trigger));
   const running = await runUntilSignal({
-    app: inferenceApp(context, inference, [router]),
+    app: inferenceApp(context, inference, [router], { onReviewDecision: () => reviews.kick() }),
     name: "inference service",
     address: config.serve,
     log,
@@ -48,8 +50,9 @@ async function upOnThisMachine(context: CommandContext): Promise<void> {
     start: async () => {
       await follower.start();
       await controller.start();
+      reviews.start();
     },
-    stops: [{ what: "the controller", stop: () => controller.stop() }, ...stopInference(inference, follower)],
+    stops: [{ what: "the review committer", stop: () => reviews.stop() }, { what: "the controller", stop: () => controller.stop() }, ...stopInference(inference, follower)],
   });
   // The address a browser on this machine opens, as the README writes it.
   const url = running.url.replace(/^http:\/\/(0\.0\.0\.0|127\.0\.0\.1):/, "http://localhost:");

@@ -58,7 +58,7 @@ export function followStore(context: CommandContext, inference: Inference): Stor
 }
 
 /** The inference app with the configured limits; `routers` are served by the same app (the controller's API in `up`). */
-export function inferenceApp(context: CommandContext, inference: Inference, routers: express.Router[] = []): express.Express {
+export function inferenceApp(context: CommandContext, inference: Inference, routers: express.Router[] = [], hooks: { onReviewDecision?: () => void } = {}): express.Express {
   const { serve } = context.loaded.config;
   return createApp({
     slot: inference.slot,
@@ -68,7 +68,7 @@ export function inferenceApp(context: CommandContext, inference: Inference, rout
     maxBufferedBytes: serve.maxBufferedBytes,
     decoding: createDecodeAdmission(serve),
     serverVersion: faceopsVersion(),
-    routers: [...routers, reviewApi(context, inference)],
+    routers: [...routers, reviewApi(context, inference, hooks.onReviewDecision)],
     capture: inference.capture?.serving ?? null,
   });
 }
@@ -101,7 +101,7 @@ export function stopInference(inference: Inference, follower: StoreFollower | nu
 }
 
 /** Review of the kept faces over HTTP (the API token's routes); served whether capture is on or not, so faces kept earlier can be reviewed. */
-function reviewApi(context: CommandContext, inference: Inference): express.Router {
+function reviewApi(context: CommandContext, inference: Inference, onDecision?: () => void): express.Router {
   const { config } = context.loaded;
   return reviewRouter({
     inbox: new Inbox(context.store.inbox, { maxItems: config.serve.capture.maxItems, maxAgeDays: config.serve.capture.maxAgeDays }),
@@ -110,5 +110,6 @@ function reviewApi(context: CommandContext, inference: Inference): express.Route
     apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
     clock: systemClock,
     log: context.log,
+    onDecision,
   });
 }
