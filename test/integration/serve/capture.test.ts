@@ -14,7 +14,9 @@ import { systemClock } from "../../../src/util/clock.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { postImage, startService, type TestService } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
+import { launchChromium } from "../../helpers/browser.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
+import { chromium, requires } from "../../helpers/tools.js";
 
 /**
  * Faces kept for review (serve.capture) over real HTTP with a real model: a stranger's face lands
@@ -147,6 +149,40 @@ describe("review over HTTP", () => {
     assert.equal(audit.length, 1);
     assert.equal(audit[0]?.action, "assign");
     assert.match(audit[0]?.by ?? "", /127\.0\.0\.1/);
+  });
+
+  test("the page: with the token it shows the waiting faces and their crops, and a group named there is recorded", async (t) => {
+    if (!requires(t, chromium)) return;
+    const { status } = await postImage(`${served.service.url}/v1/predict`, readFileSync(lfwPhotos("Tony_Blair")[0] as string));
+    assert.equal(status, 200);
+    await kept.writer.drain();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1000, height: 1200 } });
+      await page.goto(served.service.url);
+      await page.fill("#review-token", "not the token");
+      await page.click("#review-login button");
+      await page.waitForSelector("#review-status.failed");
+      assert.match((await page.textContent("#review-status")) ?? "", /Cannot show the faces: the API token is not the service's/);
+
+      await page.fill("#review-token", token);
+      await page.fill("#review-reviewer", "Grace Hopper <grace@example.com>");
+      await page.click("#review-login button");
+      await page.waitForSelector(".group img[data-face]");
+      assert.equal(await page.locator(".group").count(), 1);
+      // Every crop fetched with the token and shown (the page's own code, run in the page).
+      await page.waitForFunction("[...document.querySelectorAll('.group img')].every((image) => image.naturalWidth > 0)");
+      await page.screenshot({ path: join(folder.path, "review.png") });
+      await page.fill(".group input", "Tony Blair");
+      await page.click(".group button[data-action='assign']");
+      await page.waitForSelector("#review-status[data-decision]");
+      assert.match((await page.textContent("#review-status")) ?? "", /^1 face recorded as Tony Blair: faceops commits them/);
+      assert.equal(await page.locator(".group").count(), 0, "the named group left the list");
+      const decision = await decisions.read((await page.getAttribute("#review-status", "data-decision")) ?? "");
+      assert.deepEqual([decision?.action, decision?.person, decision?.state, decision?.reviewer?.name], ["assign", "Tony Blair", "pending", "Grace Hopper"]);
+    } finally {
+      await browser.close();
+    }
   });
 });
 
