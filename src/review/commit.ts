@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import sharp from "sharp";
 import { checkDataset, type CheckRequest } from "../dataset/check.js";
 import type { Identity, NewFile } from "../dataset/git-writer.js";
 import { strangersFolder } from "../dataset/manifest.js";
@@ -7,8 +8,9 @@ import type { ReviewDecision } from "./decisions.js";
 import type { CapturedFace, Inbox } from "./inbox.js";
 
 /**
- * A review decision as a commit to the face repository: each face's crop under `<person>/` (assign)
- * or `_not/<person>/` (not this person), named by the hash of its bytes, with a message saying where
+ * A review decision as a commit to the face repository: each face's crop (on a border, see
+ * trainingPhotoOf) under `<person>/` (assign) or `_not/<person>/` (not this person), named by the
+ * hash of its bytes, with a message saying where
  * each face came from and an author who decided. The commit is a function of the decision alone (its
  * time is the decision's), so making it again after a crash gives the same commit, and a decision
  * already in the branch is recognised rather than committed twice. A local repository's branch is
@@ -45,7 +47,7 @@ export async function commitDecision(decision: ReviewDecision, inbox: Inbox, tar
   for (const id of decision.faces) {
     const face = await inbox.read(id);
     if (!face) throw new Error(`face ${id} of decision ${decision.id} is no longer in the inbox`);
-    faces.push({ face, bytes: await inbox.readCrop(id) });
+    faces.push({ face, bytes: await trainingPhotoOf(await inbox.readCrop(id)) });
   }
   const folder = decision.action === "assign" ? decision.person : `${strangersFolder}/${decision.person}`;
   const files: NewFile[] = faces.map(({ bytes }) => ({ path: `${folder}/${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.jpg`, bytes }));
@@ -116,4 +118,17 @@ export function datasetCheckOfCommit(request: Omit<CheckRequest, "commit" | "onP
 
 export class ReviewCommitRefused extends Error {
   override readonly name = "ReviewCommitRefused";
+}
+
+/**
+ * The photo committed for a kept face: the crop the model saw, centred on mid-grey twice its size.
+ * Training detects faces again in every photo, and on the tight crop alone the detector misses a
+ * third of faces (4 of 12 LFW crops) and boxes the rest at the crop's edges; with the border it
+ * found all 12, around the face, so training crops them as serving did. Nothing around the face
+ * that the model did not see is added.
+ */
+export async function trainingPhotoOf(crop: Buffer): Promise<Buffer> {
+  const { width = 0, height = 0 } = await sharp(crop).metadata();
+  const border = { top: Math.round(height / 2), bottom: Math.round(height / 2), left: Math.round(width / 2), right: Math.round(width / 2) };
+  return sharp(crop).extend({ ...border, background: "#808080" }).jpeg({ quality: 92 }).toBuffer();
 }

@@ -84,7 +84,7 @@ describe("committing review decisions", () => {
   });
 
   test("a face the dataset check would reject is not committed, and nothing moves", async () => {
-    const tiny = await sharp({ create: { width: 20, height: 20, channels: 3, background: "#777" } }).jpeg().toBuffer();
+    const tiny = await sharp({ create: { width: 10, height: 10, channels: 3, background: "#777" } }).jpeg().toBuffer();
     const id = (await inbox.add(face(), tiny, null, Date.now())).id;
     const decision = await decisions.record({ action: "assign", faces: [id], person: "Colin Powell", reviewer: null, by: "cli" }, Date.now());
     const head = repo.git("rev-parse", "HEAD").trim();

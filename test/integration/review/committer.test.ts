@@ -52,7 +52,7 @@ describe("the review committer", () => {
 
   test("commits the pending decisions, removes their faces, wakes the controller; a refused one gives its faces back", async () => {
     const assigned = [(await inbox.add(face([1, 0]), await crop(0), null, Date.now())).id, (await inbox.add(face([1, 0]), await crop(1), null, Date.now())).id];
-    const tiny = (await inbox.add(face([0, 1]), await sharp({ create: { width: 16, height: 16, channels: 3, background: "#888" } }).jpeg().toBuffer(), null, Date.now())).id;
+    const tiny = (await inbox.add(face([0, 1]), await sharp({ create: { width: 10, height: 10, channels: 3, background: "#888" } }).jpeg().toBuffer(), null, Date.now())).id;
     const good = await decisions.record({ action: "assign", faces: assigned, person: "Colin Powell", reviewer: null, by: "cli" }, Date.now());
     const bad = await decisions.record({ action: "assign", faces: [tiny], person: "Colin Powell", reviewer: null, by: "cli" }, Date.now());
     assert.equal((await waitingGroups({ inbox, decisions, linkDistance: 0.5 })).length, 0, "both claimed while pending");
