@@ -288,6 +288,8 @@ const gateSchema = z.strictObject({
   minStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.9),
   /** Largest share of known test photos the candidate may answer "unknown", 0..1. */
   maxKnownRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.05),
+  /** How much lower than the model in service's any one person's test recall may be, 0..1 (people known to both). */
+  maxPersonRegression: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.25),
 });
 
 const controllerSchema = z.strictObject({

@@ -311,6 +311,7 @@ function advanceRun(run: RunRecord, observed: Observed, settings: ControllerSett
         deployedVersion: result.deployed?.version ?? null,
         testPhotos: result.testPhotos,
         openSet: result.openSet ?? null,
+        personRecalls: result.deployed?.people ?? null,
       },
       settings.gate,
     );

@@ -22,6 +22,8 @@ export interface TestSplit {
 
 export interface DeployedEvaluation {
   accuracy: number;
+  /** Per person of the split: held-out photos, and how many the deployed model named right. */
+  byPerson: Map<string, { photos: number; named: number }>;
   /** features: the candidate's vectors were reused; photos: the deployed model embedded the photos. */
   via: "features" | "photos";
 }
@@ -32,7 +34,7 @@ export async function evaluateDeployed(
   candidate: Pick<BundleMetadata, "backbone" | "crop">,
   deps: { tf: typeof tfjs; config: FaceopsConfig; log: Logger; readPhoto: (image: Pick<ManifestImage, "path">) => Promise<Buffer> },
 ): Promise<DeployedEvaluation> {
-  if (split.photos.length === 0) return { accuracy: 0, via: "features" };
+  if (split.photos.length === 0) return { accuracy: 0, byPerson: new Map(), via: "features" };
   const bundle = await loadBundle(directory);
   const deployed = bundle.metadata;
   const sameFeatures = deployed.backbone.fingerprint === candidate.backbone.fingerprint && deployed.crop.mode === candidate.crop.mode && deployed.crop.detector === candidate.crop.detector;
@@ -41,7 +43,7 @@ export async function evaluateDeployed(
     try {
       const probabilities = predictHead(deps.tf, head, split.vectors.map((vector) => applyScaling(vector, bundle.scaling)));
       const named = probabilities.map((row) => deployed.labels[rankLabels(row)[0] as number]);
-      return { accuracy: hits(named, split.photos) / split.photos.length, via: "features" };
+      return { accuracy: hits(named, split.photos) / split.photos.length, byPerson: byPerson(named, split.photos), via: "features" };
     } finally {
       head.dispose();
     }
@@ -55,10 +57,21 @@ export async function evaluateDeployed(
       // The closed-set answer: the gate compares classifiers, not the open-set rule.
       named.push(prediction ? (deployed.labels[rankLabels(prediction.probabilities)[0] as number] as string) : "");
     }
-    return { accuracy: hits(named, split.photos) / split.photos.length, via: "photos" };
+    return { accuracy: hits(named, split.photos) / split.photos.length, byPerson: byPerson(named, split.photos), via: "photos" };
   } finally {
     await predictor.dispose();
   }
+}
+
+function byPerson(named: readonly (string | undefined)[], photos: readonly ManifestImage[]): Map<string, { photos: number; named: number }> {
+  const counts = new Map<string, { photos: number; named: number }>();
+  photos.forEach((photo, index) => {
+    const count = counts.get(photo.label) ?? { photos: 0, named: 0 };
+    count.photos++;
+    if (named[index] === photo.label) count.named++;
+    counts.set(photo.label, count);
+  });
+  return counts;
 }
 
 function hits(named: readonly (string | undefined)[], photos: readonly ManifestImage[]): number {

@@ -1,4 +1,5 @@
 import type { FaceSummary } from "../model/face-survey.js";
+import type { PersonRecall } from "../tuning/gate.js";
 import type { GateOpenSet } from "../tuning/gate.js";
 import type { EpochCurve } from "../model/learning-curve.js";
 
@@ -20,7 +21,8 @@ export type AttemptResult =
       labels: number;
       curves: EpochCurve[];
       /** The model in service when the attempt ran, evaluated on the candidate's test split. */
-      deployed: { version: string; accuracy: number } | null;
+      /** The deployed model on the candidate's test split; `people`: each person's recall by both models (absent in older results). */
+      deployed: { version: string; accuracy: number; people?: PersonRecall[] } | null;
       forwardPasses: number;
       durationSeconds: number;
       engine: string;

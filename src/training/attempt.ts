@@ -5,6 +5,8 @@ import type { GitCredentials } from "../dataset/source.js";
 import type { Logger } from "../log.js";
 import { defaultModelName, saveBundle } from "../model/bundle.js";
 import { evaluateDeployed } from "../model/compare.js";
+import type { LabelMetrics } from "../model/evaluate.js";
+import type { PersonRecall } from "../tuning/gate.js";
 import { deployedStrangerRejection } from "../model/deployed-strangers.js";
 import { largestDistance } from "../model/open-set.js";
 import { openTrainingRuntime } from "../model/training-runtime.js";
@@ -104,10 +106,10 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
         if (faces) log.info({ run: runId, attempt, photos: faces.photos, facesFound: faces.facesFound, warnings: faces.warningCounts, rejected: faces.rejected.length }, "faces in the training photos");
         try {
           const current = await readCurrentModel(store);
-          let deployed: { version: string; accuracy: number } | null = null;
+          let deployed: { version: string; accuracy: number; people: PersonRecall[] } | null = null;
           if (current) {
             const evaluation = await evaluateDeployed(store.modelVersion(current.version), outcome.testSet, outcome.metadata, { tf: runtime.tf, config, log, readPhoto });
-            deployed = { version: current.version, accuracy: evaluation.accuracy };
+            deployed = { version: current.version, accuracy: evaluation.accuracy, people: personRecalls(outcome.metadata.metrics.perLabel, evaluation.byPerson) };
             log.info({ version: current.version, accuracy: evaluation.accuracy, via: evaluation.via }, "the deployed model on the candidate's test split");
           }
           const openSet = await openSetFigures(outcome, current?.version ?? null, current ? store.modelVersion(current.version) : null, { config, log, readPhoto });
@@ -173,4 +175,14 @@ async function openSetFigures(
     knownPhotos: test?.knownPhotos ?? outcome.testSet.photos.length,
     deployed,
   };
+}
+
+/** Each person of the test split: the candidate's recall (its evaluation) beside the deployed model's on the same photos. */
+function personRecalls(candidate: readonly LabelMetrics[], deployed: ReadonlyMap<string, { photos: number; named: number }>): PersonRecall[] {
+  return candidate
+    .filter((entry) => entry.support > 0 && deployed.has(entry.label))
+    .map((entry) => {
+      const counts = deployed.get(entry.label) as { photos: number; named: number };
+      return { person: entry.label, photos: entry.support, candidate: entry.recall, deployed: counts.photos > 0 ? counts.named / counts.photos : 0 };
+    });
 }

@@ -19,6 +19,17 @@ export interface GateSettings {
   minStrangerRejection?: number;
   /** Largest share of known test photos the candidate may reject, 0..1 (default 0.05). Optional for callers that predate it: then 1. */
   maxKnownRejection?: number;
+  /** How much lower than the deployed model's any one person's recall may be, 0..1 (default 0.25). Optional: then not checked. */
+  maxPersonRegression?: number;
+}
+
+/** One person's recall on the candidate's test split, by the candidate and by the deployed model. */
+export interface PersonRecall {
+  person: string;
+  /** The person's held-out photos. */
+  photos: number;
+  candidate: number;
+  deployed: number;
 }
 
 /** The candidate's "unknown" answer as measured at training (the bundle's openSet, see src/model/stranger-calibration.ts). */
@@ -46,23 +57,25 @@ export interface GateInput {
   testPhotos: number;
   /** The candidate's open-set figures; null or absent when it has no open-set rule (maxDistance off, or an older attempt). */
   openSet?: GateOpenSet | null;
+  /** Per person known to both models: recall on the candidate's test split; null or absent when nothing is deployed. */
+  personRecalls?: readonly PersonRecall[] | null;
 }
 
 export interface GateDecision {
   pass: boolean;
   /** absolute: below minAccuracy; open-set: outside the stranger or known rejection bounds; regression: worse than the deployed model; passed. */
-  verdict: "passed" | "absolute" | "open-set" | "regression";
+  verdict: "passed" | "absolute" | "open-set" | "regression" | "person-regression";
   reason: string;
 }
 
-export const defaultGate: Required<GateSettings> = { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05 };
+export const defaultGate: Required<GateSettings> = { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05, maxPersonRegression: 0.25 };
 
 const percent = (value: number) => `${(value * 100).toFixed(1)}%`;
 
 export function validateGateSettings(settings: GateSettings): void {
   if (!(settings.minAccuracy >= 0 && settings.minAccuracy <= 1)) throw new RangeError(`minAccuracy must be within 0..1, received ${settings.minAccuracy}`);
   if (!(settings.maxRegression >= 0 && settings.maxRegression <= 1)) throw new RangeError(`maxRegression must be within 0..1, received ${settings.maxRegression}`);
-  for (const key of ["minStrangerRejection", "maxKnownRejection"] as const) {
+  for (const key of ["minStrangerRejection", "maxKnownRejection", "maxPersonRegression"] as const) {
     const value = settings[key];
     if (value !== undefined && !(value >= 0 && value <= 1)) throw new RangeError(`${key} must be within 0..1, received ${value}`);
   }
@@ -90,6 +103,15 @@ export function decideGate(input: GateInput, settings: GateSettings = defaultGat
       reason: `test accuracy ${percent(candidateAccuracy)} ${on} is more than ${percent(settings.maxRegression)} below ${deployed}'s ${percent(deployedAccuracy)} on the same photos`,
     };
   }
+  const person = worstPersonRegression(input.personRecalls ?? [], settings.maxPersonRegression);
+  if (person) {
+    const deployed = input.deployedVersion ? `the deployed ${input.deployedVersion}` : "the deployed model";
+    return {
+      pass: false,
+      verdict: "person-regression",
+      reason: `${person.person}'s recall ${percent(person.candidate)} on ${photosOf(person.photos)} held out is more than ${percent(settings.maxPersonRegression ?? 0)} below ${deployed}'s ${percent(person.deployed)} on the same photos, though the accuracy over everyone is ${percent(candidateAccuracy)}`,
+    };
+  }
   const openSet = input.openSet ? decideOpenSet(input.openSet, settings) : null;
   if (openSet && !openSet.pass) return openSet;
   const against =
@@ -101,6 +123,18 @@ export function decideGate(input: GateInput, settings: GateSettings = defaultGat
 }
 
 const photos = (count: number) => `${count} photo${count === 1 ? "" : "s"}`;
+const photosOf = (count: number) => `${count} photo${count === 1 ? "" : "s"} of theirs`;
+
+/** The person whose recall fell furthest below the deployed model's, beyond `limit`; null when none did. */
+function worstPersonRegression(recalls: readonly PersonRecall[], limit: number | undefined): PersonRecall | null {
+  if (limit === undefined) return null;
+  let worst: PersonRecall | null = null;
+  for (const recall of recalls) {
+    if (recall.photos === 0 || recall.deployed - recall.candidate <= limit) continue;
+    if (!worst || recall.deployed - recall.candidate > worst.deployed - worst.candidate) worst = recall;
+  }
+  return worst;
+}
 
 /** The open-set checks; on a pass, `reason` is the clause the passing sentence ends with. */
 function decideOpenSet(figures: GateOpenSet, settings: GateSettings): GateDecision {

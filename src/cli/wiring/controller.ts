@@ -35,7 +35,7 @@ export function controllerSettings(context: CommandContext): ControllerSettings 
   const { controller, gate, train } = context.loaded.config;
   return {
     policy: { maxAttempts: controller.maxAttempts, maxCrashedAttempts: controller.maxCrashedAttempts, minAccuracy: gate.minAccuracy },
-    gate: { minAccuracy: gate.minAccuracy, maxRegression: gate.maxRegression, minStrangerRejection: gate.minStrangerRejection, maxKnownRejection: gate.maxKnownRejection },
+    gate: { minAccuracy: gate.minAccuracy, maxRegression: gate.maxRegression, minStrangerRejection: gate.minStrangerRejection, maxKnownRejection: gate.maxKnownRejection, maxPersonRegression: gate.maxPersonRegression },
     initialHyperparameters: { epochs: train.epochs, learningRate: train.learningRate, dropout: train.dropout },
     onNewCommit: controller.onNewCommit,
     parallelAttempts: controller.parallelAttempts,

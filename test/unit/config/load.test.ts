@@ -92,7 +92,7 @@ const defaults = {
     checkInterval: 5_000,
     capture: { enabled: false, lowMargin: 0.1, maxItems: 500, maxAgeDays: 30, keepPhoto: false },
   },
-  gate: { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05 },
+  gate: { minAccuracy: 0.9, maxRegression: 0.01, minStrangerRejection: 0.9, maxKnownRejection: 0.05, maxPersonRegression: 0.25 },
   review: { branch: "", committerName: "faceops", committerEmail: "faceops@localhost" },
   controller: {
     pollInterval: 30_000,
@@ -161,6 +161,7 @@ const allKeys = [
   "gate.maxRegression",
   "gate.minStrangerRejection",
   "gate.maxKnownRejection",
+  "gate.maxPersonRegression",
   "review.branch",
   "review.committerName",
   "review.committerEmail",
@@ -836,6 +837,7 @@ describe("keys and environment names", () => {
       "gate.maxRegression": "0",
       "gate.minStrangerRejection": "0.8",
       "gate.maxKnownRejection": "0.1",
+      "gate.maxPersonRegression": "0.5",
       "review.branch": "reviews",
       "review.committerName": "Bot",
       "review.committerEmail": "bot@example.com",
@@ -902,7 +904,7 @@ describe("keys and environment names", () => {
       },
       openSet: { maxDistance: 0.4, confidentDistance: 0.3, calibrationStrangers: 5, targetStrangerRejection: 0.95, maxKnownRejection: 0.02, confidentStrangerRejection: 0.99 },
       serve: { port: 9000, host: "127.0.0.1", maxBatch: 4, maxDelayMs: 2, maxBodyBytes: 1_000_000, maxImagesPerRequest: 3, maxBufferedBytes: 64_000_000, maxPixels: 12_000_000, decodeConcurrency: 3, gracePeriod: 10_000, checkInterval: 1_000, capture: { enabled: true, lowMargin: 0.05, maxItems: 100, maxAgeDays: 7, keepPhoto: true } },
-      gate: { minAccuracy: 0.8, maxRegression: 0, minStrangerRejection: 0.8, maxKnownRejection: 0.1 },
+      gate: { minAccuracy: 0.8, maxRegression: 0, minStrangerRejection: 0.8, maxKnownRejection: 0.1, maxPersonRegression: 0.5 },
       review: { branch: "reviews", committerName: "Bot", committerEmail: "bot@example.com" },
       controller: {
         pollInterval: 60_000,

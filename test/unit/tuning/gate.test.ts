@@ -58,3 +58,39 @@ describe("gate: the unknown answer", () => {
     assert.throws(() => decideGate(accurate, { ...defaultGate, maxKnownRejection: -0.1 }), /maxKnownRejection must be within 0\.\.1, received -0\.1/);
   });
 });
+
+describe("gate: no one person lost", () => {
+  const deployedV3: GateInput = { candidateAccuracy: 0.96, deployedAccuracy: 0.95, deployedVersion: "v3", testPhotos: 120 };
+  const recalls = (alice: number) => [
+    { person: "Alice", photos: 8, candidate: alice, deployed: 1 },
+    { person: "Bob", photos: 10, candidate: 1, deployed: 0.9 },
+    { person: "Carol", photos: 6, candidate: 1, deployed: 0.83 },
+  ];
+  const cases: Array<[string, GateInput, boolean, string, RegExp]> = [
+    [
+      "more accurate overall, yet one person lost: refused, naming the person",
+      { ...deployedV3, personRecalls: recalls(0.5) },
+      false,
+      "person-regression",
+      /^Alice's recall 50\.0% on 8 photos of theirs held out is more than 25\.0% below the deployed v3's 100\.0% on the same photos, though the accuracy over everyone is 96\.0%$/,
+    ],
+    ["a drop within the limit passes", { ...deployedV3, personRecalls: recalls(0.75) }, true, "passed", /^test accuracy 96\.0%/],
+    ["the worst of several drops is the one named", { ...deployedV3, personRecalls: [...recalls(0.6), { person: "Dan", photos: 4, candidate: 0.25, deployed: 1 }] }, false, "person-regression", /^Dan's recall 25\.0% on 4 photos of theirs/],
+    ["nothing deployed: nobody to compare with", { ...accurate, personRecalls: null }, true, "passed", /nothing is deployed yet/],
+    ["people the deployed model never had are not compared", { ...deployedV3, personRecalls: [] }, true, "passed", /v3 scores 95\.0%/],
+  ];
+  for (const [name, input, pass, verdict, reason] of cases) {
+    test(name, () => {
+      const decision = decideGate(input, defaultGate);
+      assert.equal(decision.pass, pass, decision.reason);
+      assert.equal(decision.verdict, verdict);
+      assert.match(decision.reason, reason);
+    });
+  }
+
+  test("the limit is a share, 0..1, and can be left out by older callers", () => {
+    assert.throws(() => decideGate(deployedV3, { ...defaultGate, maxPersonRegression: 1.5 }), /maxPersonRegression must be within 0\.\.1, received 1\.5/);
+    const { maxPersonRegression: _left, ...older } = defaultGate;
+    assert.equal(decideGate({ ...deployedV3, personRecalls: recalls(0) }, older).pass, true);
+  });
+});
