@@ -13,6 +13,14 @@ import type { Backbone } from "./types.js";
  * It expects a crop around the face (src/model/face/crop.ts), not a whole photo.
  */
 
+/*
+ * dlib's model files are public domain in their author's words (github.com/davisking/dlib-models,
+ * README: "anyone can do whatever they want with these model files"); face-api.js's port of the
+ * weights is MIT (github.com/justadudewhohacks/face-api.js), as is @vladmandic/face-api.
+ */
+export const faceEmbeddingLicence =
+  "public domain: dlib_face_recognition_resnet_model_v1 by Davis King, github.com/davisking/dlib-models (trained on FaceScrub, VGG Face and web images); TensorFlow.js port by face-api.js, npm @vladmandic/face-api (MIT)";
+
 export interface FaceEmbeddingOptions {
   log: Logger;
   /**
