@@ -58,7 +58,7 @@ export async function createGraphBackbone(description: GraphBackboneDescription,
       images.forEach((image, index) => pixels.set(image.data, index * inputSize * inputSize * 3));
       const rgb = tf.tensor4d(pixels, [images.length, inputSize, inputSize, 3]);
       const output = model.graph.execute(description.prepare(tf, rgb), outputNode) as tfjs.Tensor;
-      return output.reshape([images.length, -1]) as tfjs.Tensor2D;
+      return tf.reshape<tfjs.Rank.R2>(output, [images.length, -1]);
     });
   }
 
@@ -97,10 +97,10 @@ export async function createGraphBackbone(description: GraphBackboneDescription,
       }
       return features;
     },
-    async dispose() {
-      if (disposed) return;
+    dispose() {
+      if (!disposed) model.graph.dispose();
       disposed = true;
-      model.graph.dispose();
+      return Promise.resolve();
     },
   };
 }
