@@ -4,7 +4,7 @@ import { createGraphBackbone, type GraphBackbone, type GraphBackboneDescription,
 /**
  * HSE FaceRes: Andrey Savchenko's MobileNet (HSE University) trained for face identification on
  * VGGFace2, then given age and gender heads with the identity base frozen
- * (age_gender_tf2_new-01-0.14-0.92 in github.com/HSE-asavchenko/HSE_FaceRec_tf, Apache-2.0). The
+ * (age_gender_tf2_new-01-0.14-0.92 in github.com/av-savchenko/HSE_FaceRec_tf, Apache-2.0). The
  * face descriptor is the base's 1024-d global average pool (node global_pooling/Mean), the
  * features the authors use for identification and clustering (facial_analysis.py).
  *
@@ -20,7 +20,7 @@ import { createGraphBackbone, type GraphBackbone, type GraphBackboneDescription,
  */
 
 export const faceresLicence =
-  "Apache-2.0: weights by A. Savchenko, github.com/HSE-asavchenko/HSE_FaceRec_tf (trained on VGGFace2); TensorFlow.js conversion in npm @vladmandic/human (MIT)";
+  "Apache-2.0: weights by A. Savchenko, github.com/av-savchenko/HSE_FaceRec_tf (trained on VGGFace2); TensorFlow.js conversion in npm @vladmandic/human (MIT)";
 
 const bgrMean = [103.939, 116.779, 123.68] as const;
 
