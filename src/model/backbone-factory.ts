@@ -38,6 +38,7 @@ export type Vgg16WeightsSpec =
 
 export type BackboneSpec =
   | { id: "face-embedding" }
+  | { id: "face-embedding-mirrored" }
   | { id: "faceres" }
   | { id: "vgg16"; weights: Vgg16WeightsSpec; inputSize: number; pooling: Pooling; precision: Vgg16Precision };
 
@@ -97,7 +98,7 @@ export async function chooseBackbone(config: FaceopsConfig, store: StoreLayout, 
 
 /** The backbone a training run builds: the chosen one, with the configuration's size, pooling, precision and weights. */
 export function configuredBackbone(config: FaceopsConfig, choice: BackboneChoice): BackboneSpec {
-  if (choice.backbone === "face-embedding" || choice.backbone === "faceres") return { id: choice.backbone };
+  if (choice.backbone !== "vgg16") return { id: choice.backbone };
   const weights: Vgg16WeightsSpec =
     config.model.vgg16Weights === "random" ? { kind: "random", seed: config.train.seed } : { kind: "file", source: config.model.vgg16Weights || undefined };
   return { id: "vgg16", weights, inputSize: config.vision.size, pooling: config.model.pooling, precision: config.model.precision };
@@ -109,7 +110,7 @@ export function configuredBackbone(config: FaceopsConfig, choice: BackboneChoice
  * source wins (the file may have moved), then the recorded one, then the cache.
  */
 export function bundleBackbone(reference: BackboneReference, config: FaceopsConfig): BackboneSpec {
-  if (reference.id === "face-embedding" || reference.id === "faceres") return { id: reference.id };
+  if (reference.id !== "vgg16") return { id: reference.id };
   const seed = /^random:(\d+)$/.exec(reference.weightsSource)?.[1];
   const weights: Vgg16WeightsSpec =
     seed !== undefined ? { kind: "random", seed: Number(seed) } : { kind: "file", source: config.model.vgg16Weights || reference.weightsSource || undefined };
@@ -129,9 +130,9 @@ function vgg16Engine(config: FaceopsConfig): Vgg16EngineChoice {
 
 /** Builds the described backbone; the engine, batch size and weights cache come from the configuration. */
 export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, log: Logger): Promise<BuiltBackbone> {
-  if (spec.id === "face-embedding") {
-    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize });
-    return { backbone, reference: { id: "face-embedding", weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence } };
+  if (spec.id === "face-embedding" || spec.id === "face-embedding-mirrored") {
+    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize, mirror: spec.id === "face-embedding-mirrored" });
+    return { backbone, reference: { id: spec.id, weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence } };
   }
   if (spec.id === "faceres") {
     const backbone = await createFaceresBackbone({ log, batchSize: config.model.batchSize });

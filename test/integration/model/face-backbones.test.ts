@@ -20,7 +20,7 @@ import { lfwPhotos } from "../../helpers/lfw.js";
  * their feature-cache entries never mix), and its reference records the weights' licence.
  */
 
-const faceBackbones: readonly BackboneId[] = ["face-embedding", "faceres"];
+const faceBackbones: readonly BackboneId[] = ["face-embedding", "face-embedding-mirrored", "faceres"];
 const people = ["Colin_Powell", "Gloria_Macapagal_Arroyo", "Junichiro_Koizumi", "Serena_Williams"];
 const config = configSchema.parse({});
 const log = silentLogger();
@@ -46,7 +46,7 @@ before(async () => {
   } finally {
     await detector.dispose();
   }
-  for (const id of faceBackbones) built.set(id, await createBackbone({ id } as { id: "face-embedding" | "faceres" }, config, log));
+  for (const id of faceBackbones) built.set(id, await createBackbone({ id } as { id: Exclude<BackboneId, "vgg16"> }, config, log));
 });
 
 after(async () => {
@@ -94,19 +94,39 @@ describe("face backbones on LFW crops", () => {
   });
 
   test("the reference a bundle records names the weights' licence and where they came from", () => {
-    const faceEmbedding = (built.get("face-embedding") as BuiltBackbone).reference;
-    assert.match(faceEmbedding.licence ?? "", /public domain.*dlib-models/);
+    for (const id of ["face-embedding", "face-embedding-mirrored"] as const) {
+      const reference = (built.get(id) as BuiltBackbone).reference;
+      assert.equal(reference.id, id);
+      assert.match(reference.licence ?? "", /public domain.*dlib-models/);
+    }
     const faceres = (built.get("faceres") as BuiltBackbone).reference;
     assert.match(faceres.licence ?? "", /^Apache-2\.0: .*HSE_FaceRec_tf/);
     assert.match(faceres.weightsSource, /^npm:@vladmandic\/human@\d+\.\d+\.\d+\/models\/faceres\.json$/);
     assert.deepEqual({ ...faceres, licence: undefined }, { id: "faceres", weightsSource: faceres.weightsSource, pooling: "none", precision: "fp32", licence: undefined });
   });
 
-  test("faceres is chosen only by name, and a bundle trained on it builds it again", () => {
-    const choice = { backbone: "faceres" as const, decidedAt: "2024-01-01T00:00:00.000Z", reason: "test" };
-    assert.deepEqual(configuredBackbone(config, choice), { id: "faceres" });
-    const recorded = { id: "faceres", pooling: "none", weightsSource: "npm:@vladmandic/human@3.3.6/models/faceres.json" } as BackboneReference;
-    assert.deepEqual(bundleBackbone(recorded, config), { id: "faceres" });
+  for (const id of ["faceres", "face-embedding-mirrored"] as const) {
+    test(`${id} is chosen by name, and a bundle trained on it builds it again`, () => {
+      const choice = { backbone: id, decidedAt: "2024-01-01T00:00:00.000Z", reason: "test" };
+      assert.deepEqual(configuredBackbone(config, choice), { id });
+      const recorded = { id, pooling: "none", weightsSource: "npm:@vladmandic/human@3.3.6/models/faceres.json" } as BackboneReference;
+      assert.deepEqual(bundleBackbone(recorded, config), { id });
+    });
+  }
+
+  test("the mirrored descriptor differs from the plain one, and a mirror-image crop gives the same one", async () => {
+    const plain = (built.get("face-embedding") as BuiltBackbone).backbone;
+    const mirrored = (built.get("face-embedding-mirrored") as BuiltBackbone).backbone;
+    const crop = cropFace((photos[0] as Photo).image, (photos[0] as Photo).box, null, defaultCropPolicy, plain.inputSize).image;
+    const flipped = { ...crop, data: new Uint8Array(crop.data.length) };
+    for (let y = 0; y < crop.height; y += 1) {
+      for (let x = 0; x < crop.width; x += 1) {
+        for (let channel = 0; channel < 3; channel += 1) flipped.data[(y * crop.width + x) * 3 + channel] = crop.data[(y * crop.width + (crop.width - 1 - x)) * 3 + channel] as number;
+      }
+    }
+    const [[plainVector], [mirroredVector, mirroredOfFlipped]] = [await plain.embed([crop]), await mirrored.embed([crop, flipped])] as [Float32Array[], Float32Array[]];
+    assert.ok(distance(plainVector as Float32Array, mirroredVector as Float32Array) > 1e-3, "averaging with the mirror image changes the descriptor");
+    assert.ok(distance(mirroredVector as Float32Array, mirroredOfFlipped as Float32Array) < 1e-4, "a crop and its mirror image share one mirrored descriptor");
   });
 });
 
