@@ -10,6 +10,7 @@ import type { BackboneId } from "../../../src/model/backbones/types.js";
 import type { BackboneReference } from "../../../src/model/bundle.js";
 import { cropFace, defaultCropPolicy } from "../../../src/model/face/crop.js";
 import { createFaceDetector, type FaceBox } from "../../../src/model/face/detector.js";
+import { facePathEmbedding, FacePathWorkers } from "../../../src/model/face-path/workers.js";
 import { decodeImage } from "../../../src/vision/decode.js";
 import type { RgbImage } from "../../../src/vision/image.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
@@ -127,6 +128,40 @@ describe("face backbones on LFW crops", () => {
     const [[plainVector], [mirroredVector, mirroredOfFlipped]] = [await plain.embed([crop]), await mirrored.embed([crop, flipped])] as [Float32Array[], Float32Array[]];
     assert.ok(distance(plainVector as Float32Array, mirroredVector as Float32Array) > 1e-3, "averaging with the mirror image changes the descriptor");
     assert.ok(distance(mirroredVector as Float32Array, mirroredOfFlipped as Float32Array) < 1e-4, "a crop and its mirror image share one mirrored descriptor");
+  });
+});
+
+describe("face-api's backbones in the face-path workers (serving)", () => {
+  test("face-embedding and face-embedding-mirrored run in the workers, other backbones on their own", () => {
+    assert.deepEqual(facePathEmbedding("face-embedding", 4), { batchSize: 4, mirror: false });
+    assert.deepEqual(facePathEmbedding("face-embedding-mirrored", 4), { batchSize: 4, mirror: true });
+    assert.equal(facePathEmbedding("faceres", 4), null);
+    assert.equal(facePathEmbedding("vgg16", 4), null);
+  });
+
+  test("a worker's mirrored backbone is the one training built: same id, fingerprint and descriptor", async () => {
+    const inThread = (built.get("face-embedding-mirrored") as BuiltBackbone).backbone;
+    const workers = await FacePathWorkers.start({
+      size: 1,
+      tfEngine: undefined,
+      crop: { mode: "face", medianBox: null },
+      inputSize: inThread.inputSize,
+      maxPixels: 10_000_000,
+      detector: null,
+      embedding: facePathEmbedding("face-embedding-mirrored", 8),
+      log,
+    });
+    try {
+      const pooled = workers.backbone;
+      assert.ok(pooled);
+      assert.deepEqual([pooled.id, pooled.fingerprint], [inThread.id, inThread.fingerprint]);
+      const crop = cropFace((photos[0] as Photo).image, (photos[0] as Photo).box, null, defaultCropPolicy, inThread.inputSize).image;
+      const [there] = await pooled.embed([crop]);
+      const [here] = await inThread.embed([crop]);
+      assert.ok(distance(there as Float32Array, here as Float32Array) < 1e-4, "the worker's descriptor is the in-thread one");
+    } finally {
+      await workers.dispose();
+    }
   });
 });
 
