@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { configSchema } from "../../../src/config/schema.js";
 import { silentLogger } from "../../../src/log.js";
-import { bundleBackbone, configuredBackbone, createBackbone, type BuiltBackbone } from "../../../src/model/backbone-factory.js";
+import { bundleBackbone, chooseBackbone, configuredBackbone, createBackbone, type BuiltBackbone } from "../../../src/model/backbone-factory.js";
 import { faceresDescription } from "../../../src/model/backbones/faceres.js";
 import { createGraphBackbone } from "../../../src/model/backbones/graph-backbone.js";
 import type { BackboneId } from "../../../src/model/backbones/types.js";
@@ -13,6 +13,8 @@ import { createFaceDetector, type FaceBox } from "../../../src/model/face/detect
 import { facePathEmbedding, FacePathWorkers } from "../../../src/model/face-path/workers.js";
 import { decodeImage } from "../../../src/vision/decode.js";
 import type { RgbImage } from "../../../src/vision/image.js";
+import { StoreLayout } from "../../../src/store/layout.js";
+import { temporaryFolder } from "../../helpers/git-repo.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 
 /**
@@ -104,6 +106,18 @@ describe("face backbones on LFW crops", () => {
     assert.match(faceres.licence ?? "", /^Apache-2\.0: .*HSE_FaceRec_tf/);
     assert.match(faceres.weightsSource, /^npm:@vladmandic\/human@\d+\.\d+\.\d+\/models\/faceres\.json$/);
     assert.deepEqual({ ...faceres, licence: undefined }, { id: "faceres", weightsSource: faceres.weightsSource, pooling: "none", precision: "fp32", licence: undefined });
+  });
+
+  test("auto never picks faceres or the mirrored variant: without VGG16's weights it picks face-embedding", async () => {
+    const folder = temporaryFolder();
+    try {
+      const store = new StoreLayout(folder.path);
+      const offline = configSchema.parse({ store: folder.path, cache: folder.path, model: { backbone: "auto", vgg16Weights: `${folder.path}/missing-vgg16.h5` } });
+      const choice = await chooseBackbone(offline, store, log);
+      assert.equal(choice.backbone, "face-embedding", choice.reason);
+    } finally {
+      folder.dispose();
+    }
   });
 
   for (const id of ["faceres", "face-embedding-mirrored"] as const) {
