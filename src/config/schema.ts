@@ -134,10 +134,13 @@ const visionSchema = z.strictObject({
 const modelSchema = z.strictObject({
   /**
    * vgg16: ImageNet VGG16 conv base (needs its weights); face-embedding: face-api's 128-d face
-   * recognition network, shipped in the npm package; auto: vgg16 when its weights are cached or
-   * downloadable, else face-embedding, remembered per store so results do not flip with the network.
+   * recognition network, shipped in the npm package; face-embedding-mirrored: the same network on
+   * the crop and its mirror image, descriptors averaged (twice the work); faceres: HSE FaceRes' 1024-d MobileNet
+   * descriptor, shipped in the optional npm package @vladmandic/human (never chosen by auto); auto:
+   * vgg16 when its weights are cached or downloadable, else face-embedding, remembered per store so
+   * results do not flip with the network.
    */
-  backbone: z.enum(["auto", "vgg16", "face-embedding"]).default("auto"),
+  backbone: z.enum(["auto", "vgg16", "face-embedding", "face-embedding-mirrored", "faceres"]).default("auto"),
   /** A path or http(s) URL of the Keras notop weights file, or "random" (tests and benchmarks only). */
   vgg16Weights: z.string().default(""),
   /** How VGG16's 7x7x512 feature map becomes a vector: avg (512) or flatten (25,088). */

@@ -4,7 +4,8 @@ import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
-import { createFaceEmbeddingBackbone } from "./backbones/face-embedding.js";
+import { createFaceEmbeddingBackbone, faceEmbeddingLicence } from "./backbones/face-embedding.js";
+import { createFaceresBackbone, faceresLicence } from "./backbones/faceres.js";
 import type { Backbone, BackboneId, Pooling } from "./backbones/types.js";
 import {
   createVgg16Backbone,
@@ -37,12 +38,14 @@ export type Vgg16WeightsSpec =
 
 export type BackboneSpec =
   | { id: "face-embedding" }
+  | { id: "face-embedding-mirrored" }
+  | { id: "faceres" }
   | { id: "vgg16"; weights: Vgg16WeightsSpec; inputSize: number; pooling: Pooling; precision: Vgg16Precision };
 
 export interface BuiltBackbone {
   backbone: Backbone;
   /** What a bundle records to build this backbone again (see backboneForBundle). */
-  reference: Pick<BackboneReference, "id" | "weightsSource" | "pooling" | "precision">;
+  reference: Pick<BackboneReference, "id" | "weightsSource" | "pooling" | "precision" | "licence">;
 }
 
 export interface BackboneChoice {
@@ -95,7 +98,7 @@ export async function chooseBackbone(config: FaceopsConfig, store: StoreLayout, 
 
 /** The backbone a training run builds: the chosen one, with the configuration's size, pooling, precision and weights. */
 export function configuredBackbone(config: FaceopsConfig, choice: BackboneChoice): BackboneSpec {
-  if (choice.backbone === "face-embedding") return { id: "face-embedding" };
+  if (choice.backbone !== "vgg16") return { id: choice.backbone };
   const weights: Vgg16WeightsSpec =
     config.model.vgg16Weights === "random" ? { kind: "random", seed: config.train.seed } : { kind: "file", source: config.model.vgg16Weights || undefined };
   return { id: "vgg16", weights, inputSize: config.vision.size, pooling: config.model.pooling, precision: config.model.precision };
@@ -107,7 +110,7 @@ export function configuredBackbone(config: FaceopsConfig, choice: BackboneChoice
  * source wins (the file may have moved), then the recorded one, then the cache.
  */
 export function bundleBackbone(reference: BackboneReference, config: FaceopsConfig): BackboneSpec {
-  if (reference.id === "face-embedding") return { id: "face-embedding" };
+  if (reference.id !== "vgg16") return { id: reference.id };
   const seed = /^random:(\d+)$/.exec(reference.weightsSource)?.[1];
   const weights: Vgg16WeightsSpec =
     seed !== undefined ? { kind: "random", seed: Number(seed) } : { kind: "file", source: config.model.vgg16Weights || reference.weightsSource || undefined };
@@ -127,9 +130,13 @@ function vgg16Engine(config: FaceopsConfig): Vgg16EngineChoice {
 
 /** Builds the described backbone; the engine, batch size and weights cache come from the configuration. */
 export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, log: Logger): Promise<BuiltBackbone> {
-  if (spec.id === "face-embedding") {
-    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize });
-    return { backbone, reference: { id: "face-embedding", weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32" } };
+  if (spec.id === "face-embedding" || spec.id === "face-embedding-mirrored") {
+    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize, mirror: spec.id === "face-embedding-mirrored" });
+    return { backbone, reference: { id: spec.id, weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence } };
+  }
+  if (spec.id === "faceres") {
+    const backbone = await createFaceresBackbone({ log, batchSize: config.model.batchSize });
+    return { backbone, reference: { id: "faceres", weightsSource: backbone.weightsSource, pooling: "none", precision: "fp32", licence: faceresLicence } };
   }
   let weights: Vgg16Weights;
   let weightsSource: string;

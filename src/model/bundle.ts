@@ -3,6 +3,7 @@ import { constants, type Stats } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type * as tfjs from "@tensorflow/tfjs";
+import type { BackboneId } from "./backbones/types.js";
 import type { Evaluation } from "./evaluate.js";
 import type { FeatureScaling } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
@@ -55,7 +56,7 @@ export const bundleFileCeilings: Readonly<Record<string, number>> = {
 const otherFileCeiling = 1 * mebibyte;
 
 export interface BackboneReference {
-  id: "vgg16" | "face-embedding";
+  id: BackboneId;
   fingerprint: string;
   weightsSha256: string;
   randomWeights: boolean;
@@ -68,6 +69,11 @@ export interface BackboneReference {
   pooling: "avg" | "flatten" | "none";
   /** VGG16's arithmetic: fp32 (Keras' own) or int8. Absent in older bundles: fp32. */
   precision?: "fp32" | "int8";
+  /**
+   * The terms of the weights (not only of the package that ships them): licence, author and origin.
+   * Absent in older bundles and for VGG16, whose Keras ImageNet weights carry no licence of their own here.
+   */
+  licence?: string;
 }
 
 export interface CropReference {

@@ -8,7 +8,7 @@ import { rankLabels } from "./evaluate.js";
 import { defaultCropPolicy } from "./face/crop.js";
 import { createFaceDetector } from "./face/detector.js";
 import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
-import { FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
+import { facePathEmbedding, FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
 import { effectiveConfidentDistance, effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
@@ -199,7 +199,7 @@ export class Predictor {
           inputSize: metadata.backbone.inputSize,
           maxPixels: config.dataset.maxPixels,
           detector: faceCrop ? { landmarks } : null,
-          embedding: metadata.backbone.id === "face-embedding" ? { batchSize: config.model.batchSize } : null,
+          embedding: facePathEmbedding(metadata.backbone.id, config.model.batchSize),
           log,
         });
         built.push(workers);

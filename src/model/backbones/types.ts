@@ -5,7 +5,7 @@ import type { RgbImage } from "../../vision/image.js";
  * faceops cache features per photo and train only the small head on every attempt.
  */
 export interface Backbone {
-  /** "vgg16" or "face-embedding". */
+  /** "vgg16", "face-embedding", "face-embedding-mirrored" or "faceres". */
   readonly id: BackboneId;
   /**
    * What makes two backbones give the same features: architecture, weights and preprocessing.
@@ -34,7 +34,7 @@ export interface Backbone {
   dispose(): Promise<void>;
 }
 
-export type BackboneId = "vgg16" | "face-embedding";
+export type BackboneId = "vgg16" | "face-embedding" | "face-embedding-mirrored" | "faceres";
 
 /** How the VGG16 feature map becomes a vector: averaged over space (512) or flattened (7x7x512 at 224). */
 export type Pooling = "avg" | "flatten";

@@ -1,3 +1,4 @@
+import type { BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";
 import type { TfEngine } from "../tfjs-engine.js";
@@ -22,8 +23,8 @@ export interface FacePathInit {
   };
   /** Load the face detector (for crop mode "face"), with the landmark net or without. */
   detector: { landmarks: boolean } | null;
-  /** Load the face-embedding backbone (for bundles trained on it). */
-  embedding: { batchSize: number | undefined } | null;
+  /** Load the face-embedding backbone (for bundles trained on it); mirror: the face-embedding-mirrored variant. */
+  embedding: { batchSize: number | undefined; mirror?: boolean } | null;
 }
 
 /** What a worker loaded, reported once when it is ready. */
@@ -33,6 +34,7 @@ export interface FacePathInfo {
   skipped: Array<{ engine: TfEngine; reason: string }>;
   detector: { kind: string; fingerprint: string } | null;
   embedding: {
+    id: BackboneId;
     fingerprint: string;
     weightsSha256: string;
     engine: string;

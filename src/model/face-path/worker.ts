@@ -21,7 +21,7 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
   let embedding: Backbone | null = null;
   try {
     if (init.detector) detector = await createFaceDetector({ log, landmarks: init.detector.landmarks });
-    if (init.embedding) embedding = await createFaceEmbeddingBackbone({ log, batchSize: init.embedding.batchSize });
+    if (init.embedding) embedding = await createFaceEmbeddingBackbone({ log, batchSize: init.embedding.batchSize, mirror: init.embedding.mirror ?? false });
     await warmUp(detector, embedding);
   } catch (error) {
     await detector?.dispose();
@@ -34,7 +34,7 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     skipped,
     detector: detector ? { kind: detector.kind, fingerprint: detector.fingerprint } : null,
     embedding: embedding
-      ? { fingerprint: embedding.fingerprint, weightsSha256: embedding.weightsSha256, engine: embedding.engine, inputSize: embedding.inputSize, featureLength: embedding.featureLength, preprocessing: embedding.preprocessing }
+      ? { id: embedding.id, fingerprint: embedding.fingerprint, weightsSha256: embedding.weightsSha256, engine: embedding.engine, inputSize: embedding.inputSize, featureLength: embedding.featureLength, preprocessing: embedding.preprocessing }
       : null,
   };
   return {

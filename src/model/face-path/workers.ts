@@ -1,7 +1,7 @@
 import type { Logger } from "../../log.js";
 import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
 import type { RgbImage } from "../../vision/image.js";
-import type { Backbone } from "../backbones/types.js";
+import type { Backbone, BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
@@ -40,8 +40,8 @@ export interface FacePathWorkersOptions {
   maxPixels: number;
   /** Load the face detector, for crop mode "face". */
   detector: { landmarks: boolean } | null;
-  /** Load the face-embedding backbone and run it here. */
-  embedding: { batchSize?: number } | null;
+  /** Load the face-embedding backbone and run it here; mirror: the face-embedding-mirrored variant. */
+  embedding: { batchSize?: number; mirror?: boolean } | null;
   log: Logger;
 }
 
@@ -57,6 +57,17 @@ const revivers = {
   ImageDecodeError: (error: { code?: string | number; message: string }, options: ErrorOptions) => new ImageDecodeError(error.code as DecodeFailure, error.message, options),
 };
 
+/**
+ * The embedding these workers run for a bundle's backbone: face-api's network, plain or mirrored,
+ * runs beside the detector in the workers; any other backbone (VGG16 has its own onnxruntime
+ * thread, faceres runs on the main thread) is built by the caller, so null.
+ */
+export function facePathEmbedding(backbone: BackboneId, batchSize: number | undefined): FacePathWorkersOptions["embedding"] {
+  if (backbone === "face-embedding") return { batchSize, mirror: false };
+  if (backbone === "face-embedding-mirrored") return { batchSize, mirror: true };
+  return null;
+}
+
 export class FacePathWorkers {
   /** The face-embedding backbone run by these workers; null when they were started without it. */
   readonly backbone: Backbone | null;
@@ -71,7 +82,7 @@ export class FacePathWorkers {
       tfEngine: options.tfEngine,
       preparation: { crop: { mode: options.crop.mode, medianBox: options.crop.medianBox }, inputSize: options.inputSize, maxPixels: options.maxPixels },
       detector: options.detector,
-      embedding: options.embedding ? { batchSize: options.embedding.batchSize } : null,
+      embedding: options.embedding ? { batchSize: options.embedding.batchSize, mirror: options.embedding.mirror ?? false } : null,
     };
     const pool = await WorkerPool.start<FacePathInit, FacePathInfo, FacePathTasks>({
       name: "face-path",
@@ -129,7 +140,7 @@ function pooledBackbone(pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTas
   let forwardPasses = 0;
   const { inputSize, featureLength } = description;
   return {
-    id: "face-embedding",
+    id: description.id,
     fingerprint: description.fingerprint,
     weightsSha256: description.weightsSha256,
     randomWeights: false,
@@ -142,7 +153,7 @@ function pooledBackbone(pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTas
     },
     async embed(images: readonly RgbImage[]) {
       if (images.length === 0) return [];
-      const pixels = packCrops(images, inputSize, "the face-embedding backbone");
+      const pixels = packCrops(images, inputSize, `the ${description.id} backbone`);
       const { features } = await pool.run("embed", { count: images.length, side: inputSize, pixels }, [pixels.buffer]);
       if (features.length !== images.length * featureLength) {
         throw new Error(`the face-path worker returned ${features.length} feature values for ${images.length} crops, expected ${images.length * featureLength}`);
