@@ -62,8 +62,10 @@ const faceApiPackage = "@vladmandic/face-api@1.7.15";
 
 /**
  * `auto` picks vgg16 when the ImageNet weights are configured, cached or downloadable, else the
- * face-embedding network that ships inside an npm package, and remembers the choice in the store:
- * a later run must not silently switch backbones because the network came back.
+ * face network that ships inside an npm package, on the crop and its mirror image
+ * (face-embedding-mirrored: chosen by measurement, BENCHMARKS.md "Embedding networks for faces"),
+ * and remembers the choice in the store: a later run must not silently switch backbones because the
+ * network came back, and a store that chose face-embedding before keeps it.
  */
 export async function chooseBackbone(config: FaceopsConfig, store: StoreLayout, log: Logger): Promise<BackboneChoice> {
   const wanted = config.model.backbone;
@@ -82,9 +84,9 @@ export async function chooseBackbone(config: FaceopsConfig, store: StoreLayout, 
       choice = { backbone: "vgg16", decidedAt: new Date().toISOString(), reason: "the ImageNet VGG16 weights are available" };
     } catch (error) {
       choice = {
-        backbone: "face-embedding",
+        backbone: "face-embedding-mirrored",
         decidedAt: new Date().toISOString(),
-        reason: `the ImageNet VGG16 weights are not available (${(error as Error).message.split("\n")[0]}); using the face-embedding network shipped with ${faceApiPackage}`,
+        reason: `the ImageNet VGG16 weights are not available (${(error as Error).message.split("\n")[0]}); using the face network shipped with ${faceApiPackage}, on each crop and its mirror image`,
       };
       log.warn(
         { backbone: choice.backbone, store: store.root },

@@ -108,13 +108,13 @@ describe("face backbones on LFW crops", () => {
     assert.deepEqual({ ...faceres, licence: undefined }, { id: "faceres", weightsSource: faceres.weightsSource, pooling: "none", precision: "fp32", licence: undefined });
   });
 
-  test("auto never picks faceres or the mirrored variant: without VGG16's weights it picks face-embedding", async () => {
+  test("auto never picks faceres: without VGG16's weights it picks face-embedding-mirrored, the one measured best", async () => {
     const folder = temporaryFolder();
     try {
       const store = new StoreLayout(folder.path);
       const offline = configSchema.parse({ store: folder.path, cache: folder.path, model: { backbone: "auto", vgg16Weights: `${folder.path}/missing-vgg16.h5` } });
       const choice = await chooseBackbone(offline, store, log);
-      assert.equal(choice.backbone, "face-embedding", choice.reason);
+      assert.equal(choice.backbone, "face-embedding-mirrored", choice.reason);
     } finally {
       folder.dispose();
     }
