@@ -20,7 +20,6 @@
  * follows the data on other backbones, crops and datasets.
  */
 
-import type { OpenSetTestRates, StrangerCalibration } from "./stranger-calibration.js";
 
 /** Quantile of same-person leave-one-out distances among the references. */
 export const calibrationQuantile = 0.98;
@@ -53,6 +52,40 @@ export interface OpenSetReference {
   calibration?: StrangerCalibration;
   /** The rates measured on the test split at the thresholds above. */
   test?: OpenSetTestRates;
+}
+
+/** What a bundle records of its calibration on strangers (BundleMetadata.openSet.calibration). */
+export interface StrangerCalibration {
+  method: "pseudo-strangers";
+  /** met-target: the target was met within the known limit; known-limit: it could not be, the limit won. */
+  rule: "met-target" | "known-limit";
+  targetStrangerRejection: number;
+  maxKnownRejection: number;
+  confidentStrangerRejection: number;
+  /** People held out as pseudo-strangers. */
+  pseudoStrangers: number;
+  /** Photos under `_not/` used as strangers (training split). */
+  outsiderPhotos: number;
+  /** Stranger photos and known probes measured at calibration. */
+  strangerPhotos: number;
+  knownProbes: number;
+  maxDistance: number;
+  confidentDistance: number;
+  /** The rates at maxDistance on the calibration photos (the choice was made on them: optimistic). */
+  strangerRejection: number;
+  knownRejection: number;
+  /** Share of known probes nearer than confidentDistance: named with confident: true. */
+  knownConfident: number;
+}
+
+/** The rates on the test split at the thresholds in force (see measureOnTest). */
+export interface OpenSetTestRates {
+  knownPhotos: number;
+  knownRejection: number | null;
+  /** Share of known test photos answered with confident: true. */
+  knownConfident: number | null;
+  strangerPhotos: number;
+  strangerRejection: number | null;
 }
 
 export class ReferenceSet {

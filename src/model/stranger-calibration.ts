@@ -1,5 +1,5 @@
 import { splitDraw } from "../dataset/split.js";
-import { chooseMaxDistance, largestDistance, quantile, ReferenceSet, type MaxDistanceSetting, type OpenSetReference } from "./open-set.js";
+import { chooseMaxDistance, largestDistance, quantile, ReferenceSet, type MaxDistanceSetting, type OpenSetReference, type OpenSetTestRates, type StrangerCalibration } from "./open-set.js";
 
 /**
  * Calibrating "unknown" on strangers, not only on the known. A threshold chosen from known people's
@@ -159,38 +159,7 @@ export interface CalibrationPhoto {
   split: "train" | "test";
 }
 
-/** What a bundle records of its calibration on strangers (BundleMetadata.openSet.calibration). */
-export interface StrangerCalibration {
-  method: "pseudo-strangers";
-  rule: ThresholdChoice["rule"];
-  targetStrangerRejection: number;
-  maxKnownRejection: number;
-  confidentStrangerRejection: number;
-  /** People held out as pseudo-strangers. */
-  pseudoStrangers: number;
-  /** Photos under `_not/` used as strangers (training split). */
-  outsiderPhotos: number;
-  /** Stranger photos and known probes measured at calibration. */
-  strangerPhotos: number;
-  knownProbes: number;
-  maxDistance: number;
-  confidentDistance: number;
-  /** The rates at maxDistance on the calibration photos (the choice was made on them: optimistic). */
-  strangerRejection: number;
-  knownRejection: number;
-  /** Share of known probes nearer than confidentDistance: named with confident: true. */
-  knownConfident: number;
-}
-
-/** The rates on the test split at the thresholds in force (see measureOnTest). */
-export interface OpenSetTestRates {
-  knownPhotos: number;
-  knownRejection: number | null;
-  /** Share of known test photos answered with confident: true. */
-  knownConfident: number | null;
-  strangerPhotos: number;
-  strangerRejection: number | null;
-}
+export type { OpenSetTestRates, StrangerCalibration } from "./open-set.js";
 
 interface LabelledVectors {
   vectors: Float32Array[];
