@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -127,6 +127,35 @@ async function benchFacesPerPhoto(scratch: string, faces: string, people: string
   } finally {
     await server.stop();
   }
+  rows.push(...(await benchCapture(bundle, store, scratch)));
+  return rows;
+}
+
+/**
+ * What keeping faces for review costs (serve.capture): strangers' photos, every face answered
+ * "unknown" and so kept, at c=8 with capture off, then on (a fresh server and inbox for each).
+ */
+async function benchCapture(bundle: string, store: StoreLayout, scratch: string): Promise<BenchResult["rows"]> {
+  const strangers = ["Tony_Blair", "Colin_Powell", "Ariel_Sharon"].flatMap((person) => lfwPhotos(person).slice(0, 4));
+  const served: Record<"off" | "on", number> = { off: 0, on: 0 };
+  const rows: BenchResult["rows"] = [];
+  for (const state of ["off", "on"] as const) {
+    const inboxStore = new StoreLayout(join(scratch, `store-capture-${state}`));
+    const server = await startServer(bundle, inboxStore, ["--set", `serve.capture.enabled=${state === "on"}`]);
+    try {
+      console.error(`serve bench: face-embedding, strangers' photos, capture ${state}, c=8 for ${durationSeconds} s`);
+      const result = await load(server.url, strangers, 8);
+      served[state] = result.requests / result.seconds;
+      rows.push({ metric: `face-embedding, strangers' photos, c=8, capture ${state}: served`, value: served[state], unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` });
+    } finally {
+      await server.stop();
+    }
+    if (state === "on") {
+      const kept = existsSync(join(inboxStore.inbox, "faces")) ? readdirSync(join(inboxStore.inbox, "faces")).length : 0;
+      rows.push({ metric: "faces kept in the inbox during the capture-on run", value: kept, unit: "faces", note: "serve.capture.maxItems 500" });
+    }
+  }
+  rows.push({ metric: "capture cost at c=8 (1 - on/off)", value: 1 - served.on / served.off, unit: "ratio", note: "target <= 0.05" });
   return rows;
 }
 
@@ -151,10 +180,10 @@ async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<
   }
 }
 
-async function startServer(bundle: string, store: StoreLayout): Promise<{ url: string; stop(): Promise<void> }> {
+async function startServer(bundle: string, store: StoreLayout, extra: readonly string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--set", `serve.maxBatch=${maxBatch}`, "--log-format", "json"],
+    ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--set", `serve.maxBatch=${maxBatch}`, "--log-format", "json", ...extra],
     { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] },
   );
   const url = await new Promise<string>((resolveUrl, reject) => {
