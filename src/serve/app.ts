@@ -87,7 +87,7 @@ export function createApp(options: AppOptions): express.Express {
       accuracy: metadata.metrics.accuracy,
       balancedAccuracy: metadata.metrics.balancedAccuracy,
       backbone: metadata.backbone.id,
-      dataset: { commit: metadata.dataset.commit, fingerprint: metadata.dataset.fingerprint },
+      dataset: { commit: metadata.dataset.commit, fingerprint: metadata.dataset.fingerprint, photos: metadata.dataset.photos, train: metadata.dataset.train, test: metadata.dataset.test },
       createdAt: metadata.createdAt,
       openSet: {
         maxDistance: model.predictor.maxDistance,

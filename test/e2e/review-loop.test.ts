@@ -83,6 +83,10 @@ describe("the review loop, end to end", { timeout: 900_000 }, () => {
       await page.fill("#review-reviewer", "Grace Hopper <grace@example.com>");
       await page.click("#review-login button");
       await page.waitForSelector(".group");
+      // The page as a console: the model in service, and the runs with their gate's reasons.
+      assert.match((await page.textContent("#model")) ?? "", /^Model faces v1: 3 people, test accuracy \d+\.\d% on 60 photos at commit [0-9a-f]{8}, trained \d{4}-\d\d-\d\d \d\d:\d\d$/);
+      await page.waitForSelector("#runs tr[data-run='1']");
+      assert.match((await page.textContent("#runs tr[data-run='1']")) ?? "", /run 1passedv1#1 finished: test accuracy .* nothing is deployed yet/);
       await page.screenshot({ path: join(store.path, "inbox.png") });
       // Every group is the newcomer (only their photos were sent): name each on the page.
       for (let left = await page.locator(".group").count(); left > 0; left = await page.locator(".group").count()) {
