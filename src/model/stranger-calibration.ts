@@ -15,7 +15,8 @@ import { chooseMaxDistance, largestDistance, quantile, ReferenceSet, type MaxDis
  * - strangers: every training photo of the pseudo-strangers, and every training-split photo under
  *   the dataset's `_not/` folder.
  * The threshold is the largest distance that rejects `targetStrangerRejection` of those strangers
- * while rejecting at most `maxKnownRejection` of the known probes (rule "met-target"). When no
+ * while rejecting at most `maxKnownRejection` of the known probes, and never less than one probe
+ * (rule "met-target"). When no
  * distance does both, the known limit wins, because a service that refuses its own people gets
  * switched off by them: among the distances within it, the one with the most strangers rejected
  * minus known rejected (Youden's J; rule "known-limit"). The model itself is then trained, and
@@ -108,7 +109,11 @@ export function chooseStrangerThreshold(known: readonly number[], strangers: rea
     strangerRejection: shareAbove(sortedStrangers, threshold),
     knownRejection: shareAbove(sortedKnown, threshold),
   }));
-  const withinLimit = scored.filter((entry) => entry.knownRejection <= settings.maxKnownRejection);
+  // At most maxKnownRejection of the known probes, but never less than one probe: with fewer than
+  // 1/maxKnownRejection probes (a small repository), "1%" would forbid rejecting any, and a single
+  // odd photo of a known person would then set the threshold beyond every stranger.
+  const allowed = Math.max(settings.maxKnownRejection, 1 / known.length);
+  const withinLimit = scored.filter((entry) => entry.knownRejection <= allowed + 1e-12);
   // Both rates fall as the threshold grows: the largest threshold meeting the target rejects the fewest known.
   const meeting = withinLimit.filter((entry) => entry.strangerRejection >= settings.targetStrangerRejection);
   if (meeting.length > 0) return { ...(meeting.at(-1) as (typeof scored)[number]), rule: "met-target" };
