@@ -4,7 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RunRecord } from "../../src/records/runs.js";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, screenshotPath } from "../helpers/browser.js";
 import { FaceopsUp, getJson, quickUpArguments } from "../helpers/faceops-up.js";
 import { startGitHttpServer, type GitHttpServer } from "../helpers/git-http-server.js";
 import { TestRepo, temporaryFolder } from "../helpers/git-repo.js";
@@ -89,7 +89,7 @@ describe("the review loop, end to end", { timeout: 900_000 }, () => {
       assert.match((await page.textContent("#model")) ?? "", /^Model faces v1: 3 people, test accuracy \d+\.\d% on 60 photos at commit [0-9a-f]{8}, trained \d{4}-\d\d-\d\d \d\d:\d\d$/);
       await page.waitForSelector("#runs tr[data-run='1']");
       assert.match((await page.textContent("#runs tr[data-run='1']")) ?? "", /run 1passedv1#1 finished: test accuracy .* nothing is deployed yet/);
-      await page.screenshot({ path: join(store.path, "inbox.png") });
+      await page.screenshot({ path: screenshotPath("review-loop-console"), fullPage: true });
       // Every group is the newcomer (only their photos were sent): name each on the page.
       for (let left = await page.locator(".group").count(); left > 0; left = await page.locator(".group").count()) {
         await page.fill(".group >> nth=0 >> input", newcomer);

@@ -14,8 +14,9 @@ import { systemClock } from "../../../src/util/clock.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { postImage, startService, type TestService } from "../../helpers/http.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
-import { launchChromium } from "../../helpers/browser.js";
+import { launchChromium, screenshotPath } from "../../helpers/browser.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
+import { waitFor } from "../../helpers/wait.js";
 import { chromium, requires } from "../../helpers/tools.js";
 
 /**
@@ -169,15 +170,17 @@ describe("review over HTTP", () => {
       await page.fill("#review-reviewer", "Grace Hopper <grace@example.com>");
       await page.click("#review-login button");
       await page.waitForSelector(".group img[data-face]");
-      assert.equal(await page.locator(".group").count(), 1);
+      // A photo may show a bystander too: one group per face not alike.
+      const groups = await page.locator(".group").count();
+      assert.ok(groups >= 1);
       // Every crop fetched with the token and shown (the page's own code, run in the page).
       await page.waitForFunction("[...document.querySelectorAll('.group img')].every((image) => image.naturalWidth > 0)");
-      await page.screenshot({ path: join(folder.path, "review.png") });
-      await page.fill(".group input", "Tony Blair");
-      await page.click(".group button[data-action='assign']");
+      await page.screenshot({ path: screenshotPath("review-page-inbox"), fullPage: true });
+      await page.fill(".group >> nth=0 >> input", "Tony Blair");
+      await page.click(".group >> nth=0 >> button[data-action='assign']");
       await page.waitForSelector("#review-status[data-decision]");
-      assert.match((await page.textContent("#review-status")) ?? "", /^1 face recorded as Tony Blair: faceops commits them/);
-      assert.equal(await page.locator(".group").count(), 0, "the named group left the list");
+      assert.match((await page.textContent("#review-status")) ?? "", /^\d+ faces? recorded as Tony Blair: faceops commits them/);
+      await waitFor("the named group to leave the list", async () => ((await page.locator(".group").count()) === groups - 1 ? true : undefined), 15_000);
       const decision = await decisions.read((await page.getAttribute("#review-status", "data-decision")) ?? "");
       assert.deepEqual([decision?.action, decision?.person, decision?.state, decision?.reviewer?.name], ["assign", "Tony Blair", "pending", "Grace Hopper"]);
     } finally {

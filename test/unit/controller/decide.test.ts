@@ -263,6 +263,16 @@ describe("decide: attempts", () => {
     assert.equal(writes(passing)[0]?.state, "promoting");
   });
 
+  test("a candidate more accurate overall that loses one person fails the gate, and the run's record names the person", () => {
+    const accurate = result(0.97) as Extract<AttemptResult, { ok: true }>;
+    const deployed = { version: "v3", accuracy: 0.95, people: [{ person: "Alice", photos: 8, candidate: 0.5, deployed: 1 }, { person: "Bob", photos: 9, candidate: 1, deployed: 0.89 }] };
+    const [next] = writes(decideActions(observed({ runs: [run("1", "aaaa")], seen: { "1/1": { alive: false, result: { ...accurate, deployed } } } }), settings));
+    assert.equal(next?.attempts[0]?.gate?.pass, false);
+    assert.equal(next?.attempts[0]?.gate?.verdict, "person-regression");
+    assert.match(next?.attempts[0]?.gate?.reason ?? "", /^Alice's recall 50\.0% on 8 photos of theirs held out is more than 25\.0% below the deployed v3's 100\.0%/);
+    assert.equal(next?.attempts[1]?.state, "pending", "the policy plans another attempt");
+  });
+
   test("the last allowed attempt failing ends the run as failed, and nothing is promoted", () => {
     const done = [1, 2, 3].map((number) => attempt(number, { state: "finished", result: result(0.5), gate: { pass: false, verdict: "absolute", reason: "low" }, hyperparameters: { ...settings.initialHyperparameters, epochs: 5 * number } }));
     const last = run("1", "aaaa", { attempts: [...done, attempt(4, { hyperparameters: { ...settings.initialHyperparameters, epochs: 99 } })] });
