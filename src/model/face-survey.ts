@@ -1,5 +1,6 @@
 import { assessFaceQuality, defaultFaceQualityThresholds, faceSideOf, type FaceQualityThresholds } from "../vision/sharpness.js";
 import type { FaceBox } from "./face/detector.js";
+import { unitLength } from "./open-set.js";
 
 /**
  * Which face of each training photo is its person's, and what the dataset check should say about
@@ -141,11 +142,11 @@ function personReferences(photos: readonly SurveyedPhoto[]): Map<string, Float32
     if (!embedding) continue;
     const sum = sums.get(photo.person) ?? new Float32Array(embedding.length);
     if (sum.length !== embedding.length) throw new RangeError(`${photo.path}: an embedding of ${embedding.length} values among ones of ${sum.length}`);
-    const unit = normalised(embedding);
+    const unit = unitLength(embedding);
     for (let index = 0; index < sum.length; index++) sum[index] = (sum[index] as number) + (unit[index] as number);
     sums.set(photo.person, sum);
   }
-  return new Map([...sums].map(([person, sum]) => [person, normalised(sum)]));
+  return new Map([...sums].map(([person, sum]) => [person, unitLength(sum)]));
 }
 
 /** The index of the face nearest the reference; the largest (0) without a reference or embeddings. */
@@ -155,18 +156,13 @@ function choose(photo: SurveyedPhoto, reference: Float32Array | null): number {
   let bestSimilarity = Number.NEGATIVE_INFINITY;
   photo.faces.forEach((face, index) => {
     if (!face.embedding) throw new RangeError(`${photo.path}: face ${index + 1} of ${photo.faces.length} has no embedding to compare with`);
-    const similarity = dot(normalised(face.embedding), reference);
+    const similarity = dot(unitLength(face.embedding), reference);
     if (similarity > bestSimilarity) {
       best = index;
       bestSimilarity = similarity;
     }
   });
   return best;
-}
-
-function normalised(vector: Float32Array): Float32Array {
-  const length = Math.sqrt(dot(vector, vector));
-  return length > 0 ? vector.map((value) => value / length) : vector;
 }
 
 function dot(a: Float32Array, b: Float32Array): number {

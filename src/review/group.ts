@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { unitLength } from "../model/open-set.js";
 import { decodeEmbedding, type CapturedFace } from "./inbox.js";
 
 /**
@@ -25,7 +26,7 @@ export function groupId(faceIds: readonly string[]): string {
 
 export function groupFaces(faces: readonly CapturedFace[], linkDistance: number): FaceGroup[] {
   if (!(linkDistance >= 0)) throw new RangeError(`the link distance must be 0 or more, received ${linkDistance}`);
-  const vectors = faces.map((face) => unit(decodeEmbedding(face.embedding)));
+  const vectors = faces.map((face) => unitLength(decodeEmbedding(face.embedding)));
   const parent = faces.map((_, index) => index);
   const root = (index: number): number => {
     let at = index;
@@ -51,13 +52,6 @@ export function groupFaces(faces: readonly CapturedFace[], linkDistance: number)
   });
   // The largest group first (the visitor seen most), then the oldest.
   return groups.sort((a, b) => b.faces.length - a.faces.length || (a.faces[0] as CapturedFace).id.localeCompare((b.faces[0] as CapturedFace).id));
-}
-
-function unit(vector: Float32Array): Float32Array {
-  let sum = 0;
-  for (const value of vector) sum += value * value;
-  const length = Math.sqrt(sum);
-  return length > 0 ? vector.map((value) => value / length) : vector;
 }
 
 function distance(a: Float32Array, b: Float32Array): number {
