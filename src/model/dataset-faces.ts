@@ -5,9 +5,7 @@ import type { Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
 import { decodeImage } from "../vision/decode.js";
 import { openConfiguredBackbone, type BuiltBackbone } from "./backbone-factory.js";
-import { defaultCropPolicy } from "./face/crop.js";
-import { createFaceDetector } from "./face/detector.js";
-import { FaceBoxCache, faceCropPlanner } from "./face-planner.js";
+import { configuredFacePlanner } from "./face-planner.js";
 import type { FaceReport } from "./face-survey.js";
 import { FeatureCache } from "./feature-cache.js";
 import { cachedCropEmbedder, type FeaturePhoto, type PlanningContext } from "./features.js";
@@ -32,10 +30,9 @@ export interface DatasetFacesRequest {
 export async function surveyDatasetFaces(request: DatasetFacesRequest): Promise<FaceReport | null> {
   const { config, store, log } = request;
   if (config.model.crop !== "face") return null;
-  const detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
+  const { detector, planner } = await configuredFacePlanner({ config, store, log, onProgress: request.onProgress });
   let opened: BuiltBackbone | null = null;
   try {
-    const planner = faceCropPlanner({ detector, policy: defaultCropPolicy, faces: await FaceBoxCache.load(store.faceBoxes), requireFace: config.dataset.requireFace, log, onProgress: request.onProgress });
     const decode = async (photo: FeaturePhoto) => decodeImage(await request.readPhoto(photo), { maxPixels: config.dataset.maxPixels });
     const embed: PlanningContext["embed"] = async (crops) => {
       opened ??= await openConfiguredBackbone(config, store, log);

@@ -3,8 +3,10 @@ import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { RgbImage } from "../vision/image.js";
 import type { CropReference } from "./bundle.js";
 import { laplacianVariance, sharpnessCropSize } from "../vision/sharpness.js";
-import { cropImage, medianBox, planCrop, type CropPlan as SquarePlan, type CropPolicy, type RelativeBox } from "./face/crop.js";
-import type { FaceBox, FaceDetector } from "./face/detector.js";
+import type { FaceopsConfig } from "../config/schema.js";
+import type { StoreLayout } from "../store/layout.js";
+import { cropImage, defaultCropPolicy, medianBox, planCrop, type CropPlan as SquarePlan, type CropPolicy, type RelativeBox } from "./face/crop.js";
+import { createFaceDetector, type FaceBox, type FaceDetector } from "./face/detector.js";
 import { defaultMaxFaces } from "./face-path/prepare.js";
 import { surveyFaces, type FaceReport, type FaceSurvey, type SurveyedFace, type SurveyedPhoto } from "./face-survey.js";
 import type { CropPlan, CropPlanner, CropPlanning, FeaturePhoto, PlanningContext } from "./features.js";
@@ -135,6 +137,28 @@ export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
     },
     reference: (): Omit<CropReference, "counts"> => ({ mode: "face", detector: detector.fingerprint, medianBox: median }),
   };
+}
+
+/**
+ * The face planner a configuration trains with: the default crop policy, its detector (with
+ * landmarks when the policy anchors on them) and the store's kept faces. The caller disposes the
+ * detector once the planner is done.
+ */
+export async function configuredFacePlanner(options: {
+  config: FaceopsConfig;
+  store: StoreLayout;
+  log: Logger;
+  onProgress?: FaceCropPlannerOptions["onProgress"];
+}): Promise<{ detector: FaceDetector; planner: CropPlanner }> {
+  const { config, store, log } = options;
+  const detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
+  try {
+    const faces = await FaceBoxCache.load(store.faceBoxes);
+    return { detector, planner: faceCropPlanner({ detector, policy: defaultCropPolicy, faces, requireFace: config.dataset.requireFace, log, onProgress: options.onProgress }) };
+  } catch (error) {
+    await detector.dispose();
+    throw error;
+  }
 }
 
 /**

@@ -4,9 +4,8 @@ import type { Logger } from "../log.js";
 import type { StoreLayout } from "../store/layout.js";
 import { openConfiguredBackbone, type BuiltBackbone } from "./backbone-factory.js";
 import type { Backbone } from "./backbones/types.js";
-import { defaultCropPolicy } from "./face/crop.js";
-import { createFaceDetector, type FaceDetector } from "./face/detector.js";
-import { FaceBoxCache, faceCropPlanner } from "./face-planner.js";
+import type { FaceDetector } from "./face/detector.js";
+import { configuredFacePlanner } from "./face-planner.js";
 import { simpleCropPlanner, type CropPlanner } from "./features.js";
 import { loadTf, type TfEngine } from "./tfjs-engine.js";
 
@@ -34,8 +33,7 @@ export async function openTrainingRuntime(options: { config: FaceopsConfig; stor
   let planner: CropPlanner;
   try {
     if (config.model.crop === "face") {
-      detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
-      planner = faceCropPlanner({ detector, policy: defaultCropPolicy, faces: await FaceBoxCache.load(store.faceBoxes), requireFace: config.dataset.requireFace, log });
+      ({ detector, planner } = await configuredFacePlanner({ config, store, log }));
     } else {
       planner = simpleCropPlanner(config.model.crop);
     }
