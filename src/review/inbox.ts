@@ -117,8 +117,15 @@ export class Inbox {
 
   /** Removes faces beyond maxItems (oldest first) and older than maxAgeDays. */
   async prune(now: number): Promise<Pruned> {
-    const ids = await this.knownIds();
     const oldestKept = timeStamp(now - this.limits.maxAgeDays * dayMs);
+    let ids = await this.knownIds();
+    const overLimit = (known: readonly string[]) => known.length > this.limits.maxItems || (known[0] !== undefined && capturedStamp(known[0]) < oldestKept);
+    if (overLimit(ids)) {
+      // Another process (a review, `faceops inbox discard`) may have removed faces this index still
+      // lists: read the folder again before removing anything, so nothing is evicted for room that is free.
+      this.ids = null;
+      ids = await this.knownIds();
+    }
     // Ids sort by capture time, so the expired faces are the first ones and eviction goes on from there.
     const expired = ids.filter((id) => capturedStamp(id) < oldestKept);
     const left = ids.length - expired.length;

@@ -79,6 +79,18 @@ describe("the inbox", () => {
     assert.deepEqual((await inbox.list()).map((face) => face.id), [later.id]);
   });
 
+  test("faces another process removed free their room: nothing is evicted for them", async () => {
+    const root = join(folder, "shared");
+    const capturing = new Inbox(root, { maxItems: 3, maxAgeDays: 30 });
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index++) ids.push((await capturing.add(newFace([1, 0]), jpeg, null, start + index)).id);
+    // A reviewer discards two faces through another instance (another process, in practice).
+    assert.equal(await new Inbox(root, { maxItems: 3, maxAgeDays: 30 }).remove(ids.slice(0, 2)), 2);
+    const next = await capturing.add(newFace([1, 0]), jpeg, null, start + 10);
+    assert.deepEqual([next.evicted, next.expired], [0, 0]);
+    assert.deepEqual((await capturing.list()).map((face) => face.id), [ids[2], next.id]);
+  });
+
   test("a reader never sees half a face: nothing but whole folders under faces/", async () => {
     const inbox = new Inbox(join(folder, "atomic"), { maxItems: 10, maxAgeDays: 30 });
     await Promise.all([0, 1, 2, 3].map((index) => inbox.add(newFace([1, 0]), jpeg, jpeg, start + index)));
