@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError, loadConfig, parseSetArgument, type ConfigOverride, type LoadedConfig } from "../config/load.js";
 import type { CheckRequest } from "../dataset/check.js";
 import type { GitCredentials } from "../dataset/source.js";
+import { Inbox } from "../review/inbox.js";
 import { createLogger, defaultLogFormat, type Logger } from "../log.js";
 import { StoreLayout } from "../store/layout.js";
 
@@ -90,4 +91,10 @@ export function readSecret(context: CommandContext, envName: string, file: strin
 /** The dataset a command names (a location and perhaps a commit), read with the context's settings. */
 export function datasetRequest(context: CommandContext, location: string, commit: string | undefined, onProgress?: CheckRequest["onProgress"]): CheckRequest {
   return { location, commit, dataset: context.loaded.config.dataset, store: context.store, log: context.log, env: context.env, credentials: gitCredentials(context), onProgress };
+}
+
+/** The store's inbox of faces kept for review, bounded as serve.capture says; one per process, so its index of faces is one. */
+export function storeInbox(context: CommandContext): Inbox {
+  const { capture } = context.loaded.config.serve;
+  return new Inbox(context.store.inbox, { maxItems: capture.maxItems, maxAgeDays: capture.maxAgeDays });
 }

@@ -1,10 +1,9 @@
 import { readBundleMetadata } from "../../model/bundle.js";
 import { effectiveMaxDistance } from "../../model/open-set.js";
 import { parseReviewer, ReviewDecisions, ReviewError, type ReviewAction, type ReviewDecision } from "../../review/decisions.js";
-import { Inbox } from "../../review/inbox.js";
 import { decide, publicGroup, waitingGroups, type ReviewQueue } from "../../review/queue.js";
 import { readCurrentModel } from "../../store/models.js";
-import type { CommandContext } from "../context.js";
+import { storeInbox, type CommandContext } from "../context.js";
 import { printableLines } from "../printable.js";
 import { renderTable } from "../table.js";
 
@@ -31,9 +30,8 @@ export async function openReviewQueue(context: CommandContext): Promise<ReviewQu
   const current = await readCurrentModel(store);
   if (!current) throw new ReviewError(`no model is in service in ${store.root}: faces are grouped at its open-set threshold, so there is nothing to review against`);
   const metadata = await readBundleMetadata(store.modelVersion(current.version));
-  const { capture } = loaded.config.serve;
   return {
-    inbox: new Inbox(store.inbox, { maxItems: capture.maxItems, maxAgeDays: capture.maxAgeDays }),
+    inbox: storeInbox(context),
     decisions: new ReviewDecisions(store.inbox),
     linkDistance: effectiveMaxDistance(loaded.config.openSet.maxDistance, metadata.openSet),
   };

@@ -40,7 +40,7 @@ async function upOnThisMachine(context: CommandContext): Promise<void> {
     return inference.slot.model?.version ?? null;
   };
   const { controller, router } = buildController(context, localPlatform(context, servedVersion), registry);
-  const reviews = buildReviewCommitter(context, (trigger) => controller.kick(trigger));
+  const reviews = buildReviewCommitter(context, inference.inbox, (trigger) => controller.kick(trigger));
   const running = await runUntilSignal({
     app: inferenceApp(context, inference, [router], { onReviewDecision: () => reviews.kick() }),
     name: "inference service",

@@ -6,12 +6,12 @@ import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower, type LoadOptions } from "../../serve/model-source.js";
 import { createDecodeAdmission, resolveDecodeConcurrency } from "../../serve/predict.js";
 import { FaceCapture } from "../../review/capture.js";
-import { Inbox } from "../../review/inbox.js";
+import type { Inbox } from "../../review/inbox.js";
 import { ServeCapture } from "../../serve/capture.js";
 import { systemClock } from "../../util/clock.js";
 import { ReviewDecisions } from "../../review/decisions.js";
 import { reviewRouter } from "../../serve/review-api.js";
-import { readSecret, type CommandContext } from "../context.js";
+import { readSecret, storeInbox, type CommandContext } from "../context.js";
 import { faceopsVersion } from "../commands/version.js";
 import type { StopStep } from "./run-until-signal.js";
 
@@ -28,6 +28,8 @@ export interface Inference {
   loading: LoadOptions;
   /** Face capture for review (serve.capture): the writer and what the predict path offers faces to; null when off. */
   capture: { writer: FaceCapture; serving: ServeCapture } | null;
+  /** The store's inbox, shared by capture, the review API and (in `up`) the review committer. */
+  inbox: Inbox;
 }
 
 /**
@@ -43,11 +45,13 @@ export function inferenceWorkers(context: CommandContext): number {
 export function buildInference(context: CommandContext, registry: Registry): Inference {
   const { config } = context.loaded;
   const metrics = createServeMetrics(registry);
+  const inbox = storeInbox(context);
   return {
     slot: new ModelSlot({ maxBatch: config.serve.maxBatch, maxDelayMs: config.serve.maxDelayMs }, metrics, context.log),
     metrics,
     loading: { config, log: context.log, workers: inferenceWorkers(context) },
-    capture: buildCapture(context, metrics),
+    capture: buildCapture(context, metrics, inbox),
+    inbox,
   };
 }
 
@@ -74,10 +78,9 @@ export function inferenceApp(context: CommandContext, inference: Inference, rout
 }
 
 /** Face capture for review (serve.capture), with its metrics; null when it is off. */
-function buildCapture(context: CommandContext, metrics: ServeMetrics): Inference["capture"] {
+function buildCapture(context: CommandContext, metrics: ServeMetrics, inbox: Inbox): Inference["capture"] {
   const { capture } = context.loaded.config.serve;
   if (!capture.enabled) return null;
-  const inbox = new Inbox(context.store.inbox, { maxItems: capture.maxItems, maxAgeDays: capture.maxAgeDays });
   const writer = new FaceCapture(inbox, {
     clock: systemClock,
     log: context.log,
@@ -104,7 +107,7 @@ export function stopInference(inference: Inference, follower: StoreFollower | nu
 function reviewApi(context: CommandContext, inference: Inference, onDecision?: () => void): express.Router {
   const { config } = context.loaded;
   return reviewRouter({
-    inbox: new Inbox(context.store.inbox, { maxItems: config.serve.capture.maxItems, maxAgeDays: config.serve.capture.maxAgeDays }),
+    inbox: inference.inbox,
     decisions: new ReviewDecisions(context.store.inbox),
     slot: inference.slot,
     apiToken: readSecret(context, "FACEOPS_API_TOKEN", config.controller.apiTokenFile, "API token"),
