@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { readdir, rm } from "node:fs/promises";
-import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { rm } from "node:fs/promises";
+import { readdirIfExists, readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
+import { sortableTime } from "../util/sortable-time.js";
 
 /**
  * Run requests (POST /v1/runs) as a queue in the store: one record per request, written atomically,
@@ -42,8 +43,7 @@ export interface RunRequestRecord {
 export const requestIdPattern = /^[0-9]{8}T[0-9]{9}Z-[0-9a-f]{8}$/;
 
 export function newRequestId(now: number): string {
-  const time = new Date(now).toISOString().replace(/[-:.]/g, "");
-  return `${time}-${randomBytes(4).toString("hex")}`;
+  return `${sortableTime(now)}-${randomBytes(4).toString("hex")}`;
 }
 
 /** Resolved requests kept for people to read (pending ones are always kept). */
@@ -99,10 +99,7 @@ function unreadable(id: string, why: string): RunRequestRecord {
 
 /** Every request in the store, oldest first. */
 export async function listRunRequests(store: StoreLayout): Promise<RunRequestRecord[]> {
-  const names = await readdir(store.runRequests).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "ENOENT") return [] as string[];
-    throw error;
-  });
+  const names = await readdirIfExists(store.runRequests);
   const ids = names
     .filter((name) => name.endsWith(".json"))
     .map((name) => name.slice(0, -".json".length))

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, readdir } from "node:fs/promises";
+import { appendFile, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { labelFromFolder } from "../dataset/folder-layout.js";
-import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { readdirIfExists, readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { sortableTime } from "../util/sortable-time.js";
 import { faceIdPattern } from "./inbox.js";
 
 /**
@@ -95,7 +96,7 @@ export class ReviewDecisions {
     const record: ReviewDecision = {
       schemaVersion: 1,
       number: (await this.list()).reduce((most, decision) => Math.max(most, decision.number ?? 0), 0) + 1,
-      id: `r${new Date(now).toISOString().replace(/[-:.]/g, "")}${randomBytes(4).toString("hex")}`,
+      id: `r${sortableTime(now)}${randomBytes(4).toString("hex")}`,
       ...decision,
       person: decision.person === null ? null : validatePerson(decision.person),
       faces: [...decision.faces].sort(),
@@ -126,10 +127,7 @@ export class ReviewDecisions {
 
   /** Every decision, oldest first. */
   async list(): Promise<ReviewDecision[]> {
-    const names = await readdir(this.folder).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return [] as string[];
-      throw error;
-    });
+    const names = await readdirIfExists(this.folder);
     const decisions: ReviewDecision[] = [];
     for (const name of names.filter((entry) => entry.endsWith(".json")).sort()) {
       const id = name.slice(0, -".json".length);

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readdirIfExists } from "../store/files.js";
 import { temporaryPath } from "../store/owner.js";
+import { sortableTime } from "../util/sortable-time.js";
 
 /**
  * The inbox: faces the service answered "unknown", or named with a small margin, kept for a person
@@ -59,14 +61,10 @@ export interface Pruned {
 export const faceIdPattern = /^f[0-9]{8}T[0-9]{9}Z[0-9a-f]{8}$/;
 
 export function newFaceId(now: number): string {
-  return `f${timeStamp(now)}${randomBytes(4).toString("hex")}`;
+  return `f${sortableTime(now)}${randomBytes(4).toString("hex")}`;
 }
 
-/** "20261204T210512345Z": a time that sorts as text; a face id's characters 1..19. */
-function timeStamp(time: number): string {
-  return new Date(time).toISOString().replace(/[-:.]/g, "");
-}
-
+/** A face id's capture time, its characters 1..19 (sortableTime). */
 const capturedStamp = (id: string) => id.slice(1, 20);
 
 const dayMs = 86_400_000;
@@ -117,7 +115,7 @@ export class Inbox {
 
   /** Removes faces beyond maxItems (oldest first) and older than maxAgeDays. */
   async prune(now: number): Promise<Pruned> {
-    const oldestKept = timeStamp(now - this.limits.maxAgeDays * dayMs);
+    const oldestKept = sortableTime(now - this.limits.maxAgeDays * dayMs);
     let ids = await this.knownIds();
     const overLimit = (known: readonly string[]) => known.length > this.limits.maxItems || (known[0] !== undefined && capturedStamp(known[0]) < oldestKept);
     if (overLimit(ids)) {
@@ -176,10 +174,7 @@ export class Inbox {
 
   private async knownIds(): Promise<string[]> {
     if (!this.ids) {
-      const names = await readdir(this.faces).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === "ENOENT") return [];
-        throw error;
-      });
+      const names = await readdirIfExists(this.faces);
       this.ids = names.filter((name) => faceIdPattern.test(name)).sort();
     }
     return this.ids;

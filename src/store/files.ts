@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { temporaryPath } from "./owner.js";
 
@@ -38,5 +38,15 @@ export async function readJsonOr<T>(path: string, fallback: T): Promise<T> {
     return JSON.parse(text) as T;
   } catch (error) {
     throw new Error(`store record ${path} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** The names in a folder of records, or none when the folder does not exist yet; any other failure is thrown. */
+export async function readdirIfExists(path: string): Promise<string[]> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
   }
 }
