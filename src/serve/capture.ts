@@ -1,10 +1,9 @@
-import sharp from "sharp";
 import { rankLabels } from "../model/evaluate.js";
 import type { PreparedFaces } from "../model/face-path/prepare.js";
 import { publicFace, unknownLabel, type PhotoPrediction, type Scored } from "../model/predictor.js";
 import type { FaceCapture } from "../review/capture.js";
 import type { CaptureReason, NewFace } from "../review/inbox.js";
-import type { RgbImage } from "../vision/image.js";
+import { encodeJpeg } from "../vision/preprocess.js";
 import type { ServedModel } from "./model-slot.js";
 
 /**
@@ -55,7 +54,7 @@ export class ServeCapture {
         embedding: scores.features,
       };
       const crop = face.image;
-      this.capture.offer({ face: record, crop: () => encodeJpeg(crop), photo: photo && this.settings.keepPhoto ? () => Promise.resolve(photo) : null });
+      this.capture.offer({ face: record, crop: () => encodeJpeg(crop, 90), photo: photo && this.settings.keepPhoto ? () => Promise.resolve(photo) : null });
     });
   }
 }
@@ -65,10 +64,4 @@ export function leadOverSecond(probabilities: Float32Array): number | null {
   const [first, second] = rankLabels(probabilities);
   if (first === undefined || second === undefined) return null;
   return (probabilities[first] as number) - (probabilities[second] as number);
-}
-
-async function encodeJpeg(image: RgbImage): Promise<Uint8Array> {
-  return sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), { raw: { width: image.width, height: image.height, channels: 3 } })
-    .jpeg({ quality: 90 })
-    .toBuffer();
 }

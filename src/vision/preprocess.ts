@@ -53,6 +53,11 @@ function rawInput(image: RgbImage): Sharp {
   return sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 
+/** The image as a JPEG file (a face kept for review, for one). */
+export function encodeJpeg(image: RgbImage, quality: number): Promise<Buffer> {
+  return rawInput(image).jpeg({ quality }).toBuffer();
+}
+
 /*
  * The square is extracted before resizing rather than left to "cover": resizing first would let
  * the kernel blend the discarded edges into the border pixels of the kept square, and the crop
