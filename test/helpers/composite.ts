@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import sharp from "sharp";
 
 /**
@@ -43,4 +44,9 @@ export function centredIn(box: { x: number; y: number; width: number; height: nu
   const centerX = box.x + box.width / 2;
   const centerY = box.y + box.height / 2;
   return centerX >= placement.x && centerX < placement.x + placement.width && centerY >= placement.y && centerY < placement.y + placement.height;
+}
+
+/** The middle 150x150 of an LFW photo (where LFW centres the face), as JPEG: a face crop like the service's. */
+export function lfwFaceCrop(photo: string): Promise<Buffer> {
+  return sharp(readFileSync(photo)).extract({ left: 50, top: 50, width: 150, height: 150 }).jpeg().toBuffer();
 }

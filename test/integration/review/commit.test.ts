@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import sharp from "sharp";
@@ -11,6 +10,7 @@ import { commitDecision, datasetCheckOfCommit, decisionTrailer, ReviewCommitRefu
 import { ReviewDecisions } from "../../../src/review/decisions.js";
 import { Inbox, type NewFace } from "../../../src/review/inbox.js";
 import { StoreLayout } from "../../../src/store/layout.js";
+import { lfwFaceCrop } from "../../helpers/composite.js";
 import { startGitHttpServer } from "../../helpers/git-http-server.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
@@ -24,7 +24,7 @@ import { faceRepo } from "../../helpers/training.js";
  */
 
 const committer = { name: "faceops", email: "faceops@localhost" };
-const crop = (person: string, index: number) => sharp(readFileSync(lfwPhotos(person)[index] as string)).extract({ left: 50, top: 50, width: 150, height: 150 }).jpeg().toBuffer();
+const crop = (person: string, index: number) => lfwFaceCrop(lfwPhotos(person)[index] as string);
 const face = (answer = "unknown"): NewFace => ({ modelVersion: "v2", reason: "unknown", answer, score: 0.41, margin: 0.05, distance: 0.512, nearest: { label: "Hugo_Chavez", distance: 0.512 }, box: { x: 1, y: 2, width: 90, height: 90 }, backbone: "face-embedding", embedding: new Float32Array([1, 0]) });
 
 describe("committing review decisions", () => {

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { after, describe, test } from "node:test";
 import sharp from "sharp";
 import { loadConfig } from "../../../src/config/load.js";
@@ -12,6 +11,7 @@ import { Inbox, type NewFace } from "../../../src/review/inbox.js";
 import { waitingGroups } from "../../../src/review/queue.js";
 import { StoreLayout } from "../../../src/store/layout.js";
 import { systemClock } from "../../../src/util/clock.js";
+import { lfwFaceCrop } from "../../helpers/composite.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { faceRepo } from "../../helpers/training.js";
@@ -22,7 +22,7 @@ import { faceRepo } from "../../helpers/training.js";
  * restart is recognised, not committed again.
  */
 
-const crop = (index: number) => sharp(readFileSync(lfwPhotos("Colin_Powell")[index] as string)).extract({ left: 50, top: 50, width: 150, height: 150 }).jpeg().toBuffer();
+const crop = (index: number) => lfwFaceCrop(lfwPhotos("Colin_Powell")[index] as string);
 const face = (embedding: number[]): NewFace => ({ modelVersion: "v1", reason: "unknown", answer: "unknown", score: 0.4, margin: 0.1, distance: 0.6, nearest: null, box: null, backbone: "b", embedding: Float32Array.from(embedding) });
 
 describe("the review committer", () => {
