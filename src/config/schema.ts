@@ -215,6 +215,12 @@ const openSetSchema = z.strictObject({
   maxKnownRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.01),
   /** Share of calibration strangers confidentDistance auto must reject, 0..1. */
   confidentStrangerRejection: z.preprocess(fromNumericString, z.number().min(0).max(1)).default(0.995),
+  /**
+   * What a photo's distance is measured to when training: class-mean, each person's mean direction
+   * over their training photos (robust to one odd photo); nearest-photo, the nearest training photo
+   * (the rule before issue 15). A bundle records its rule and is served by it (src/model/open-set.ts).
+   */
+  rule: z.enum(["class-mean", "nearest-photo"]).default("class-mean"),
 });
 
 /**

@@ -8,7 +8,7 @@ import type { Evaluation } from "./evaluate.js";
 import type { FeatureScaling } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
 import { temporaryPath } from "../store/owner.js";
-import { ReferenceSet, type OpenSetReference } from "./open-set.js";
+import { knownFaces, ReferenceSet, type KnownFaces, type OpenSetReference, type OpenSetRule } from "./open-set.js";
 import type { FaceSummary } from "./face-survey.js";
 
 type Tf = typeof tfjs;
@@ -220,6 +220,8 @@ export interface LoadedBundle {
   scaling: FeatureScaling;
   /** The open-set references, when the bundle has them. */
   references: ReferenceSet | null;
+  /** The known people as the bundle's open-set rule measures them; null without references. */
+  knownFaces: KnownFaces | null;
 }
 
 /** A bundle's metadata.json, read as the loader reads it (no link followed, at most metadataMaxBytes), but not verified further. */
@@ -257,11 +259,13 @@ export async function loadBundle(directory: string): Promise<LoadedBundle> {
   }
   if (metadata.openSet && !contents.has(referencesFile)) throw new BundleError(`bundle ${root} has an open-set rule but does not list ${referencesFile}`);
   await refuseUnlistedFiles(root, metadata);
+  const references = metadata.openSet ? readReferences(contents.get(referencesFile) as Buffer, metadata, root) : null;
   return {
     directory: root,
     metadata,
     scaling: readScaling(contents.get(scalingFile) as Buffer, metadata.head.inputLength, root),
-    references: metadata.openSet ? readReferences(contents.get(referencesFile) as Buffer, metadata, root) : null,
+    references,
+    knownFaces: references && metadata.openSet ? knownFaces(references, readOpenSetRule(metadata.openSet, root)) : null,
     loadHead: async (tf) => {
       const topology = JSON.parse((contents.get(headTopologyFile) as Buffer).toString("utf8")) as {
         modelTopology: object;
@@ -359,6 +363,15 @@ function readReferences(bytes: Buffer, metadata: BundleMetadata, root: string): 
   } catch (error) {
     throw new BundleError(`bundle ${root}: ${referencesFile} is not valid: ${(error as Error).message}`, { cause: error });
   }
+}
+
+const openSetRules: readonly OpenSetRule[] = ["nearest-reference-distance", "nearest-class-mean-distance"];
+
+/** The bundle's open-set rule; bundles from before the rule was recorded had only the nearest photo. */
+function readOpenSetRule(openSet: OpenSetReference, root: string): OpenSetRule {
+  const rule = (openSet as Partial<OpenSetReference>).rule ?? "nearest-reference-distance";
+  if (!openSetRules.includes(rule)) throw new BundleError(`bundle ${root}: metadata.openSet.rule "${String(rule)}" is not one this faceops knows (${openSetRules.join(", ")})`);
+  return rule;
 }
 
 /** A file nobody listed could be anything, including something the next loader version would read. */

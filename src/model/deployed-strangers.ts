@@ -31,11 +31,11 @@ export async function deployedStrangerRejection(
   const bundle = await loadBundle(directory);
   const deployed = bundle.metadata;
   // A model without the open-set rule names everyone.
-  if (!bundle.references) return 0;
+  if (!bundle.knownFaces) return 0;
   const sameFeatures = deployed.backbone.fingerprint === candidate.backbone.fingerprint && deployed.crop.mode === candidate.crop.mode && deployed.crop.detector === candidate.crop.detector;
   if (sameFeatures) {
     const maxDistance = effectiveMaxDistance(deps.config.openSet.maxDistance, deployed.openSet);
-    const references = bundle.references;
+    const references = bundle.knownFaces;
     return strangers.vectors.filter((vector) => references.nearest(vector).distance > maxDistance).length / strangers.vectors.length;
   }
   deps.log.info({ deployed: directory, photos: strangers.photos.length }, "the deployed model uses another backbone or crop: embedding the stranger photos with it");

@@ -1,9 +1,10 @@
 /**
  * Open set: "is this anyone the model knows?". A classifier's softmax always names one of its
  * labels, and its scores were unreliable on small sets; the distance from a photo's backbone vector
- * to the nearest training photo's vector is not. The rule: unit-length vectors (face-api's
- * descriptors already are), Euclidean distance to the nearest reference (every training photo,
- * unaugmented), and the answer `unknown` when that distance exceeds `maxDistance`.
+ * to the known people's is not. The rule: unit-length vectors (face-api's descriptors already
+ * are), Euclidean distance to the nearest known person (by default to each person's mean
+ * direction over their training photos, unaugmented; see OpenSetRule), and the answer `unknown`
+ * when that distance exceeds `maxDistance`.
  *
  * `maxDistance` is the configured number (`openSet.maxDistance`, at training or serving time), or
  * else calibrated on strangers (stranger-calibration.ts: pseudo-strangers held out of the training
@@ -28,8 +29,44 @@ export const largestDistance = 2;
 
 export type MaxDistanceSetting = "auto" | "off" | number;
 
+/**
+ * What a photo's distance to the known people is measured to:
+ * - nearest-class-mean-distance (the default since issue 15): each person's mean direction, the
+ *   unit-length mean of their training photos' unit vectors. One odd training photo (a profile, a
+ *   mislabelled face) no longer lets strangers who resemble it in: on lfw-min10's open-set split
+ *   (face-embedding-mirrored), calibrated on pseudo-strangers, it rejects 99.3% of strangers and
+ *   1.0% of known probes, where the nearest photo rejected 92.8% and 1.1% (BENCHMARKS.md);
+ * - nearest-reference-distance: the nearest single training photo (bundles made before).
+ * A bundle records its rule and serving follows it, so older bundles answer as they always did.
+ */
+export type OpenSetRule = "nearest-reference-distance" | "nearest-class-mean-distance";
+export const defaultOpenSetRule: OpenSetRule = "nearest-class-mean-distance";
+
+/** The configuration's names for the rules (openSet.rule). */
+export type OpenSetRuleSetting = "class-mean" | "nearest-photo";
+export function openSetRule(setting: OpenSetRuleSetting): OpenSetRule {
+  return setting === "class-mean" ? "nearest-class-mean-distance" : "nearest-reference-distance";
+}
+
+/** The known people as the open-set rule measures them (ReferenceSet or ClassMeans). */
+export interface KnownFaces {
+  readonly rule: OpenSetRule;
+  readonly featureLength: number;
+  /**
+   * The nearest known person to `vector` (any length; it is normalised here) and the distance to
+   * it; `exclude` leaves that reference (training photo) out, as if it had never been seen.
+   */
+  nearest(vector: Float32Array, exclude?: number): { label: number; distance: number };
+  /**
+   * Each reference's leave-one-out distance to its own person (people with a single reference have
+   * none and are skipped): how far a new photo of a known person may be.
+   */
+  sameLabelDistances(): number[];
+}
+
 export interface OpenSetReference {
-  rule: "nearest-reference-distance";
+  /** Absent rule in a bundle means nearest-reference-distance, the only rule there was. */
+  rule: OpenSetRule;
   maxDistance: number;
   /**
    * calibrated-on-strangers: chosen on pseudo-strangers (stranger-calibration.ts); calibrated: the
@@ -88,7 +125,9 @@ export interface OpenSetTestRates {
   strangerRejection: number | null;
 }
 
-export class ReferenceSet {
+export class ReferenceSet implements KnownFaces {
+  readonly rule = "nearest-reference-distance";
+
   private constructor(
     /** References one after another, each of unit length. */
     readonly vectors: Float32Array,
@@ -177,6 +216,99 @@ export class ReferenceSet {
   }
 }
 
+/**
+ * The people's mean directions, built from the references (open-set rule
+ * nearest-class-mean-distance). Leaving a reference out (`exclude`) takes it out of its person's
+ * mean, so leave-one-out distances are honest; a person whose only reference is left out is
+ * skipped for that query.
+ */
+export class ClassMeans implements KnownFaces {
+  readonly rule = "nearest-class-mean-distance";
+  readonly featureLength: number;
+  /** Per label: the sum of its references' unit vectors (float64), and their count. */
+  private readonly sums: Float64Array;
+  private readonly counts: Int32Array;
+  /** Per label: the unit-length mean, or zeros for a label without references. */
+  private readonly means: Float32Array;
+
+  constructor(private readonly references: ReferenceSet) {
+    const length = (this.featureLength = references.featureLength);
+    const classes = references.labels.reduce((most, label) => Math.max(most, label + 1), 0);
+    this.sums = new Float64Array(classes * length);
+    this.counts = new Int32Array(classes);
+    for (let reference = 0; reference < references.size; reference++) {
+      const label = references.labels[reference] as number;
+      this.counts[label] = (this.counts[label] as number) + 1;
+      for (let feature = 0; feature < length; feature++) this.sums[label * length + feature] = (this.sums[label * length + feature] as number) + (references.vectors[reference * length + feature] as number);
+    }
+    this.means = new Float32Array(classes * length);
+    for (let label = 0; label < classes; label++) {
+      const mean = unitLength(Float32Array.from(this.sums.subarray(label * length, (label + 1) * length)));
+      this.means.set(mean, label * length);
+    }
+  }
+
+  /** People with at least one reference. */
+  get size(): number {
+    return this.counts.filter((count) => count > 0).length;
+  }
+
+  nearest(vector: Float32Array, exclude = -1): { label: number; distance: number } {
+    const query = unitLength(vector);
+    const length = this.featureLength;
+    const excludedLabel = exclude >= 0 ? (this.references.labels[exclude] as number) : -1;
+    let best = -1;
+    let bestDot = -Infinity;
+    for (let label = 0; label < this.counts.length; label++) {
+      const count = this.counts[label] as number;
+      if (count === 0 || (label === excludedLabel && count < 2)) continue;
+      const dot = label === excludedLabel ? this.dotWithout(query, label, exclude) : dotAt(query, this.means, label * length, length);
+      if (dot > bestDot) {
+        bestDot = dot;
+        best = label;
+      }
+    }
+    if (best < 0) return { label: -1, distance: largestDistance };
+    return { label: best, distance: Math.sqrt(Math.max(0, 2 - 2 * bestDot)) };
+  }
+
+  sameLabelDistances(): number[] {
+    const distances: number[] = [];
+    const length = this.featureLength;
+    for (let reference = 0; reference < this.references.size; reference++) {
+      const label = this.references.labels[reference] as number;
+      if ((this.counts[label] as number) < 2) continue;
+      const dot = this.dotWithout(this.references.vectors.subarray(reference * length, (reference + 1) * length), label, reference);
+      distances.push(Math.sqrt(Math.max(0, 2 - 2 * dot)));
+    }
+    return distances;
+  }
+
+  /** The dot product of a unit query with `label`'s mean direction recomputed without reference `exclude`. */
+  private dotWithout(query: Float32Array, label: number, exclude: number): number {
+    const length = this.featureLength;
+    let dot = 0;
+    let norm = 0;
+    for (let feature = 0; feature < length; feature++) {
+      const value = (this.sums[label * length + feature] as number) - (this.references.vectors[exclude * length + feature] as number);
+      dot += (query[feature] as number) * value;
+      norm += value * value;
+    }
+    return norm > 0 ? dot / Math.sqrt(norm) : -1;
+  }
+}
+
+/** The references as the rule measures them. */
+export function knownFaces(references: ReferenceSet, rule: OpenSetRule): KnownFaces {
+  return rule === "nearest-class-mean-distance" ? new ClassMeans(references) : references;
+}
+
+function dotAt(query: Float32Array, vectors: Float32Array, offset: number, length: number): number {
+  let dot = 0;
+  for (let feature = 0; feature < length; feature++) dot += (query[feature] as number) * (vectors[offset + feature] as number);
+  return dot;
+}
+
 export function unitLength(vector: Float32Array): Float32Array {
   let sum = 0;
   for (const value of vector) sum += value * value;
@@ -196,7 +328,7 @@ export function quantile(values: readonly number[], q: number): number {
 }
 
 /** The threshold a training run records in its bundle. */
-export function chooseMaxDistance(setting: MaxDistanceSetting, references: ReferenceSet): Pick<OpenSetReference, "maxDistance" | "source" | "quantile"> {
+export function chooseMaxDistance(setting: MaxDistanceSetting, references: KnownFaces): Pick<OpenSetReference, "maxDistance" | "source" | "quantile"> {
   if (setting === "off") return { maxDistance: largestDistance, source: "configured" };
   if (typeof setting === "number") return { maxDistance: setting, source: "configured" };
   const distances = references.sameLabelDistances();

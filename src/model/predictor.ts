@@ -11,7 +11,7 @@ import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type Pr
 import { facePathEmbedding, FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
-import { effectiveConfidentDistance, effectiveMaxDistance, type ReferenceSet } from "./open-set.js";
+import { effectiveConfidentDistance, effectiveMaxDistance, type KnownFaces } from "./open-set.js";
 import { loadTf, type TfEngine } from "./tfjs-engine.js";
 
 /**
@@ -39,9 +39,9 @@ export const tooSmallLabel = "too_small";
 export interface Scored {
   /** Every label's probability, in the model's label order. */
   probabilities: Float32Array;
-  /** Distance to the nearest training photo (0..2); null when the bundle has no references. */
+  /** Distance to the nearest known person by the bundle's open-set rule (0..2); null when the bundle has no references. */
   distance: number | null;
-  /** That nearest training photo's person; null when the bundle has no references. */
+  /** That nearest person; null when the bundle has no references. */
   nearestLabel: string | null;
   /** The backbone's features of the face, as computed (for keeping a face to review). */
   features: Float32Array;
@@ -166,7 +166,7 @@ export class Predictor {
     private readonly backbone: Backbone,
     private readonly preparer: PhotoPreparer,
     private readonly maxPixels: number,
-    private readonly references: ReferenceSet | null,
+    private readonly references: KnownFaces | null,
     /** Beyond this distance to the nearest training photo the answer is "unknown"; null: never. */
     readonly maxDistance: number | null,
     /** Beyond this distance (and within maxDistance) a named answer is not confident; null: no open-set rule. */
@@ -229,7 +229,7 @@ export class Predictor {
       log.info({ bundle: bundle.directory, labels: metadata.labels.length, backbone: backbone.id, engine: backbone.engine, workers: options.workers ?? 0 }, "model loaded");
       const maxDistance = bundle.references ? effectiveMaxDistance(config.openSet.maxDistance, metadata.openSet) : null;
       const confidentDistance = maxDistance === null ? null : effectiveConfidentDistance(config.openSet.confidentDistance, metadata.openSet, maxDistance);
-      return new Predictor(bundle.directory, metadata, tf, head, bundle.scaling, backbone, preparer, config.dataset.maxPixels, bundle.references, maxDistance, confidentDistance);
+      return new Predictor(bundle.directory, metadata, tf, head, bundle.scaling, backbone, preparer, config.dataset.maxPixels, bundle.knownFaces, maxDistance, confidentDistance);
     } catch (error) {
       for (const part of built.reverse()) {
         await part.dispose().catch((cleanup: unknown) => log.warn({ err: cleanup }, "cleaning up after a model that failed to load failed too"));

@@ -1,5 +1,18 @@
 import { splitDraw } from "../dataset/split.js";
-import { chooseMaxDistance, largestDistance, quantile, ReferenceSet, type MaxDistanceSetting, type OpenSetReference, type OpenSetTestRates, type StrangerCalibration } from "./open-set.js";
+import {
+  chooseMaxDistance,
+  defaultOpenSetRule,
+  knownFaces,
+  largestDistance,
+  quantile,
+  ReferenceSet,
+  type KnownFaces,
+  type MaxDistanceSetting,
+  type OpenSetReference,
+  type OpenSetRule,
+  type OpenSetTestRates,
+  type StrangerCalibration,
+} from "./open-set.js";
 
 /**
  * Calibrating "unknown" on strangers, not only on the known. A threshold chosen from known people's
@@ -9,9 +22,9 @@ import { chooseMaxDistance, largestDistance, quantile, ReferenceSet, type MaxDis
  * So training holds a few people of the training split out as pseudo-strangers, chosen by a hash of
  * their names (stable, unrelated to the alphabet or to how many photos they have), and measures,
  * against references built from the training photos of everyone else:
- * - known probes: each of those references' leave-one-out distance to the nearest other reference
- *   (people with a single training photo have none and are skipped), as a new photo of a known
- *   person would be;
+ * - known probes: each of those references' leave-one-out distance to the nearest known person by
+ *   the open-set rule (open-set.ts; the photo left out of its person's mean, or of the nearest-photo
+ *   search), people with a single training photo skipped, as a new photo of a known person would be;
  * - strangers: every training photo of the pseudo-strangers, and every training-split photo under
  *   the dataset's `_not/` folder.
  * The threshold is the largest distance that rejects `targetStrangerRejection` of those strangers
@@ -176,7 +189,12 @@ interface LabelledVectors {
  * no `_not/` photo, or no known person with two training photos: the caller falls back to the
  * quantile rule.
  */
-export function calibrateOnStrangers(photos: readonly CalibrationPhoto[], featureLength: number, settings: StrangerCalibrationSettings): StrangerCalibration | null {
+export function calibrateOnStrangers(
+  photos: readonly CalibrationPhoto[],
+  featureLength: number,
+  settings: StrangerCalibrationSettings,
+  rule: OpenSetRule = defaultOpenSetRule,
+): StrangerCalibration | null {
   const people = [...new Set(photos.flatMap((photo) => (photo.label === null ? [] : [photo.label])))];
   const held = choosePseudoStrangers(people, pseudoStrangerCount(people.length, settings.calibrationStrangers));
   const index = new Map(people.filter((person) => !held.has(person)).map((person, position) => [person, position]));
@@ -196,9 +214,10 @@ export function calibrateOnStrangers(photos: readonly CalibrationPhoto[], featur
   }
   if (strangerVectors.length === 0 || references.vectors.length < 2) return null;
   const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, featureLength);
-  const known = leaveOneOutDistances(referenceSet);
+  const measured = knownFaces(referenceSet, rule);
+  const known = leaveOneOutDistances(referenceSet, measured);
   if (known.length === 0) return null;
-  const strangers = strangerVectors.map((vector) => referenceSet.nearest(vector).distance);
+  const strangers = strangerVectors.map((vector) => measured.nearest(vector).distance);
   const choice = chooseStrangerThreshold(known, strangers, settings);
   const confidentDistance = chooseConfidentDistance(known, strangers, settings.confidentStrangerRejection, choice.maxDistance);
   return {
@@ -220,17 +239,18 @@ export function calibrateOnStrangers(photos: readonly CalibrationPhoto[], featur
 }
 
 /**
- * Each reference's distance to the nearest other reference (of anyone), for references whose person
- * has another: the distance the serving rule would measure for a new photo of a known person.
+ * Each reference's distance to the nearest known person with the reference left out, for
+ * references whose person has another: the distance the serving rule would measure for a new photo
+ * of a known person.
  */
-function leaveOneOutDistances(references: ReferenceSet): number[] {
+function leaveOneOutDistances(references: ReferenceSet, index: KnownFaces): number[] {
   const perLabel = new Map<number, number>();
   for (const label of references.labels) perLabel.set(label, (perLabel.get(label) ?? 0) + 1);
   const distances: number[] = [];
   const length = references.featureLength;
   for (let reference = 0; reference < references.size; reference++) {
     if ((perLabel.get(references.labels[reference] as number) ?? 0) < 2) continue;
-    distances.push(references.nearest(references.vectors.subarray(reference * length, (reference + 1) * length), reference).distance);
+    distances.push(index.nearest(references.vectors.subarray(reference * length, (reference + 1) * length), reference).distance);
   }
   return distances;
 }
@@ -242,7 +262,7 @@ function leaveOneOutDistances(references: ReferenceSet): number[] {
  */
 export function measureOnTest(
   photos: readonly CalibrationPhoto[],
-  references: ReferenceSet,
+  references: KnownFaces,
   featureLength: number,
   thresholds: { maxDistance: number; confidentDistance: number },
   calibration: Pick<StrangerCalibration, "pseudoStrangers"> | null,
@@ -257,7 +277,7 @@ export function measureOnTest(
       without.labels.push(index.get(photo.label) as number);
     }
   }
-  const withoutHeld = held.size > 0 && without.vectors.length > 0 ? ReferenceSet.fromVectors(without.vectors, without.labels, featureLength) : null;
+  const withoutHeld = held.size > 0 && without.vectors.length > 0 ? knownFaces(ReferenceSet.fromVectors(without.vectors, without.labels, featureLength), references.rule) : null;
   const known: number[] = [];
   const strangers: number[] = [];
   for (const photo of photos) {
@@ -279,7 +299,7 @@ export function measureOnTest(
 }
 
 /** The confident distance without strangers to calibrate on: a stricter quantile of same-person distances, never beyond the threshold. */
-export function fallbackConfidentDistance(references: ReferenceSet, maxDistance: number): number {
+export function fallbackConfidentDistance(references: KnownFaces, maxDistance: number): number {
   const distances = references.sameLabelDistances();
   if (distances.length === 0) return maxDistance;
   return Math.min(maxDistance, quantile(distances, fallbackConfidentQuantile));
@@ -296,11 +316,12 @@ export type OpenSetChoice = Omit<OpenSetReference, "rule" | "references" | "feat
 /**
  * The thresholds a training run records: the configured ones, or calibrated on strangers, or with
  * no stranger to calibrate on, today's quantile rule and a stricter quantile for the confident one.
- * `references` are every training photo (as served); `photos` every photo with its split.
+ * `references` are every training photo as served, by the rule the bundle will record; `photos`
+ * every photo with its split.
  */
-export function chooseOpenSet(settings: OpenSetSettings, references: ReferenceSet, photos: readonly CalibrationPhoto[]): OpenSetChoice {
+export function chooseOpenSet(settings: OpenSetSettings, references: KnownFaces, photos: readonly CalibrationPhoto[]): OpenSetChoice {
   const wantsCalibration = settings.maxDistance === "auto" || settings.confidentDistance === "auto";
-  const calibration = wantsCalibration ? calibrateOnStrangers(photos, references.featureLength, settings) : null;
+  const calibration = wantsCalibration ? calibrateOnStrangers(photos, references.featureLength, settings, references.rule) : null;
   const threshold: Pick<OpenSetReference, "maxDistance" | "source" | "quantile"> =
     settings.maxDistance === "auto" && calibration ? { maxDistance: calibration.maxDistance, source: "calibrated-on-strangers" } : chooseMaxDistance(settings.maxDistance, references);
   const confident = chooseConfident(settings.confidentDistance, threshold.maxDistance, calibration, references);
@@ -312,7 +333,7 @@ function chooseConfident(
   setting: MaxDistanceSetting,
   maxDistance: number,
   calibration: StrangerCalibration | null,
-  references: ReferenceSet,
+  references: KnownFaces,
 ): Required<Pick<OpenSetReference, "confidentDistance" | "confidentSource">> {
   if (setting === "off") return { confidentDistance: maxDistance, confidentSource: "off" };
   if (typeof setting === "number") return { confidentDistance: Math.min(setting, maxDistance), confidentSource: "configured" };

@@ -12,7 +12,7 @@ import { FeatureCache } from "./feature-cache.js";
 import { summarizeFaces } from "./face-survey.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
 import type { TrainingRuntime } from "./training-runtime.js";
-import { ReferenceSet } from "./open-set.js";
+import { defaultOpenSetRule, knownFaces, openSetRule, ReferenceSet, type KnownFaces } from "./open-set.js";
 import { chooseOpenSet, defaultStrangerCalibration, type CalibrationPhoto, type OpenSetSettings } from "./stranger-calibration.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type FeatureScaling, type LabelledFeatures } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
@@ -49,8 +49,10 @@ export interface TrainOutcome {
   metadata: Omit<BundleMetadata, "files">;
   head: tfjs.LayersModel;
   scaling: FeatureScaling;
-  /** Every training photo's unaugmented vector, for the open-set rule. */
+  /** Every training photo's unaugmented vector, for the open-set rule (what the bundle keeps). */
   references: ReferenceSet;
+  /** The known people as the bundle's open-set rule measures them (the references, or their class means). */
+  knownFaces: KnownFaces;
   /** Vectors read from the feature cache and computed by the backbone in this run. */
   featureStats: { cached: number; computed: number };
   /** The test photos with their unscaled backbone vectors, to evaluate another model on the same split. */
@@ -193,8 +195,9 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
 
   const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, request.backbone.featureLength);
   const openSetSettings: OpenSetSettings = request.openSet ?? { ...defaultStrangerCalibration, maxDistance: "auto", confidentDistance: "auto" };
-  const openSet = chooseOpenSet(openSetSettings, referenceSet, calibrationPhotos);
-  const knownRejected = testRaw.filter((vector) => referenceSet.nearest(vector).distance > openSet.maxDistance).length;
+  const known = knownFaces(referenceSet, request.openSet ? openSetRule(request.openSet.rule) : defaultOpenSetRule);
+  const openSet = chooseOpenSet(openSetSettings, known, calibrationPhotos);
+  const knownRejected = testRaw.filter((vector) => known.nearest(vector).distance > openSet.maxDistance).length;
 
   const backbone = request.backbone;
   const metadata: Omit<BundleMetadata, "files"> = {
@@ -224,7 +227,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       keptEpoch: training.keptEpoch,
       stoppedEarly: training.stoppedEarly,
     },
-    openSet: { rule: "nearest-reference-distance", ...openSet, references: referenceSet.size, featureLength: referenceSet.featureLength },
+    openSet: { rule: known.rule, ...openSet, references: referenceSet.size, featureLength: referenceSet.featureLength },
     ...(extracted.faces ? { faces: summarizeFaces(extracted.faces) } : {}),
     dataset: {
       source: manifest.source,
@@ -235,7 +238,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
       test: manifest.stats.test,
     },
   };
-  return { metadata, head, scaling, references: referenceSet, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw }, strangerTestSet };
+  return { metadata, head, scaling, references: referenceSet, knownFaces: known, featureStats: { cached: extracted.cached, computed: extracted.computed }, testSet: { photos: testPhotos, vectors: testRaw }, strangerTestSet };
 }
 
 function emptySet(): LabelledFeatures & { features: Float32Array[]; labels: number[] } {

@@ -162,7 +162,7 @@ async function openSetFigures(
   if (deployedVersion && deployedDirectory && strangers.photos.length > 0) {
     const rejection = await deployedStrangerRejection(deployedDirectory, strangers, outcome.metadata, deps);
     if (rejection !== null) {
-      const candidate = strangers.vectors.filter((vector) => outcome.references.nearest(vector).distance > openSet.maxDistance).length / strangers.vectors.length;
+      const candidate = strangers.vectors.filter((vector) => outcome.knownFaces.nearest(vector).distance > openSet.maxDistance).length / strangers.vectors.length;
       deployed = { version: deployedVersion, strangerRejection: rejection, candidateStrangerRejection: candidate, photos: strangers.photos.length };
       deps.log.info({ version: deployedVersion, deployed: rejection, candidate, photos: strangers.photos.length }, "both models on the _not/ test photos");
     }

@@ -98,6 +98,7 @@ describe("model bundle", () => {
     const loaded = await loadBundle(directory);
     assert.deepEqual(Array.from(loaded.references?.labels ?? []), [0, 2]);
     assert.deepEqual(loaded.references?.vectors, references.vectors);
+    assert.equal(loaded.knownFaces?.rule, "nearest-reference-distance", "the rule the bundle records is the one it is served by");
     const file = join(directory, "open-set", "references.bin");
     const original = readFileSync(file);
     writeFileSync(file, original.subarray(0, 20));
@@ -107,6 +108,30 @@ describe("model bundle", () => {
     writeFileSync(file, altered);
     await assert.rejects(loadBundle(directory), /open-set\/references\.bin does not match its checksum/);
     writeFileSync(file, original);
+    const { rmSync } = await import("node:fs");
+    rmSync(directory, { recursive: true });
+  });
+
+  test("a bundle is served by the open-set rule it records: class means, the nearest photo when it records none, never an unknown rule", async () => {
+    const { tf } = await loadTf();
+    const head = createHead(tf, { inputLength: 8, classes: 3, units: 4, dropout: 0.5, seed: 5 });
+    const references = ReferenceSet.fromVectors([Float32Array.from({ length: 8 }, (_, index) => index + 1), new Float32Array(8).fill(1), new Float32Array(8).fill(-1)], [0, 0, 2], 8);
+    const openSet = { rule: "nearest-class-mean-distance" as const, maxDistance: 0.7, source: "calibrated" as const, references: 3, featureLength: 8 };
+    const directory = join(folder.path, "rule-bundle");
+    await saveBundle(directory, { metadata: { ...metadata(), openSet }, head, scaling, references, tf });
+    const loaded = await loadBundle(directory);
+    assert.equal(loaded.knownFaces?.rule, "nearest-class-mean-distance");
+    // Person 0's mean lies between its two photos: a photo of person 0 is nearer to itself than to the mean.
+    assert.ok((loaded.knownFaces?.nearest(new Float32Array(8).fill(1)).distance ?? 0) > 0.05);
+    assert.ok((loaded.references?.nearest(new Float32Array(8).fill(1)).distance ?? 1) < 1e-3);
+    const metadataPath = join(directory, "metadata.json");
+    const recorded = JSON.parse(readFileSync(metadataPath, "utf8")) as { openSet: Record<string, unknown> };
+    delete recorded.openSet.rule;
+    writeFileSync(metadataPath, JSON.stringify(recorded));
+    assert.equal((await loadBundle(directory)).knownFaces?.rule, "nearest-reference-distance", "bundles from before the rule was recorded");
+    recorded.openSet.rule = "nearest-neighbours-vote";
+    writeFileSync(metadataPath, JSON.stringify(recorded));
+    await assert.rejects(loadBundle(directory), /metadata\.openSet\.rule "nearest-neighbours-vote" is not one this faceops knows/);
     const { rmSync } = await import("node:fs");
     rmSync(directory, { recursive: true });
   });
