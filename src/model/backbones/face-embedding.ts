@@ -92,6 +92,11 @@ export async function createFaceEmbeddingBackbone(options: FaceEmbeddingOptions)
   if (choice !== "auto" && choice !== "onnxruntime" && choice !== "tfjs") {
     throw new RangeError(`the face embedding engine must be "onnxruntime", "tfjs" or "auto", received ${JSON.stringify(choice)}`);
   }
+  // Checked here too, so that a wrong value is an error rather than a reason for auto to fall back.
+  const threads = options.intraOpThreads;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
+    throw new RangeError(`onnxruntime's intra-op threads must be a positive integer, received ${String(threads)}`);
+  }
   const faceApi = await loadFaceApi();
   const weightsSha256 = await modelFileSha256(faceApi, weightsFile);
   const runner = await startRunner(faceApi, choice, options);
