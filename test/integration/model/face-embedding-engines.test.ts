@@ -9,6 +9,7 @@ import { createOnnxFaceNet } from "../../../src/model/backbones/face-embedding-o
 import { readTfjsWeights } from "../../../src/model/backbones/face-embedding-onnx/weights.js";
 import type { Backbone } from "../../../src/model/backbones/types.js";
 import { loadFaceApi } from "../../../src/model/face/face-api.js";
+import { facePathEmbedding, FacePathWorkers } from "../../../src/model/face-path/workers.js";
 import { decodeImage } from "../../../src/vision/decode.js";
 import { createRgbImage, type RgbImage } from "../../../src/vision/image.js";
 import { lfwPhotos } from "../../helpers/lfw.js";
@@ -99,6 +100,33 @@ describe("the face embedding on onnxruntime and on TensorFlow.js", () => {
     await assert.rejects(createFaceEmbeddingBackbone({ log, engine: "gpu" as "auto" }), /received "gpu"/);
     await assert.rejects(createFaceEmbeddingBackbone({ log, intraOpThreads: 0 }), /intra-op threads must be a positive integer, received 0/);
   });
+});
+
+describe("the face embedding in a face-path worker", () => {
+  for (const tfEngine of [undefined, "tfjs-wasm"] as const) {
+    test(`with engine ${tfEngine ?? "auto"}: runs on ${tfEngine ?? "onnxruntime"}, with the descriptors of the main thread's backbone`, async () => {
+      const workers = await FacePathWorkers.start({
+        size: 1,
+        tfEngine,
+        crop: { mode: "face", medianBox: null },
+        inputSize: 150,
+        maxPixels: 10_000_000,
+        detector: null,
+        embedding: facePathEmbedding("face-embedding-mirrored", 4),
+        log,
+      });
+      const here = await createFaceEmbeddingBackbone({ log, mirror: true, engine: "tfjs" });
+      try {
+        assert.ok(workers.backbone);
+        assert.equal(workers.backbone.engine, tfEngine ?? "onnxruntime-cpu");
+        assert.equal(workers.backbone.fingerprint, here.fingerprint);
+        assert.ok(largestDifference(await workers.backbone.embed(crops.slice(0, 3)), await here.embed(crops.slice(0, 3))) <= sharedFingerprintTolerance);
+      } finally {
+        await here.dispose();
+        await workers.dispose();
+      }
+    });
+  }
 });
 
 describe("the onnxruntime face recognition net", () => {
