@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { benchDatasetCheck } from "./dataset-check.js";
+import { benchFaceEmbeddingEngines } from "./face-embedding-engines.js";
 import type { BenchResult } from "./result.js";
 import { benchServe } from "./serve.js";
 import { benchTrain } from "./train.js";
@@ -13,6 +14,7 @@ import { benchVgg16Forward } from "./vgg16-forward.js";
 const benchmarks: Record<string, () => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,
   vgg16: benchVgg16Forward,
+  "face-engines": benchFaceEmbeddingEngines,
   train: benchTrain,
   serve: benchServe,
 };

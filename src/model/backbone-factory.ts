@@ -4,7 +4,7 @@ import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
 import type { StoreLayout } from "../store/layout.js";
-import { createFaceEmbeddingBackbone, faceEmbeddingLicence } from "./backbones/face-embedding.js";
+import { createFaceEmbeddingBackbone, faceEmbeddingLicence, type FaceEmbeddingEngineChoice } from "./backbones/face-embedding.js";
 import { createFaceresBackbone, faceresLicence } from "./backbones/faceres.js";
 import type { Backbone, BackboneId, Pooling } from "./backbones/types.js";
 import {
@@ -125,7 +125,8 @@ export function bundleBackbone(reference: BackboneReference, config: FaceopsConf
   };
 }
 
-function vgg16Engine(config: FaceopsConfig): Vgg16EngineChoice {
+/** The engine `engine` asks the backbones for: VGG16 and face-api's network both run on either. */
+function backboneEngine(config: FaceopsConfig): Vgg16EngineChoice & FaceEmbeddingEngineChoice {
   if (config.engine === "auto") return "auto";
   return config.engine === "onnxruntime" ? "onnxruntime" : "tfjs";
 }
@@ -133,7 +134,12 @@ function vgg16Engine(config: FaceopsConfig): Vgg16EngineChoice {
 /** Builds the described backbone; the engine, batch size and weights cache come from the configuration. */
 export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, log: Logger): Promise<BuiltBackbone> {
   if (spec.id === "face-embedding" || spec.id === "face-embedding-mirrored") {
-    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: config.model.batchSize, mirror: spec.id === "face-embedding-mirrored" });
+    const backbone = await createFaceEmbeddingBackbone({
+      log,
+      batchSize: config.model.batchSize,
+      mirror: spec.id === "face-embedding-mirrored",
+      engine: backboneEngine(config),
+    });
     return { backbone, reference: { id: spec.id, weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence } };
   }
   if (spec.id === "faceres") {
@@ -155,7 +161,7 @@ export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, 
     inputSize: spec.inputSize,
     pooling: spec.pooling,
     precision: spec.precision,
-    engine: vgg16Engine(config),
+    engine: backboneEngine(config),
     batchSize: config.model.batchSize,
     log,
   });

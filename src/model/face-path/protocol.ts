@@ -1,3 +1,4 @@
+import type { FaceEmbeddingEngineChoice } from "../backbones/face-embedding.js";
 import type { BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";
@@ -23,8 +24,12 @@ export interface FacePathInit {
   };
   /** Load the face detector (for crop mode "face"), with the landmark net or without. */
   detector: { landmarks: boolean } | null;
-  /** Load the face-embedding backbone (for bundles trained on it); mirror: the face-embedding-mirrored variant. */
-  embedding: { batchSize: number | undefined; mirror?: boolean } | null;
+  /**
+   * Load the face-embedding backbone (for bundles trained on it); mirror: the face-embedding-mirrored
+   * variant. engine: which runs it (default: tfjs when tfEngine names one, else auto);
+   * intraOpThreads: onnxruntime's threads in this worker (default 1: the pool supplies the parallelism).
+   */
+  embedding: { batchSize: number | undefined; mirror?: boolean; engine?: FaceEmbeddingEngineChoice; intraOpThreads?: number } | null;
 }
 
 /** What a worker loaded, reported once when it is ready. */

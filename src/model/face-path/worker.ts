@@ -21,7 +21,16 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
   let embedding: Backbone | null = null;
   try {
     if (init.detector) detector = await createFaceDetector({ log, landmarks: init.detector.landmarks });
-    if (init.embedding) embedding = await createFaceEmbeddingBackbone({ log, batchSize: init.embedding.batchSize, mirror: init.embedding.mirror ?? false });
+    if (init.embedding) {
+      embedding = await createFaceEmbeddingBackbone({
+        log,
+        batchSize: init.embedding.batchSize,
+        mirror: init.embedding.mirror ?? false,
+        // A configured tfjs engine means TensorFlow.js for every network; otherwise onnxruntime, which is faster.
+        engine: init.embedding.engine ?? (init.tfEngine ? "tfjs" : "auto"),
+        intraOpThreads: init.embedding.intraOpThreads ?? 1,
+      });
+    }
     await warmUp(detector, embedding);
   } catch (error) {
     await detector?.dispose();

@@ -1,6 +1,7 @@
 import type { Logger } from "../../log.js";
 import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
 import type { RgbImage } from "../../vision/image.js";
+import type { FaceEmbeddingEngineChoice } from "../backbones/face-embedding.js";
 import type { Backbone, BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import type { TfEngine } from "../tfjs-engine.js";
@@ -40,8 +41,8 @@ export interface FacePathWorkersOptions {
   maxPixels: number;
   /** Load the face detector, for crop mode "face". */
   detector: { landmarks: boolean } | null;
-  /** Load the face-embedding backbone and run it here; mirror: the face-embedding-mirrored variant. */
-  embedding: { batchSize?: number; mirror?: boolean } | null;
+  /** Load the face-embedding backbone and run it here; mirror: the face-embedding-mirrored variant; engine and intraOpThreads: see FacePathInit. */
+  embedding: { batchSize?: number; mirror?: boolean; engine?: FaceEmbeddingEngineChoice; intraOpThreads?: number } | null;
   log: Logger;
 }
 
@@ -82,7 +83,9 @@ export class FacePathWorkers {
       tfEngine: options.tfEngine,
       preparation: { crop: { mode: options.crop.mode, medianBox: options.crop.medianBox }, inputSize: options.inputSize, maxPixels: options.maxPixels },
       detector: options.detector,
-      embedding: options.embedding ? { batchSize: options.embedding.batchSize, mirror: options.embedding.mirror ?? false } : null,
+      embedding: options.embedding
+        ? { batchSize: options.embedding.batchSize, mirror: options.embedding.mirror ?? false, engine: options.embedding.engine, intraOpThreads: options.embedding.intraOpThreads }
+        : null,
     };
     const pool = await WorkerPool.start<FacePathInit, FacePathInfo, FacePathTasks>({
       name: "face-path",

@@ -4,10 +4,10 @@ import type { Logger } from "../../../../log.js";
 import { validateVgg16InputSize, vgg16FeatureLength, type Vgg16Engine } from "../architecture.js";
 import type { Vgg16Weights } from "../weights/index.js";
 import { vgg16OnnxBytes } from "./fp32-graph.js";
-import type { Vgg16GraphOptions } from "./graph-parts.js";
+import { inputName, outputName, type Vgg16GraphOptions } from "./graph-parts.js";
 import { int8ScalesFor } from "./int8-calibration.js";
 import { buildVgg16OnnxInt8 } from "./int8-graph.js";
-import { OnnxSessionThread } from "./session.js";
+import { OnnxSessionThread } from "../../../onnx/session.js";
 
 /**
  * VGG16 as an ONNX model built in code from the weights, run by onnxruntime on the CPU. Building
@@ -16,8 +16,8 @@ import { OnnxSessionThread } from "./session.js";
  * convolution layout, which makes it several times faster than tfjs-wasm on a CPU (about 140 vs
  * 1,200+ ms/image at 224 on 2 cores; bench/vgg16-forward.ts).
  *
- * The graph is built in fp32-graph.ts or int8-graph.ts (both from graph-parts.ts and the schema in
- * protobuf-schema.ts) and runs in a worker thread (session.ts).
+ * The graph is built in fp32-graph.ts or int8-graph.ts (both from graph-parts.ts and the generic
+ * parts in src/model/onnx/) and runs in a worker thread (src/model/onnx/session.ts).
  */
 
 /**
@@ -73,7 +73,7 @@ export async function createOnnxVgg16Engine(options: OnnxEngineOptions): Promise
     executionMode: "sequential",
     graphOptimizationLevel: "all",
   };
-  const session = await OnnxSessionThread.start(bytes, sessionOptions);
+  const session = await OnnxSessionThread.start(bytes, sessionOptions, { inputName, outputName, graph: "VGG16" });
   options.log.debug(
     { inputSize: size, pooling: options.pooling, precision, threads, batchSize, graphBytes: bytes.byteLength, ms: Math.round(performance.now() - started) },
     "onnxruntime VGG16 session ready",

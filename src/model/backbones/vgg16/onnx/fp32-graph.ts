@@ -1,7 +1,8 @@
 import { writeFileAtomic } from "../../../../store/files.js";
 import { validateVgg16InputSize, vgg16KernelSize, vgg16Layers, type Vgg16ConvLayer } from "../architecture.js";
 import { convWeights, type Vgg16Weights } from "../weights/index.js";
-import { floatInitializer, headNodes, hwioToOihw, inputNodes, intsAttribute, poolNode, serialiseGraph, type NodeSpec, type Vgg16GraphOptions } from "./graph-parts.js";
+import { floatInitializer, hwioToOihw, intsAttribute, type NodeSpec } from "../../../onnx/graph.js";
+import { headNodes, inputNodes, poolNode, serialiseGraph, type Vgg16GraphOptions } from "./graph-parts.js";
 
 /**
  * VGG16's float graph, exactly Keras' arithmetic: each conv layer a Conv and a Relu node over the
@@ -13,7 +14,7 @@ function convNodes(layer: Vgg16ConvLayer, input: string, weights: Vgg16Weights) 
   const { kernel, bias } = convWeights(weights, layer);
   const k = vgg16KernelSize;
   const initializers = [
-    floatInitializer(`${layer.name}_kernel`, [layer.outChannels, layer.inChannels, k, k], hwioToOihw(kernel, layer.inChannels, layer.outChannels)),
+    floatInitializer(`${layer.name}_kernel`, [layer.outChannels, layer.inChannels, k, k], hwioToOihw(kernel, k, layer.inChannels, layer.outChannels)),
     floatInitializer(`${layer.name}_bias`, [layer.outChannels], bias),
   ];
   // "same" padding for a 3x3 kernel of stride 1 is one pixel on every side, as in Keras.

@@ -1,10 +1,11 @@
 import type { Pooling } from "../../types.js";
-import { vgg16FeatureLength, vgg16KernelSize, vgg16PoolSize } from "../architecture.js";
-import { attributeType, floatType, irVersion, modelProto, opsetVersion } from "./protobuf-schema.js";
+import { vgg16FeatureLength, vgg16PoolSize } from "../architecture.js";
+import { intAttribute, intsAttribute, serialiseModel, tensorValueInfo, type NodeSpec } from "../../../onnx/graph.js";
 
 /**
- * The pieces both VGG16 graphs (fp32-graph.ts, int8-graph.ts) are built from: the input and the
- * pooling head, max pools, initializers in ONNX's layouts, and the serialised ModelProto.
+ * The VGG16-specific pieces both VGG16 graphs (fp32-graph.ts, int8-graph.ts) are built from: the
+ * input and the pooling head, max pools, and the serialised model with VGG16's input and output.
+ * The network-neutral parts (nodes, initializers, the ModelProto) are in src/model/onnx/graph.ts.
  */
 
 /**
@@ -24,48 +25,6 @@ export interface Vgg16GraphOptions {
 
 export const inputName = "input";
 export const outputName = "features";
-
-export interface NodeSpec {
-  op_type: string;
-  name: string;
-  input: string[];
-  output: string[];
-  attribute: Array<{ name: string; type: number; i?: number; ints?: number[] }>;
-}
-
-export function intsAttribute(name: string, ints: number[]) {
-  return { name, type: attributeType.ints, ints };
-}
-
-function intAttribute(name: string, i: number) {
-  return { name, type: attributeType.int, i };
-}
-
-/** Keras' kernels are [h, w, in, out]; ONNX Conv wants [out, in, h, w]. */
-export function hwioToOihw(kernel: Float32Array, inChannels: number, outChannels: number): Float32Array {
-  const k = vgg16KernelSize;
-  const out = new Float32Array(kernel.length);
-  for (let h = 0; h < k; h++) {
-    for (let w = 0; w < k; w++) {
-      for (let i = 0; i < inChannels; i++) {
-        const from = ((h * k + w) * inChannels + i) * outChannels;
-        for (let o = 0; o < outChannels; o++) {
-          out[((o * inChannels + i) * k + h) * k + w] = kernel[from + o] as number;
-        }
-      }
-    }
-  }
-  return out;
-}
-
-export function floatInitializer(name: string, dims: number[], values: Float32Array) {
-  // raw_data must be little-endian; every platform Node and onnxruntime ship for is.
-  return { name, dims, data_type: floatType, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
-}
-
-export function typedInitializer(name: string, dims: number[], dataType: number, values: Float32Array | Int8Array | Uint8Array | Int32Array) {
-  return { name, dims, data_type: dataType, raw_data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
-}
 
 export function poolNode(name: string, input: string): NodeSpec {
   return {
@@ -94,34 +53,20 @@ export function headNodes(pooling: Pooling, input: string): NodeSpec[] {
   ];
 }
 
-function tensorValueInfo(name: string, dims: Array<number | string>) {
-  const dim = dims.map((size) => (typeof size === "string" ? { dim_param: size } : { dim_value: size }));
-  return { name, type: { tensor_type: { elem_type: floatType, shape: { dim } } } };
-}
-
 export function serialiseGraph(nodes: NodeSpec[], initializers: object[], options: Vgg16GraphOptions, doc: string, extraOutputs: string[] = []): Uint8Array {
   const size = options.inputSize;
   const layout = options.inputLayout ?? "nhwc";
   // The batch is symbolic so one session serves every batch size; the spatial size is fixed,
   // which lets onnxruntime plan its buffers once.
   const inputDims = layout === "nhwc" ? ["N", size, size, 3] : ["N", 3, size, size];
-  const model = {
-    ir_version: irVersion,
-    opset_import: [{ domain: "", version: opsetVersion }],
-    producer_name: "faceops",
-    doc_string: doc,
-    graph: {
-      name: "vgg16",
-      node: nodes,
-      initializer: initializers,
-      input: [tensorValueInfo(inputName, inputDims)],
-      output: [
-        tensorValueInfo(outputName, ["N", vgg16FeatureLength(size, options.pooling)]),
-        ...extraOutputs.map((name) => ({ name, type: { tensor_type: { elem_type: floatType } } })),
-      ],
-    },
-  };
-  return modelProto().encode(model).finish();
+  return serialiseModel({
+    name: "vgg16",
+    doc,
+    nodes,
+    initializers,
+    inputs: [tensorValueInfo(inputName, inputDims)],
+    outputs: [tensorValueInfo(outputName, ["N", vgg16FeatureLength(size, options.pooling)]), ...extraOutputs.map((name) => tensorValueInfo(name))],
+  });
 }
 
 export function inputNodes(layout: OnnxInputLayout): { nodes: NodeSpec[]; output: string } {

@@ -1,7 +1,8 @@
 import { validateVgg16InputSize, vgg16KernelSize, vgg16Layers } from "../architecture.js";
 import { convWeights, type Vgg16Weights } from "../weights/index.js";
-import { headNodes, hwioToOihw, inputNodes, intsAttribute, poolNode, serialiseGraph, typedInitializer, type NodeSpec, type Vgg16GraphOptions } from "./graph-parts.js";
-import { floatType, int32Type, int8Type, uint8Type } from "./protobuf-schema.js";
+import { hwioToOihw, intsAttribute, typedInitializer, type NodeSpec } from "../../../onnx/graph.js";
+import { floatType, int32Type, int8Type, uint8Type } from "../../../onnx/protobuf-schema.js";
+import { headNodes, inputNodes, poolNode, serialiseGraph, type Vgg16GraphOptions } from "./graph-parts.js";
 
 /**
  * VGG16's int8 graph (see Vgg16Precision in engine.ts): per-channel symmetric int8 weights,
@@ -38,7 +39,7 @@ export function buildVgg16OnnxInt8(weights: Vgg16Weights, options: Vgg16GraphOpt
       continue;
     }
     const { kernel, bias } = convWeights(weights, layer);
-    const oihw = hwioToOihw(kernel, layer.inChannels, layer.outChannels);
+    const oihw = hwioToOihw(kernel, k, layer.inChannels, layer.outChannels);
     const perOutput = layer.inChannels * k * k;
     const quantised = new Int8Array(oihw.length);
     const weightScales = new Float32Array(layer.outChannels);

@@ -1,12 +1,13 @@
 import protobuf from "protobufjs";
 
 /**
- * The ONNX file format, as far as the VGG16 graphs need it: the protobuf schema, the format and
- * operator set versions, and the element type numbers the graphs' tensors use.
+ * The ONNX file format, as far as the graphs faceops builds in code need it (VGG16's and the face
+ * embedding's): the protobuf schema, the format and operator set versions, and the element type
+ * numbers the graphs' tensors use.
  */
 
 /*
- * The part of onnx/onnx.proto the VGG16 graphs write, with the field numbers of the real schema (read
+ * The part of onnx/onnx.proto faceops's graphs write, with the field numbers of the real schema (read
  * from onnx/onnx.proto; IR version 7 is the one that introduced opset 13). Unused fields are left
  * out: protobuf readers skip nothing they need, since absent optional fields take their defaults.
  */
@@ -95,6 +96,7 @@ export const floatType = 1;
 export const uint8Type = 2;
 export const int8Type = 3;
 export const int32Type = 6;
+export const int64Type = 7;
 export const attributeType = { int: 2, ints: 7 } as const;
 
 /** keepCase keeps the schema's snake_case field names, so plain objects can use them. */

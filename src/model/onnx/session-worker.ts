@@ -1,7 +1,7 @@
 import type { InferenceSession } from "onnxruntime-node";
 
 /**
- * The onnxruntime session of the VGG16 engine runs in its own thread. onnxruntime-node runs
+ * An onnxruntime session (VGG16's, the face embedding's) runs in its own thread. onnxruntime-node runs
  * inference synchronously on the calling thread (its `run` only defers the call with setImmediate),
  * so on the main thread one batch would block the event loop for about a second: no health check,
  * no new connection and no decoding of the next batch meanwhile.
