@@ -300,7 +300,7 @@ try {
 
     console.log(`\n## Augmentation by measurement: ${study.dataset.people} people, ${study.dataset.photos} photos (${study.dataset.train} train, ${study.dataset.test} test), ${runtime.backbone.id}, seeds ${seeds.join(", ")} (head only; copies drawn with seed ${base.train.seed})\n`);
     console.log(`faces detected and every photo embedded once (shared by every setting): ${study.shared.embedded} crops embedded (0 when the store had them) for ${study.shared.vectors} photos, ${study.shared.seconds.toFixed(1)} s\n`);
-    console.log("| setting | embeddings, cold | copies embedded here (s) | head s | test accuracy | balanced accuracy, mean (min - max) | calibration: strangers / known rejected | test: strangers / known rejected |");
+    console.log("| setting | embeddings, cold | copies embedded here (s) | head s | test accuracy, mean | balanced accuracy, mean (min - max) | calibration: strangers / known rejected | test: strangers / known rejected |");
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const result of results) {
       const first = result.runs[0] as HeadRun;
