@@ -67,8 +67,8 @@ const { values: args } = parseArgs({
 });
 const peopleLimit = args.people === undefined ? null : Number(args.people);
 if (peopleLimit !== null && !(Number.isInteger(peopleLimit) && peopleLimit >= 2)) throw new RangeError(`--people must be a whole number of people, at least 2, received ${args.people}`);
-const seeds = args.seeds.split(",").map((entry) => Number(entry.trim()));
-if (seeds.length === 0 || seeds.some((seed) => !Number.isSafeInteger(seed) || seed < 0)) throw new RangeError(`--seeds must be non-negative integers separated by commas, received "${args.seeds}"`);
+const seeds = args.seeds.split(",").map((entry) => (entry.trim() === "" ? Number.NaN : Number(entry)));
+if (seeds.some((seed) => !Number.isSafeInteger(seed) || seed < 0)) throw new RangeError(`--seeds must be non-negative integers separated by commas, received "${args.seeds}"`);
 
 /** A setting: its variants and the augmentation keys it changes from the defaults. */
 interface Setting {
@@ -117,18 +117,26 @@ const counter = (what: string) => {
   };
 };
 
-/** The training runtime's planner, counting the photos it decodes to detect faces (it reports no progress itself). */
+/**
+ * The training runtime's planner, saying what it does (it reports no progress itself): the photos it
+ * decodes to detect faces (only those whose faces the store has not kept), then the crops the face
+ * survey embeds to tell a photo's person among its faces.
+ */
 function countingPlanner(planner: CropPlanner): CropPlanner {
   return {
     plan: (photos, context) => {
       let decoded = 0;
       const report = counter("detecting faces: photos decoded");
       return planner.plan(photos, {
-        ...context,
         decode: (photo) => {
           decoded += 1;
           report(decoded, photos.length);
           return context.decode(photo);
+        },
+        embed: (crops) => {
+          // Said by the heartbeat only: read from the cache, it takes a moment on every training.
+          phase = `face survey: ${crops.length} crops to embed or read from the cache`;
+          return context.embed(crops);
         },
       });
     },
