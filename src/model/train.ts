@@ -32,6 +32,12 @@ export interface TrainRequest {
   planner: CropPlanner;
   train: TrainConfig;
   augment: AugmentConfig;
+  /**
+   * Seeds the augmentation draws instead of train.seed, which then seeds only the head
+   * (initialisation, dropout, shuffling). Studies set it to repeat a head under several seeds on the
+   * same cached augmented copies (bench/augment-study.ts); training leaves it unset.
+   */
+  augmentSeed?: number;
   /** Defaults to auto thresholds calibrated with the default settings. */
   openSet?: OpenSetConfig;
   cache: FeatureCache;
@@ -113,7 +119,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
     planner: request.planner,
     variantsFor: (photo) => (trainingShas.has(photo.sha256) ? train.augmentVariants : 0),
     augment: augmentOptions(request.augment),
-    seed: train.seed,
+    seed: request.augmentSeed ?? train.seed,
     cache: request.cache,
     batchSize: request.batchSize,
     maxPixels: request.maxPixels,

@@ -6,7 +6,9 @@ import { withDataset } from "../../../src/dataset/check.js";
 import { silentLogger } from "../../../src/log.js";
 import { loadBundle } from "../../../src/model/bundle.js";
 import { Predictor } from "../../../src/model/predictor.js";
-import { trainBundle } from "../../helpers/training.js";
+import { configWith, trainBundle } from "../../helpers/training.js";
+import { openTrainingRuntime } from "../../../src/model/training-runtime.js";
+import { configuredTraining, trainModel } from "../../../src/model/train.js";
 import { StoreLayout } from "../../../src/store/layout.js";
 import { TestRepo, temporaryFolder } from "../../helpers/git-repo.js";
 import { lfwPeople, lfwPhotos } from "../../helpers/lfw.js";
@@ -87,6 +89,26 @@ describe("training with a randomly initialised VGG16 (plumbing)", () => {
     assert.equal(added, 10);
     const addedTest = run.test - before.stats.test;
     assert.equal(run.forwardPasses, (added - addedTest) * 3 + addedTest);
+  });
+
+  test("augmentSeed: a head under another seed reads the copies already cached; without it the copies are drawn again", async () => {
+    const config = await configWith({ store: store.root, ...settings });
+    const log = silentLogger();
+    const runtime = await openTrainingRuntime({ config, store, log });
+    try {
+      await withDataset({ location: repo.path, dataset: config.dataset, store, log, env: process.env }, async (manifest, readPhoto) => {
+        const train = (seed: number, augmentSeed?: number) => trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), train: { ...config.train, seed }, augmentSeed, log });
+        (await train(config.train.seed)).head.dispose();
+        const pinned = await train(7, config.train.seed);
+        pinned.head.dispose();
+        assert.deepEqual(pinned.featureStats, { cached: manifest.images.length + manifest.stats.train * 2, computed: 0 });
+        const reseeded = await train(7);
+        reseeded.head.dispose();
+        assert.equal(reseeded.featureStats.computed, manifest.stats.train * 2, "two new copies of every training photo under seed 7");
+      });
+    } finally {
+      await runtime.dispose();
+    }
   });
 });
 
