@@ -1,7 +1,6 @@
 import { mkdtempSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
 import { croppedFaces, Predictor } from "../src/model/predictor.js";
@@ -13,6 +12,7 @@ import { photoGrid } from "../test/helpers/composite.js";
 import type { TestRepo } from "../test/helpers/git-repo.js";
 import type { BenchResult } from "./result.js";
 import { loadLevel, startServer, type LevelResult, type ServedBundle } from "./serve-harness.js";
+import { serveBenchOptions, type ServeBenchOptions } from "./serve-options.js";
 
 /**
  * The inference service under load. A VGG16 bundle (random weights: the cost is the same as with
@@ -38,54 +38,12 @@ import { loadLevel, startServer, type LevelResult, type ServedBundle } from "./s
  *
  *   npm run bench -- serve [--duration=<s>] [--warmup=<s>] [--levels=<c,...>] [--parts=fp32,int8,faces,capture]
  *
- * --duration: measured seconds per level (default 12); --warmup: seconds of load before each
- * measured window (default 3); --levels: concurrency levels for every part (default 1,8,32 for
- * VGG16, 8,32 for the face backbone); --parts: which parts to run (default all). The flags are
- * written with "=" so bench/run.ts does not take their values for benchmark names.
+ * (the flags are in bench/serve-options.ts).
  */
 
 const maxBatch = 8;
 const faceBackbone = "face-embedding-mirrored";
-const serveParts = ["fp32", "int8", "faces", "capture"] as const;
-type ServePart = (typeof serveParts)[number];
 type Rows = BenchResult["rows"];
-
-export interface ServeBenchOptions {
-  /** Measured seconds per level, the warm-up excluded. */
-  seconds: number;
-  warmupSeconds: number;
-  vgg16Levels: readonly number[];
-  faceLevels: readonly number[];
-  parts: ReadonlySet<ServePart>;
-}
-
-/** The options from `npm run bench -- serve --duration=12 ...`; other arguments (benchmark names) are left alone. */
-export function serveBenchOptions(args: readonly string[]): ServeBenchOptions {
-  const { values } = parseArgs({ args: [...args], strict: false, allowPositionals: true, options: { duration: { type: "string" }, warmup: { type: "string" }, levels: { type: "string" }, parts: { type: "string" } } });
-  const seconds = positiveNumber("--duration", values.duration, 12);
-  const warmupSeconds = values.warmup === undefined ? 3 : positiveNumber("--warmup", values.warmup, 3, { zero: true });
-  const levels = typeof values.levels === "string" ? values.levels.split(",").map((level) => wholeLevel(level)) : null;
-  const parts = typeof values.parts === "string" ? values.parts.split(",").map((part) => knownPart(part)) : serveParts;
-  return { seconds, warmupSeconds, vgg16Levels: levels ?? [1, 8, 32], faceLevels: levels ?? [8, 32], parts: new Set(parts) };
-}
-
-function positiveNumber(flag: string, value: string | boolean | undefined, fallback: number, allow: { zero?: boolean } = {}): number {
-  if (value === undefined) return fallback;
-  const number = typeof value === "string" ? Number(value) : NaN;
-  if (!Number.isFinite(number) || number < 0 || (number === 0 && !allow.zero)) throw new RangeError(`serve bench: ${flag} takes a number of seconds${allow.zero ? "" : " above 0"}; received ${String(value)}`);
-  return number;
-}
-
-function wholeLevel(level: string): number {
-  const number = Number(level);
-  if (!Number.isInteger(number) || number < 1 || number > 256) throw new RangeError(`serve bench: --levels takes concurrencies from 1 to 256 separated by commas; received "${level}"`);
-  return number;
-}
-
-function knownPart(part: string): ServePart {
-  if (!(serveParts as readonly string[]).includes(part)) throw new RangeError(`serve bench: --parts takes ${serveParts.join(", ")}; received "${part}"`);
-  return part as ServePart;
-}
 
 export async function benchServe(options: ServeBenchOptions = serveBenchOptions(process.argv.slice(2))): Promise<BenchResult> {
   const loadAverageAtStart = loadavg().map((load) => Math.round(load * 100) / 100);
