@@ -137,19 +137,18 @@ class ServeBench {
         const rate = result.requests / result.seconds;
         const reference = connections === 1 ? raw.batch1 : raw.batchMax;
         served.set(connections, rate);
-        const [servedRow, p50Row, p99Row, ...health] = levelRows(prefix, connections, result);
         rows.push(
-          servedRow as Rows[number],
-          p50Row as Rows[number],
-          p99Row as Rows[number],
-          { metric: `${prefix}c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
-          {
-            metric: `${prefix}c=${connections}: serving overhead`,
-            value: (1 - rate / reference) * 100,
-            unit: "%",
-            note: `vs raw batch ${connections === 1 ? 1 : maxBatch}${connections === 8 ? "; target <= 10%" : ""}`,
-          },
-          ...health,
+          ...levelRows(prefix, connections, result, {
+            between: [
+              { metric: `${prefix}c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
+              {
+                metric: `${prefix}c=${connections}: serving overhead`,
+                value: (1 - rate / reference) * 100,
+                unit: "%",
+                note: `vs raw batch ${connections === 1 ? 1 : maxBatch}${connections === 8 ? "; target <= 10%" : ""}`,
+              },
+            ],
+          }),
         );
       }
     } finally {
@@ -188,7 +187,7 @@ class ServeBench {
         for (const connections of this.options.faceLevels) {
           const result = await this.level(server, single, connections, `${faceBackbone}, 1-face photos, ${workers}`);
           served[setting].set(connections, result.requests / result.seconds);
-          const targets = setting === "default" && connections === 8 ? { eventLoop: "target <= 20 ms", healthz: "target <= 50 ms" } : {};
+          const targets = setting === "default" && connections === 8 ? { eventLoopTarget: "target <= 20 ms", healthzTarget: "target <= 50 ms" } : {};
           rows.push(...levelRows(`${faceBackbone}, 1-face photos, ${workers}, `, connections, result, { ...targets, facesPerPhoto: perPhoto }));
         }
         if (setting === "default") {
@@ -262,8 +261,12 @@ class ServeBench {
   }
 }
 
-/** Served photos/s, latency, event-loop delay and /healthz rows of one level, each metric named `<prefix>c=<n>: <what>`. */
-function levelRows(prefix: string, connections: number, result: LevelResult, extra: { eventLoop?: string; healthz?: string; facesPerPhoto?: number } = {}): Rows {
+/**
+ * The rows of one level, each metric named `<prefix>c=<n>: <what>`: served photos/s, p50 and p99
+ * latency, then `between` (rows of the caller's about the same level), then faces/s when the faces
+ * per photo are given, the event-loop delay and /healthz, with the targets' notes given.
+ */
+function levelRows(prefix: string, connections: number, result: LevelResult, extra: { between?: Rows; facesPerPhoto?: number; eventLoopTarget?: string; healthzTarget?: string } = {}): Rows {
   const at = `${prefix}c=${connections}`;
   const rate = result.requests / result.seconds;
   const loop = result.eventLoopDelayMs;
@@ -272,13 +275,14 @@ function levelRows(prefix: string, connections: number, result: LevelResult, ext
     { metric: `${at}: served`, value: rate, unit: "photos/s", note: requestsNote(result) },
     { metric: `${at}: p50 latency`, value: result.latency.p50, unit: "ms" },
     { metric: `${at}: p99 latency`, value: result.latency.p99, unit: "ms", note: `max ${result.latency.max} ms` },
+    ...(extra.between ?? []),
   ];
   if (extra.facesPerPhoto !== undefined) rows.push({ metric: `${at}: faces`, value: rate * extra.facesPerPhoto, unit: "faces/s", note: `${extra.facesPerPhoto.toFixed(2)} faces found per photo` });
   rows.push(
     loop
-      ? { metric: `${at}: event-loop delay p99`, value: loop.p99, unit: "ms", note: joinNotes(`p50 ${loop.p50} ms, max ${loop.max} ms`, extra.eventLoop) }
+      ? { metric: `${at}: event-loop delay p99`, value: loop.p99, unit: "ms", note: joinNotes(`p50 ${loop.p50} ms, max ${loop.max} ms`, extra.eventLoopTarget) }
       : { metric: `${at}: event-loop delay p99`, value: NaN, unit: "ms", note: "the service does not publish nodejs_eventloop_lag_p99_seconds" },
-    { metric: `${at}: /healthz p99`, value: health.p99, unit: "ms", note: joinNotes(`p50 ${health.p50} ms, max ${health.max} ms, ${health.checks} checks, ${health.failed} failed`, extra.healthz) },
+    { metric: `${at}: /healthz p99`, value: health.p99, unit: "ms", note: joinNotes(`p50 ${health.p50} ms, max ${health.max} ms, ${health.checks} checks, ${health.failed} failed`, extra.healthzTarget) },
   );
   return rows;
 }
