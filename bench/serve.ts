@@ -79,7 +79,7 @@ export async function benchServe(options: ServeBenchOptions = serveBenchOptions(
         parts: [...options.parts],
         engine: raw.fp32?.engine ?? raw.int8?.engine ?? null,
         faceBackbone,
-        faceWorkers: bench.faceWorkers,
+        workers: bench.workers,
         cores: availableParallelism(),
         loadAverageAtStart,
         loadAverageAtEnd: loadavg().map((load) => Math.round(load * 100) / 100),
@@ -102,8 +102,8 @@ interface RawRates {
 
 /** The parts of one run, sharing its scratch folder, the people's repository and the face bundle. */
 class ServeBench {
-  /** Face-path workers of each face-backbone server, as the service reported them. */
-  readonly faceWorkers: Record<string, number | null> = {};
+  /** Face-path worker threads of each server, as the service reported them when it loaded its model. */
+  readonly workers: Record<string, number | null> = {};
   private faceBundle: Promise<{ bundle: string; store: StoreLayout }> | null = null;
 
   constructor(
@@ -131,6 +131,7 @@ class ServeBench {
     ];
     const served = new Map<number, number>();
     const server = await startServer(bundle, store, maxBatch);
+    this.workers[`VGG16 ${precision}`] = server.workers;
     try {
       for (const connections of this.options.vgg16Levels) {
         const result = await this.level(server, photoPaths, connections, `VGG16 ${precision}`);
@@ -182,7 +183,7 @@ class ServeBench {
         if (setting === "single" && server.workers !== 1) throw new Error(`serve bench: serve.decodeConcurrency=1 should start one face-path worker; the service reported ${String(server.workers)}`);
         if (setting === "default") defaultWorkers = server.workers;
         const workers = `${String(server.workers)} worker${server.workers === 1 ? "" : "s"}`;
-        this.faceWorkers[setting] = server.workers;
+        this.workers[`${faceBackbone}, ${setting === "single" ? "single worker" : "default"}`] = server.workers;
         const perPhoto = await facesPerPhoto(server.url, single);
         for (const connections of this.options.faceLevels) {
           const result = await this.level(server, single, connections, `${faceBackbone}, 1-face photos, ${workers}`);
