@@ -1,8 +1,6 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { mkdtempSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadConfig } from "../src/config/load.js";
 import { silentLogger } from "../src/log.js";
 import { croppedFaces, Predictor } from "../src/model/predictor.js";
@@ -13,76 +11,82 @@ import { faceRepo, trainBundle } from "../test/helpers/training.js";
 import { photoGrid } from "../test/helpers/composite.js";
 import type { TestRepo } from "../test/helpers/git-repo.js";
 import type { BenchResult } from "./result.js";
+import { loadLevel, startServer, type LevelResult, type ServedBundle } from "./serve-harness.js";
+import { serveBenchOptions, type ServeBenchOptions } from "./serve-options.js";
 
 /**
  * The inference service under load. A VGG16 bundle (random weights: the cost is the same as with
  * ImageNet's) on centred crops, so the backbone is the work and everything else is the service's
- * overhead. `faceops serve` runs in its own process, as deployed; autocannon loads it from this one
- * at concurrency 1, 8 and 32 with raw JPEG bodies (eight different LFW photos in turn).
+ * overhead, in fp32 and in int8 (`model.precision`). `faceops serve` runs in its own process, as
+ * deployed; autocannon loads it from a fresh process per level (bench/serve-load.ts) with raw JPEG
+ * bodies (LFW photos in turn), after a warm-up that is not measured.
  *
  * The reference is the raw backbone in this process: photos/s of `Predictor.scores` on prepared
  * 224x224 images at batch 1 and at the service's maxBatch (8). Serving overhead at concurrency c
  * = 1 - served photos/s / raw photos/s at batch min(c, maxBatch): what HTTP, decoding, resizing,
  * batching and the head cost on top of the backbone.
  *
- * Then every face of a photo: a bundle on the default backbone (face-embedding, face crops) served
- * the same way, loaded at concurrency 8 with 1-face photos (LFW) and with 4-face photos (four LFW
- * photos in a 2x2 grid), each face detected, cropped, embedded and named: photos/s and faces/s.
+ * Then the default face backbone (face-embedding-mirrored, face crops), every face of a photo
+ * detected, cropped, embedded and named: 1-face photos with one face-path worker
+ * (serve.decodeConcurrency 1) and with the default (one per core), at each level, and the ratio of
+ * the two; 4-face photos (2x2 grids of LFW photos) with the default; and what keeping faces for
+ * review costs (serve.capture off, then on).
+ *
+ * At every level, beside photos/s and latency: the service's event-loop delay (p99 of its own
+ * monitorEventLoopDelay histogram, reset when the measured window starts) and /healthz latency
+ * asked from a thread that is not the load generator's event loop (see bench/serve-probes.ts).
+ *
+ *   npm run bench -- serve [--duration=<s>] [--warmup=<s>] [--levels=<c,...>] [--parts=fp32,int8,faces,capture]
+ *
+ * (the flags are in bench/serve-options.ts).
  */
 
 const maxBatch = 8;
-const durationSeconds = 20;
-const main = resolve(import.meta.dirname, "../src/cli/main.ts");
+const faceBackbone = "face-embedding-mirrored";
+type Rows = BenchResult["rows"];
 
-export async function benchServe(): Promise<BenchResult> {
+export async function benchServe(options: ServeBenchOptions = serveBenchOptions(process.argv.slice(2))): Promise<BenchResult> {
+  const loadAverageAtStart = loadavg().map((load) => Math.round(load * 100) / 100);
+  const started = performance.now();
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-serve-"));
   let repo: TestRepo | null = null;
   try {
     const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
     repo = faceRepo(people, 8);
-    const faces = repo.path;
-    const store = new StoreLayout(join(scratch, "store"));
-    const bundle = join(scratch, "bundle");
-    const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "train.augmentVariants": "0" };
-    console.error("serve bench: training a VGG16 bundle (random weights)");
-    await trainBundle(faces, store, settings, bundle);
-    const photoPaths = people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2));
-    const photos = photoPaths.map((path) => readFileSync(path));
-
-    console.error("serve bench: the raw backbone at batch 1 and 8");
-    const raw = await rawBackbone(bundle, store, settings, photos);
-    const server = await startServer(bundle, store);
-    const rows: BenchResult["rows"] = [
-      { metric: "raw backbone + head, batch 1", value: raw.batch1, unit: "photos/s", note: raw.engine },
-      { metric: `raw backbone + head, batch ${maxBatch}`, value: raw.batchMax, unit: "photos/s" },
-    ];
-    try {
-      for (const connections of [1, 8, 32]) {
-        console.error(`serve bench: VGG16, c=${connections} for ${durationSeconds} s`);
-        const result = await load(server.url, photoPaths, connections);
-        const reference = connections === 1 ? raw.batch1 : raw.batchMax;
-        const served = result.requests / result.seconds;
-        rows.push(
-          { metric: `c=${connections}: served`, value: served, unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
-          { metric: `c=${connections}: p50 latency`, value: result.latency.p50, unit: "ms" },
-          { metric: `c=${connections}: p99 latency`, value: result.latency.p99, unit: "ms", note: `max ${result.latency.max} ms` },
-          { metric: `c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
-          {
-            metric: `c=${connections}: serving overhead`,
-            value: (1 - served / reference) * 100,
-            unit: "%",
-            note: `vs raw batch ${connections === 1 ? 1 : maxBatch}${connections === 8 ? "; target <= 10%" : ""}`,
-          },
-        );
-      }
-    } finally {
-      await server.stop();
+    const bench = new ServeBench(options, scratch, repo.path, people);
+    const rows: Rows = [];
+    const raw: Partial<Record<"fp32" | "int8", RawRates>> = {};
+    const served: Partial<Record<"fp32" | "int8", Map<number, number>>> = {};
+    for (const precision of ["fp32", "int8"] as const) {
+      if (!options.parts.has(precision)) continue;
+      const vgg16 = await bench.vgg16(precision);
+      rows.push(...vgg16.rows);
+      raw[precision] = vgg16.raw;
+      served[precision] = vgg16.served;
     }
-    rows.push(...(await benchFacesPerPhoto(scratch, faces, people)));
+    if (raw.fp32 && raw.int8 && served.fp32 && served.int8) rows.push(...precisionRatios(raw.fp32, raw.int8, served.fp32, served.int8));
+    if (options.parts.has("faces")) rows.push(...(await bench.faces()));
+    if (options.parts.has("capture")) rows.push(...(await bench.capture()));
     return {
-      name: "serve: the inference service under load (VGG16 224, random weights, centre crop; then every face of 1- and 4-face photos on the default backbone)",
+      name: `serve: the inference service under load (VGG16 224, random weights, centre crop, fp32 and int8; then ${faceBackbone} on 1- and 4-face photos, one face-path worker and the default)`,
       rows,
-      environment: { maxBatch, durationSeconds, engine: raw.engine },
+      environment: {
+        maxBatch,
+        durationSeconds: options.seconds,
+        warmupSeconds: options.warmupSeconds,
+        vgg16Levels: options.vgg16Levels,
+        faceLevels: options.faceLevels,
+        parts: [...options.parts],
+        engine: raw.fp32?.engine ?? raw.int8?.engine ?? null,
+        faceBackbone,
+        workers: bench.workers,
+        cores: availableParallelism(),
+        loadAverageAtStart,
+        loadAverageAtEnd: loadavg().map((load) => Math.round(load * 100) / 100),
+        healthzIntervalMs: 50,
+        eventLoopResolutionMs: 10,
+        wallSeconds: Math.round((performance.now() - started) / 1000),
+      },
     };
   } finally {
     repo?.dispose();
@@ -90,77 +94,236 @@ export async function benchServe(): Promise<BenchResult> {
   }
 }
 
-/** The default backbone on 1-face and 4-face photos at concurrency 8: photos/s and faces/s. */
-async function benchFacesPerPhoto(scratch: string, faces: string, people: string[]): Promise<BenchResult["rows"]> {
-  const store = new StoreLayout(join(scratch, "store-faces"));
-  const bundle = join(scratch, "bundle-faces");
-  console.error("serve bench: training a face-embedding bundle for the per-face rows");
-  await trainBundle(faces, store, { "model.backbone": "face-embedding", "train.augmentVariants": "0" }, bundle);
-  const single = people.flatMap((person) => lfwPhotos(person).slice(20, 24));
-  const grids: string[] = [];
-  for (let index = 0; index < 3; index++) {
-    const tiles = people.flatMap((person) => lfwPhotos(person).slice(20 + index, 21 + index)).concat(lfwPhotos("Tony_Blair").slice(index, index + 1));
-    const path = join(scratch, `four-faces-${index}.jpg`);
-    writeFileSync(path, await photoGrid(tiles.map((tile) => readFileSync(tile)), 2));
-    grids.push(path);
-  }
-  const server = await startServer(bundle, store);
-  const rows: BenchResult["rows"] = [];
-  try {
-    for (const [name, paths] of [["1-face photos", single], ["4-face photos", grids]] as const) {
-      // Faces per photo as the service finds them, not as the test meant them.
-      let found = 0;
-      for (const path of paths) {
-        const answer = (await (await fetch(`${server.url}/v1/predict`, { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: readFileSync(path) })).json()) as { results: Array<{ facesFound: number }> };
-        found += answer.results[0]?.facesFound ?? 0;
-      }
-      const perPhoto = found / paths.length;
-      console.error(`serve bench: face-embedding, ${name} (${perPhoto.toFixed(2)} faces each), c=8 for ${durationSeconds} s`);
-      const result = await load(server.url, paths, 8);
-      const served = result.requests / result.seconds;
-      rows.push(
-        { metric: `face-embedding, ${name}, c=8: served`, value: served, unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` },
-        { metric: `face-embedding, ${name}, c=8: faces`, value: served * perPhoto, unit: "faces/s", note: `${perPhoto.toFixed(2)} faces found per photo` },
-        { metric: `face-embedding, ${name}, c=8: p50 latency`, value: result.latency.p50, unit: "ms" },
-      );
-    }
-  } finally {
-    await server.stop();
-  }
-  rows.push(...(await benchCapture(bundle, store, scratch)));
-  return rows;
+interface RawRates {
+  batch1: number;
+  batchMax: number;
+  engine: string;
 }
 
-/**
- * What keeping faces for review costs (serve.capture): strangers' photos, every face answered
- * "unknown" and so kept, at c=8 with capture off, then on (a fresh server and inbox for each).
- */
-async function benchCapture(bundle: string, store: StoreLayout, scratch: string): Promise<BenchResult["rows"]> {
-  const strangers = ["Tony_Blair", "Colin_Powell", "Ariel_Sharon"].flatMap((person) => lfwPhotos(person).slice(0, 4));
-  const served: Record<"off" | "on", number> = { off: 0, on: 0 };
-  const rows: BenchResult["rows"] = [];
-  for (const state of ["off", "on"] as const) {
-    const inboxStore = new StoreLayout(join(scratch, `store-capture-${state}`));
-    const server = await startServer(bundle, inboxStore, ["--set", `serve.capture.enabled=${state === "on"}`]);
+/** The parts of one run, sharing its scratch folder, the people's repository and the face bundle. */
+class ServeBench {
+  /** Face-path worker threads of each server, as the service reported them when it loaded its model. */
+  readonly workers: Record<string, number | null> = {};
+  private faceBundle: Promise<{ bundle: string; store: StoreLayout }> | null = null;
+
+  constructor(
+    private readonly options: ServeBenchOptions,
+    private readonly scratch: string,
+    private readonly repository: string,
+    private readonly people: readonly string[],
+  ) {}
+
+  /** VGG16 at one precision: the raw backbone, then the service at each level. */
+  async vgg16(precision: "fp32" | "int8"): Promise<{ rows: Rows; raw: RawRates; served: Map<number, number> }> {
+    // The fp32 rows keep the names they always had, so runs before and after compare row by row.
+    const prefix = precision === "fp32" ? "" : "VGG16 int8, ";
+    const store = new StoreLayout(join(this.scratch, `store-vgg16-${precision}`));
+    const bundle = join(this.scratch, `bundle-vgg16-${precision}`);
+    const settings = { "model.backbone": "vgg16", "model.vgg16Weights": "random", "model.crop": "center", "model.precision": precision, "train.augmentVariants": "0" };
+    progress(`training a VGG16 ${precision} bundle (random weights)`);
+    await trainBundle(this.repository, store, settings, bundle);
+    const photoPaths = this.people.flatMap((person) => lfwPhotos(person).slice(20, 23)).concat(lfwPhotos("Tony_Blair").slice(0, 2));
+    progress(`VGG16 ${precision}: the raw backbone at batch 1 and ${maxBatch}`);
+    const raw = await rawBackbone(bundle, store, settings, photoPaths.map((path) => readFileSync(path)));
+    const rows: Rows = [
+      { metric: `${prefix}raw backbone + head, batch 1`, value: raw.batch1, unit: "photos/s", note: raw.engine },
+      { metric: `${prefix}raw backbone + head, batch ${maxBatch}`, value: raw.batchMax, unit: "photos/s" },
+    ];
+    const served = new Map<number, number>();
+    const server = await startServer(bundle, store, maxBatch);
+    this.workers[`VGG16 ${precision}`] = server.workers;
     try {
-      console.error(`serve bench: face-embedding, strangers' photos, capture ${state}, c=8 for ${durationSeconds} s`);
-      const result = await load(server.url, strangers, 8);
-      served[state] = result.requests / result.seconds;
-      rows.push({ metric: `face-embedding, strangers' photos, c=8, capture ${state}: served`, value: served[state], unit: "photos/s", note: `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors` });
+      for (const connections of this.options.vgg16Levels) {
+        const result = await this.level(server, photoPaths, connections, `VGG16 ${precision}`);
+        const rate = result.requests / result.seconds;
+        const reference = connections === 1 ? raw.batch1 : raw.batchMax;
+        served.set(connections, rate);
+        rows.push(
+          ...levelRows(prefix, connections, result, {
+            between: [
+              { metric: `${prefix}c=${connections}: p99 / p50`, value: result.latency.p99 / result.latency.p50, unit: "x", note: connections === 32 ? "target <= 3" : undefined },
+              {
+                metric: `${prefix}c=${connections}: serving overhead`,
+                value: (1 - rate / reference) * 100,
+                unit: "%",
+                note: `vs raw batch ${connections === 1 ? 1 : maxBatch}${connections === 8 ? "; target <= 10%" : ""}`,
+              },
+            ],
+          }),
+        );
+      }
     } finally {
       await server.stop();
     }
-    if (state === "on") {
-      const kept = existsSync(join(inboxStore.inbox, "faces")) ? readdirSync(join(inboxStore.inbox, "faces")).length : 0;
-      rows.push({ metric: "faces kept in the inbox during the capture-on run", value: kept, unit: "faces", note: "serve.capture.maxItems 500" });
-    }
+    return { rows, raw, served };
   }
-  rows.push({ metric: "capture cost at c=8 (1 - on/off)", value: 1 - served.on / served.off, unit: "ratio", note: "target <= 0.05" });
+
+  /**
+   * The face backbone on 1-face photos with one face-path worker and with the default, at each
+   * level; then 4-face photos with the default at c=8.
+   */
+  async faces(): Promise<Rows> {
+    const { bundle, store } = await this.trainedFaceBundle();
+    const single = this.people.flatMap((person) => lfwPhotos(person).slice(20, 24));
+    const grids: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const tiles = this.people.flatMap((person) => lfwPhotos(person).slice(20 + index, 21 + index)).concat(lfwPhotos("Tony_Blair").slice(index, index + 1));
+      const path = join(this.scratch, `four-faces-${index}.jpg`);
+      writeFileSync(path, await photoGrid(tiles.map((tile) => readFileSync(tile)), 2));
+      grids.push(path);
+    }
+    const rows: Rows = [];
+    const served: Record<"single" | "default", Map<number, number>> = { single: new Map(), default: new Map() };
+    let defaultWorkers: number | null = null;
+    for (const setting of ["single", "default"] as const) {
+      const server = await startServer(bundle, store, maxBatch, setting === "single" ? ["--set", "serve.decodeConcurrency=1"] : []);
+      try {
+        // The ratio means nothing unless the single setting really ran one worker: say so loudly if
+        // decodeConcurrency stops deciding the workers' number.
+        if (setting === "single" && server.workers !== 1) throw new Error(`serve bench: serve.decodeConcurrency=1 should start one face-path worker; the service reported ${String(server.workers)}`);
+        if (setting === "default") defaultWorkers = server.workers;
+        const workers = `${String(server.workers)} worker${server.workers === 1 ? "" : "s"}`;
+        this.workers[`${faceBackbone}, ${setting === "single" ? "single worker" : "default"}`] = server.workers;
+        const perPhoto = await facesPerPhoto(server.url, single);
+        for (const connections of this.options.faceLevels) {
+          const result = await this.level(server, single, connections, `${faceBackbone}, 1-face photos, ${workers}`);
+          served[setting].set(connections, result.requests / result.seconds);
+          const targets = setting === "default" && connections === 8 ? { eventLoopTarget: "target <= 20 ms", healthzTarget: "target <= 50 ms" } : {};
+          rows.push(...levelRows(`${faceBackbone}, 1-face photos, ${workers}, `, connections, result, { ...targets, facesPerPhoto: perPhoto }));
+        }
+        if (setting === "default") {
+          const perGrid = await facesPerPhoto(server.url, grids);
+          const result = await this.level(server, grids, 8, `${faceBackbone}, 4-face photos (${perGrid.toFixed(2)} faces found each), ${workers}`);
+          rows.push(...levelRows(`${faceBackbone}, 4-face photos, ${workers}, `, 8, result, { facesPerPhoto: perGrid }));
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+    for (const connections of this.options.faceLevels) {
+      const one = served.single.get(connections);
+      const all = served.default.get(connections);
+      if (one === undefined || all === undefined) continue;
+      rows.push({
+        metric: `${faceBackbone}, 1-face photos, c=${connections}: served, ${String(defaultWorkers)} workers / 1 worker`,
+        value: all / one,
+        unit: "x",
+        note: connections === 8 ? "target >= 1.8" : undefined,
+      });
+    }
+    return rows;
+  }
+
+  /**
+   * What keeping faces for review costs (serve.capture): strangers' photos, every face answered
+   * "unknown" and so kept, at c=8 with capture off, then on (a fresh server and inbox for each).
+   */
+  async capture(): Promise<Rows> {
+    const { bundle } = await this.trainedFaceBundle();
+    const strangers = ["Tony_Blair", "Colin_Powell", "Ariel_Sharon"].flatMap((person) => lfwPhotos(person).slice(0, 4));
+    const served: Record<"off" | "on", number> = { off: 0, on: 0 };
+    const rows: Rows = [];
+    for (const state of ["off", "on"] as const) {
+      const inboxStore = new StoreLayout(join(this.scratch, `store-capture-${state}`));
+      const server = await startServer(bundle, inboxStore, maxBatch, ["--set", `serve.capture.enabled=${state === "on"}`]);
+      try {
+        const result = await this.level(server, strangers, 8, `${faceBackbone}, strangers' photos, capture ${state}`);
+        served[state] = result.requests / result.seconds;
+        rows.push({ metric: `${faceBackbone}, strangers' photos, c=8, capture ${state}: served`, value: served[state], unit: "photos/s", note: requestsNote(result) });
+      } finally {
+        await server.stop();
+      }
+      if (state === "on") {
+        const kept = existsSync(join(inboxStore.inbox, "faces")) ? readdirSync(join(inboxStore.inbox, "faces")).length : 0;
+        rows.push({ metric: "faces kept in the inbox during the capture-on run (warm-up included)", value: kept, unit: "faces", note: "serve.capture.maxItems 500" });
+      }
+    }
+    rows.push({ metric: "capture cost at c=8 (1 - on/off)", value: 1 - served.on / served.off, unit: "ratio", note: "target <= 0.05" });
+    return rows;
+  }
+
+  /** One level against a running server, announced before it starts. */
+  private level(server: ServedBundle, photoPaths: readonly string[], connections: number, what: string): Promise<LevelResult> {
+    const { seconds, warmupSeconds } = this.options;
+    progress(`${what}, c=${connections}: ${warmupSeconds} s warm-up, then ${seconds} s measured`);
+    return loadLevel(server.url, photoPaths, { connections, seconds, warmupSeconds });
+  }
+
+  /** The face-backbone bundle, trained once for the face and capture parts. */
+  private trainedFaceBundle(): Promise<{ bundle: string; store: StoreLayout }> {
+    this.faceBundle ??= (async () => {
+      const store = new StoreLayout(join(this.scratch, "store-faces"));
+      const bundle = join(this.scratch, "bundle-faces");
+      progress(`training a ${faceBackbone} bundle (face crops)`);
+      await trainBundle(this.repository, store, { "model.backbone": faceBackbone, "train.augmentVariants": "0" }, bundle);
+      return { bundle, store };
+    })();
+    return this.faceBundle;
+  }
+}
+
+/**
+ * The rows of one level, each metric named `<prefix>c=<n>: <what>`: served photos/s, p50 and p99
+ * latency, then `between` (rows of the caller's about the same level), then faces/s when the faces
+ * per photo are given, the event-loop delay and /healthz, with the targets' notes given.
+ */
+function levelRows(prefix: string, connections: number, result: LevelResult, extra: { between?: Rows; facesPerPhoto?: number; eventLoopTarget?: string; healthzTarget?: string } = {}): Rows {
+  const at = `${prefix}c=${connections}`;
+  const rate = result.requests / result.seconds;
+  const loop = result.eventLoopDelayMs;
+  const health = result.healthzMs;
+  const rows: Rows = [
+    { metric: `${at}: served`, value: rate, unit: "photos/s", note: requestsNote(result) },
+    { metric: `${at}: p50 latency`, value: result.latency.p50, unit: "ms" },
+    { metric: `${at}: p99 latency`, value: result.latency.p99, unit: "ms", note: `max ${result.latency.max} ms` },
+    ...(extra.between ?? []),
+  ];
+  if (extra.facesPerPhoto !== undefined) rows.push({ metric: `${at}: faces`, value: rate * extra.facesPerPhoto, unit: "faces/s", note: `${extra.facesPerPhoto.toFixed(2)} faces found per photo` });
+  rows.push(
+    loop
+      ? { metric: `${at}: event-loop delay p99`, value: loop.p99, unit: "ms", note: joinNotes(`p50 ${loop.p50} ms, max ${loop.max} ms`, extra.eventLoopTarget) }
+      : { metric: `${at}: event-loop delay p99`, value: NaN, unit: "ms", note: "the service does not publish nodejs_eventloop_lag_p99_seconds" },
+    { metric: `${at}: /healthz p99`, value: health.p99, unit: "ms", note: joinNotes(`p50 ${health.p50} ms, max ${health.max} ms, ${health.checks} checks, ${health.failed} failed`, extra.healthzTarget) },
+  );
   return rows;
 }
 
+/** int8 beside fp32 in the same run: the raw backbone at batch maxBatch and the service at each level both ran. */
+function precisionRatios(fp32: RawRates, int8: RawRates, servedFp32: Map<number, number>, servedInt8: Map<number, number>): Rows {
+  const rows: Rows = [{ metric: `VGG16 int8 / fp32: raw backbone + head, batch ${maxBatch}`, value: int8.batchMax / fp32.batchMax, unit: "x" }];
+  for (const [connections, rate] of servedInt8) {
+    const reference = servedFp32.get(connections);
+    if (reference !== undefined) rows.push({ metric: `VGG16 int8 / fp32, c=${connections}: served`, value: rate / reference, unit: "x" });
+  }
+  return rows;
+}
+
+function requestsNote(result: LevelResult): string {
+  return `${result.requests} requests, ${result.non2xx} non-2xx, ${result.errors} errors; warm-up ${result.warmup.requests} requests, ${result.warmup.non2xx} non-2xx`;
+}
+
+function joinNotes(...notes: Array<string | undefined>): string {
+  return notes.filter((note) => note !== undefined).join("; ");
+}
+
+function progress(message: string): void {
+  console.error(`serve bench: ${message}`);
+}
+
+/** Faces per photo as the service finds them (its own facesFound), not as the bench meant them. */
+async function facesPerPhoto(url: string, paths: readonly string[]): Promise<number> {
+  let found = 0;
+  for (const path of paths) {
+    const response = await fetch(`${url}/v1/predict`, { method: "POST", headers: { "Content-Type": "image/jpeg" }, body: readFileSync(path) });
+    if (!response.ok) throw new Error(`serve bench: ${path} was answered ${response.status}: ${await response.text()}`);
+    const answer = (await response.json()) as { results: Array<{ facesFound: number }> };
+    found += answer.results[0]?.facesFound ?? 0;
+  }
+  return found / paths.length;
+}
+
 /** Photos/s of the predictor's scores() (backbone + head) on prepared images, after a warm-up. */
-async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<string, string>, photos: Buffer[]) {
+async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<string, string>, photos: Buffer[]): Promise<RawRates> {
   const { config } = await loadConfig({ overrides: Object.entries({ store: store.root, ...settings }).map(([key, value]) => ({ key, value, origin: "bench" })) });
   const predictor = await Predictor.load(bundle, { config, log: silentLogger() });
   try {
@@ -178,51 +341,4 @@ async function rawBackbone(bundle: string, store: StoreLayout, settings: Record<
   } finally {
     await predictor.dispose();
   }
-}
-
-async function startServer(bundle: string, store: StoreLayout, extra: readonly string[] = []): Promise<{ url: string; stop(): Promise<void> }> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--set", `serve.maxBatch=${maxBatch}`, "--log-format", "json", ...extra],
-    { env: { PATH: process.env.PATH, HOME: process.env.HOME }, stdio: ["ignore", "ignore", "pipe"] },
-  );
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    let buffered = "";
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      buffered += chunk;
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(buffered);
-      if (match) resolveUrl(match[1] as string);
-    });
-    child.on("exit", (code) => reject(new Error(`faceops serve exited with ${code}: ${buffered}`)));
-  });
-  for (let attempt = 0; ; attempt++) {
-    if ((await fetch(`${url}/readyz`).then((response) => response.status, () => 0)) === 200) break;
-    if (attempt > 600) throw new Error(`${url} never became ready`);
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
-  }
-  return {
-    url,
-    stop: () =>
-      new Promise((resolveStop) => {
-        child.on("exit", () => resolveStop());
-        child.kill("SIGTERM");
-      }),
-  };
-}
-
-interface LoadResult {
-  requests: number;
-  seconds: number;
-  non2xx: number;
-  errors: number;
-  latency: { p50: number; p99: number; max: number };
-}
-
-/** One concurrency level from a fresh client process (see bench/serve-load.ts for why). */
-async function load(url: string, photoPaths: string[], connections: number): Promise<LoadResult> {
-  const script = resolve(import.meta.dirname, "serve-load.ts");
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", import.meta.resolve("tsx"), script, url, String(connections), String(durationSeconds), ...photoPaths], {
-    maxBuffer: 1 << 20,
-  });
-  return JSON.parse(stdout.trim().split("\n").pop() as string) as LoadResult;
 }
