@@ -1,8 +1,9 @@
+import { spawnSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { RunRecord } from "../src/records/runs.js";
 import { FaceopsUp } from "../test/helpers/faceops-up.js";
 import { TestRepo } from "../test/helpers/git-repo.js";
@@ -21,15 +22,22 @@ import type { BenchResult } from "./result.js";
  * it: the served model (/v1/model, /v1/predict) and the run records (/v1/runs), whose attempt results
  * say where the time went (records/attempt-result.ts, AttemptPhases).
  *
+ * faceops runs as `npm start` runs it: built first (`npm run build`, not timed), then `node
+ * dist/cli/main.js up`, whose attempts are `node dist/cli/main.js attempt` processes; run from source
+ * through tsx, as the tests do, each attempt would pay seconds of compiling on start.
+ *
  * Options (after `--`): --people N puts only N people in the repository (the first in name order
  * besides the held-out ones: a small run to develop with); --poll-interval D the controller's poll
- * interval (a faceops duration, 10s unless said).
+ * interval (a faceops duration, 10s unless said); --from-source runs faceops through tsx, unbuilt.
  */
+
+const projectRoot = resolve(import.meta.dirname, "..");
 
 /** The options bench/run.ts parses for this benchmark (node:util parseArgs). */
 export const pushOptions = {
   people: { type: "string" },
   "poll-interval": { type: "string" },
+  "from-source": { type: "boolean" },
 } as const;
 
 const defaultPollInterval = "10s";
@@ -49,6 +57,7 @@ export async function benchPush(options: Record<string, string | boolean | undef
   const scope = settings.people === null ? `all of lfw-min10 but 2 people` : `a small run: ${inRepository.length} of lfw-min10's ${people.length} people (--people ${settings.people})`;
   say(`repository: ${inRepository.length} people, ${photos} photos (${scope}); held out: ${webhookPerson.name} for the webhook push, ${pollPerson.name} for the poll push (${pushPlan(webhookPerson).committed.length} photos committed each, one more to name); poll interval ${settings.pollInterval}`);
 
+  const entry = settings.fromSource ? undefined : [buildFaceops()];
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-push-"));
   const repo = new TestRepo("faceops-bench-push-faces-");
   const session = new UpSession();
@@ -64,8 +73,8 @@ export async function benchPush(options: Record<string, string | boolean | undef
 
     // 1. Cold: faceops up on the repository, its first model trained from nothing.
     const upStarted = Date.now();
-    const up = await session.start(["--store", join(scratch, "store"), "--set", `source.repo=${repo.path}`, "--set", "serve.port=0", "--set", "serve.host=127.0.0.1", "--set", `controller.pollInterval=${settings.pollInterval}`]);
-    say(`faceops up listening at ${up.url} after ${seconds(Date.now() - upStarted)} s`);
+    const up = await session.start(entry, ["--store", join(scratch, "store"), "--set", `source.repo=${repo.path}`, "--set", "serve.port=0", "--set", "serve.host=127.0.0.1", "--set", `controller.pollInterval=${settings.pollInterval}`]);
+    say(`faceops up (${settings.fromSource ? "from source, through tsx" : "built, dist/cli/main.js"}) listening at ${up.url} after ${seconds(Date.now() - upStarted)} s`);
     const coldBound = Math.max(600_000, photos * 600);
     const cold = await session.waitForVersion({ what: "the cold training", previous: null, since: upStarted, timeoutMs: coldBound });
     const coldRun = await session.runThatMade(cold.version);
@@ -90,7 +99,9 @@ export async function benchPush(options: Record<string, string | boolean | undef
       { metric: "cold_up_to_served", value: (cold.at - upStarted) / 1000, unit: "s", note: "faceops up started -> first model in service" },
       ...phaseRows("cold", coldBreakdown),
       ...phaseRows("webhook", webhook.breakdown),
+      { metric: "webhook_rollout_first_answer", value: webhook.firstAnswerSeconds, unit: "s", note: "of the rollout: /v1/model shows the version -> /v1/predict names the photo" },
       ...phaseRows("poll", poll.breakdown),
+      { metric: "poll_rollout_first_answer", value: poll.firstAnswerSeconds, unit: "s", note: "of the rollout: /v1/model shows the version -> /v1/predict names the photo" },
     ];
     return {
       name: `push: push-to-served on ${scope}`,
@@ -101,6 +112,7 @@ export async function benchPush(options: Record<string, string | boolean | undef
         heldOut: { webhook: webhookPerson.name, poll: pollPerson.name },
         probes: { webhook: basename(pushPlan(webhookPerson).probe), poll: basename(pushPlan(pollPerson).probe) },
         pollInterval: settings.pollInterval,
+        faceops: settings.fromSource ? "from source through tsx" : "built (npm run build), node dist/cli/main.js",
         triggers: { webhook: webhook.run.trigger, poll: poll.run.trigger },
         backbone: coldResult.backbone,
         engine: coldResult.engine,
@@ -116,7 +128,15 @@ export async function benchPush(options: Record<string, string | boolean | undef
   }
 }
 
-function pushSettings(options: Record<string, string | boolean | undefined>): { people: number | null; pollInterval: string; pollIntervalMs: number } {
+/** `npm run build`, as `npm start` does first; answers the entry point it built. */
+function buildFaceops(): string {
+  say("building faceops (npm run build, as npm start does; not timed)");
+  const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: projectRoot, encoding: "utf8" });
+  if (build.status !== 0) throw new Error(`npm run build failed (${build.status ?? build.signal}):\n${build.stdout}${build.stderr}`);
+  return join(projectRoot, "dist", "cli", "main.js");
+}
+
+function pushSettings(options: Record<string, string | boolean | undefined>): { people: number | null; pollInterval: string; pollIntervalMs: number; fromSource: boolean } {
   const people = options.people;
   if (people !== undefined && (typeof people !== "string" || !/^[1-9][0-9]*$/.test(people) || Number(people) < 2)) {
     throw new Error(`--people takes a whole number of people, at least 2; received ${JSON.stringify(people)}`);
@@ -126,7 +146,9 @@ function pushSettings(options: Record<string, string | boolean | undefined>): { 
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m)$/.exec(pollInterval);
   if (!match) throw new Error(`--poll-interval takes a duration such as 500ms, 10s or 1m; received ${JSON.stringify(pollInterval)}`);
   const pollIntervalMs = Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as "ms" | "s" | "m"];
-  return { people: people === undefined ? null : Number(people), pollInterval, pollIntervalMs };
+  const fromSource = options["from-source"] ?? false;
+  if (typeof fromSource !== "boolean") throw new Error(`--from-source takes no value; received ${JSON.stringify(fromSource)}`);
+  return { people: people === undefined ? null : Number(people), pollInterval, pollIntervalMs, fromSource };
 }
 
 function phaseRows(prefix: string, breakdown: PushBreakdown): BenchResult["rows"] {
@@ -134,7 +156,7 @@ function phaseRows(prefix: string, breakdown: PushBreakdown): BenchResult["rows"
   const features = result?.ok ? result.features : undefined;
   const notes: Partial<Record<string, string>> = {
     notice: prefix === "cold" ? "faceops up started -> attempt launched (server start, first dataset check)" : "push -> attempt launched",
-    startup: "attempt process start, backbone and detector loaded",
+    startup: result?.ok && result.phases ? `attempt process started (${result.phases.startup.toFixed(1)} s), backbone and detector loaded (${result.phases.runtime.toFixed(1)} s)` : "",
     dataset: "commit read, photos checked",
     features: features ? `${features.computed} vectors computed, ${features.cached} read from the cache` : "",
     head: "head trained and evaluated, open set calibrated",
@@ -151,6 +173,8 @@ interface Served {
   version: string;
   /** Milliseconds since the epoch when the awaited answer came. */
   at: number;
+  /** Milliseconds since the epoch when /v1/model first showed the version. */
+  versionAt: number;
 }
 
 interface RunsAnswer {
@@ -169,8 +193,9 @@ class UpSession {
   /** The last attempt process seen in a run record: killed with its group if faceops up must be killed. */
   private attemptPid: number | null = null;
 
-  async start(args: string[]): Promise<FaceopsUp> {
-    this.up = await FaceopsUp.start(args, { env: { FACEOPS_WEBHOOK_SECRET: this.webhookSecret, FACEOPS_API_TOKEN: this.apiToken }, timeoutMs: 300_000 });
+  /** `entry`: node's arguments that run faceops (the built main script); tsx and src/ when undefined. */
+  async start(entry: readonly string[] | undefined, args: string[]): Promise<FaceopsUp> {
+    this.up = await FaceopsUp.start(args, { env: { FACEOPS_WEBHOOK_SECRET: this.webhookSecret, FACEOPS_API_TOKEN: this.apiToken }, timeoutMs: 300_000, entry });
     return this.up;
   }
 
@@ -258,21 +283,23 @@ class UpSession {
     let lastStatus = "";
     let lastRunLook = 0;
     let status = "waiting for the controller to start a run";
+    let versionAt: number | null = null;
     for (;;) {
       const now = Date.now();
       if (now - lastRunLook >= 1_000) {
         lastRunLook = now;
         const run = await this.runOf(wait.commit ?? null);
         if (run) {
-          status = this.describe(run);
+          status = this.describe(run).slice(0, 200);
           if (run.state === "failed" || run.state === "superseded") throw new Error(`${wait.what}: run ${run.id} ${run.state}: ${run.reason ?? "no reason recorded"}`);
         }
       }
       const version = await this.servedVersion();
       if (version !== null && version !== wait.previous) {
-        if (!wait.probe) return { version, at: Date.now() };
+        versionAt ??= Date.now();
+        if (!wait.probe) return { version, at: versionAt, versionAt };
         const answer = await this.predict(wait.probe.photo);
-        if (answer.label === wait.probe.person) return { version: answer.version, at: Date.now() };
+        if (answer.label === wait.probe.person) return { version: answer.version, at: Date.now(), versionAt };
         if (answer.version !== wait.previous) {
           throw new Error(`${wait.what}: ${answer.version} is in service but names ${basename(wait.probe.photo)} ${JSON.stringify(answer.label)}, not ${wait.probe.person}`);
         }
@@ -297,7 +324,7 @@ class UpSession {
   }
 
   /** Commits 10 photos of `person`, announces the push or not, and times it until /v1/predict names them. */
-  async push(push: { repo: TestRepo; person: DatasetPerson; previous: string; announce: boolean; timeoutMs: number }): Promise<{ seconds: number; version: string; run: RunRecord; breakdown: PushBreakdown }> {
+  async push(push: { repo: TestRepo; person: DatasetPerson; previous: string; announce: boolean; timeoutMs: number }): Promise<{ seconds: number; version: string; run: RunRecord; breakdown: PushBreakdown; firstAnswerSeconds: number }> {
     const { committed, probe } = pushPlan(push.person);
     const what = push.announce ? "webhook push" : "poll push";
     for (const photo of committed) push.repo.copy(photo, `${push.person.name}/${basename(photo)}`);
@@ -311,7 +338,7 @@ class UpSession {
     const total = (served.at - pushedAt) / 1000;
     say(`${what}: ${push.person.name} named by ${served.version} ${total.toFixed(1)} s after the commit (run ${run.id}, trigger ${run.trigger}): ${breakdown.phases.map(({ phase, seconds: value }) => `${phase} ${value.toFixed(1)}`).join(", ")}`);
     await this.waitForRunEnd(run.id);
-    return { seconds: total, version: served.version, run, breakdown };
+    return { seconds: total, version: served.version, run, breakdown, firstAnswerSeconds: (served.at - served.versionAt) / 1000 };
   }
 
   /** The push event a git server sends, signed as GitHub signs it (controller/webhook.ts checks it). */
