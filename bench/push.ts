@@ -61,9 +61,20 @@ export async function benchPush(options: Record<string, string | boolean | undef
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-push-"));
   const repo = new TestRepo("faceops-bench-push-faces-");
   const session = new UpSession();
-  const interrupted = () => {
-    say("interrupted: stopping faceops up");
-    void session.stop().finally(() => process.exit(130));
+  // Stops faceops up (and so its attempts) and removes the repository and the store; once, whoever asks first.
+  let cleaning: Promise<void> | null = null;
+  const cleanUp = () =>
+    (cleaning ??= (async () => {
+      process.off("SIGINT", interrupted);
+      process.off("SIGTERM", interrupted);
+      await session.stop();
+      repo.dispose();
+      await rm(scratch, { recursive: true, force: true });
+    })());
+  // Ctrl-C: this process would end without running the finally below, leaving faceops up behind.
+  const interrupted = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping faceops up and removing the benchmark's repository and store`);
+    void cleanUp().finally(() => process.exit(130));
   };
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
@@ -120,11 +131,7 @@ export async function benchPush(options: Record<string, string | boolean | undef
       },
     };
   } finally {
-    process.off("SIGINT", interrupted);
-    process.off("SIGTERM", interrupted);
-    await session.stop();
-    repo.dispose();
-    await rm(scratch, { recursive: true, force: true });
+    await cleanUp();
   }
 }
 
