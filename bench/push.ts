@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
@@ -57,7 +57,7 @@ export async function benchPush(options: Record<string, string | boolean | undef
   const scope = settings.people === null ? `all of lfw-min10 but 2 people` : `a small run: ${inRepository.length} of lfw-min10's ${people.length} people (--people ${settings.people})`;
   say(`repository: ${inRepository.length} people, ${photos} photos (${scope}); held out: ${webhookPerson.name} for the webhook push, ${pollPerson.name} for the poll push (${pushPlan(webhookPerson).committed.length} photos committed each, one more to name); poll interval ${settings.pollInterval}`);
 
-  const entry = settings.fromSource ? undefined : [buildFaceops()];
+  const entry = settings.fromSource ? undefined : [await buildFaceops()];
   const scratch = mkdtempSync(join(tmpdir(), "faceops-bench-push-"));
   const repo = new TestRepo("faceops-bench-push-faces-");
   const session = new UpSession();
@@ -102,7 +102,7 @@ export async function benchPush(options: Record<string, string | boolean | undef
     const poll = await session.push({ repo, person: pollPerson, previous: webhook.version, announce: false, timeoutMs: 600_000 + settings.pollIntervalMs });
 
     const rows: BenchResult["rows"] = [
-      { metric: "cold_train", value: coldBreakdown.trainingSeconds, unit: "s", note: `first attempt launched -> gate passed, ${photos} photos, ${coldRun.attempts.length} attempt(s); target <= 240 on all of lfw-min10` },
+      { metric: "cold_train", value: coldBreakdown.trainingSeconds, unit: "s", note: `first attempt launched -> gate passed, ${photos} photos, ${coldResult.backbone}, ${coldRun.attempts.length} attempt(s); target <= 240 on all of lfw-min10` },
       { metric: "balanced_accuracy", value: coldResult.balancedAccuracy, unit: "0..1", note: `the cold model on its ${coldResult.testPhotos} test photos; target >= 0.990` },
       { metric: "push_to_served_webhook", value: webhook.seconds, unit: "s", note: `10 photos of a new person, commit + signed webhook -> /v1/predict names another photo of them; target <= 15` },
       { metric: "push_to_served_poll", value: poll.seconds, unit: "s", note: `the same without the webhook, poll interval ${settings.pollInterval}; target <= ${seconds(settings.pollIntervalMs) } + 15` },
@@ -136,10 +136,24 @@ export async function benchPush(options: Record<string, string | boolean | undef
 }
 
 /** `npm run build`, as `npm start` does first; answers the entry point it built. */
-function buildFaceops(): string {
+async function buildFaceops(): Promise<string> {
   say("building faceops (npm run build, as npm start does; not timed)");
-  const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: projectRoot, encoding: "utf8" });
-  if (build.status !== 0) throw new Error(`npm run build failed (${build.status ?? build.signal}):\n${build.stdout}${build.stderr}`);
+  const started = Date.now();
+  const build = spawn("npm", ["run", "build", "--silent"], { cwd: projectRoot, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  build.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  build.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  const ticker = setInterval(() => say(`still building, ${seconds(Date.now() - started)} s`), progressEveryMs);
+  try {
+    const code = await new Promise<number | null>((done, failed) => {
+      build.once("error", failed);
+      build.once("exit", (exitCode, signal) => done(exitCode ?? (signal ? -1 : null)));
+    });
+    if (code !== 0) throw new Error(`npm run build failed (exit ${code}):\n${output}`);
+  } finally {
+    clearInterval(ticker);
+  }
+  say(`built in ${seconds(Date.now() - started)} s`);
   return join(projectRoot, "dist", "cli", "main.js");
 }
 
