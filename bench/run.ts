@@ -4,22 +4,29 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { benchDatasetCheck } from "./dataset-check.js";
 import { benchFaceEmbeddingEngines } from "./face-embedding-engines.js";
+import { benchPush, pushOptions } from "./push.js";
 import type { BenchResult } from "./result.js";
 import { benchServe } from "./serve.js";
 import { benchTrain } from "./train.js";
 import { benchVgg16Forward } from "./vgg16-forward.js";
 
-const benchmarks: Record<string, () => Promise<BenchResult>> = {
+/** Options, parsed here and handed to every benchmark: each reads its own (push: --people, --poll-interval). */
+type BenchOptions = Record<string, string | boolean | undefined>;
+
+const benchmarks: Record<string, (options: BenchOptions) => Promise<BenchResult>> = {
   dataset: benchDatasetCheck,
   vgg16: benchVgg16Forward,
   "face-engines": benchFaceEmbeddingEngines,
   train: benchTrain,
   serve: benchServe,
+  push: benchPush,
 };
 
-const selected = process.argv.slice(2).filter((name) => !name.startsWith("-"));
+// Declared options take their value (--people 8), so a value is never taken for a benchmark's name; others are left alone.
+const { values: options, positionals: selected } = parseArgs({ args: process.argv.slice(2), options: { ...pushOptions }, allowPositionals: true, strict: false });
 const unknown = selected.filter((name) => !(name in benchmarks));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(", ")}; known: ${Object.keys(benchmarks).join(", ")}`);
@@ -28,7 +35,7 @@ if (unknown.length > 0) {
 const outputDir = join(import.meta.dirname, "results");
 await mkdir(outputDir, { recursive: true });
 for (const name of selected.length > 0 ? selected : Object.keys(benchmarks)) {
-  const result = await (benchmarks[name] as () => Promise<BenchResult>)();
+  const result = await (benchmarks[name] as (options: BenchOptions) => Promise<BenchResult>)(options);
   console.log(`\n## ${result.name}\n`);
   const width = Math.max(...result.rows.map((row) => row.metric.length));
   for (const row of result.rows) {

@@ -48,6 +48,8 @@ export interface TrainRequest {
   log: Logger;
   name?: string;
   onFeatureProgress?: (done: number, total: number) => void;
+  /** Called once every photo's vectors are at hand (read from the cache or computed), before the head trains: where an attempt's "features" phase ends. */
+  onFeaturesExtracted?: () => void;
   onEpoch?: (curve: EpochCurve) => void;
 }
 
@@ -126,6 +128,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
     log: request.log,
     onProgress: request.onFeatureProgress,
   });
+  request.onFeaturesExtracted?.();
 
   const sets = { train: emptySet(), test: emptySet(), validation: emptySet() };
   const references = { vectors: [] as Float32Array[], labels: [] as number[] };

@@ -35,6 +35,12 @@ export type AttemptResult =
        * off). Absent in results written before the gate read it.
        */
       openSet?: GateOpenSet | null;
+      /** Where the attempt's time went, step by step (absent in results written before it was recorded). */
+      phases?: AttemptPhases;
+      /** Feature vectors read from the store's feature cache and computed by the backbone in this attempt. */
+      features?: { cached: number; computed: number };
+      /** The attempt process's peak resident memory (absent in results written before it was recorded). */
+      peakRssBytes?: number;
     }
   | {
       ok: false;
@@ -47,7 +53,35 @@ export type AttemptResult =
        */
       transient?: boolean;
       durationSeconds: number;
+      /** The attempt process's peak resident memory, when it could still measure it. */
+      peakRssBytes?: number;
     };
+
+/**
+ * Seconds an attempt process spent in each of its steps, in the order they run. Together they cover
+ * the process from its start to its result: what is left of the run's wall-clock time beside them is
+ * the controller's (launching the process, noticing its result, judging it). Where a run stands is
+ * what a user waiting for a push asks, so it is recorded beside the result, not only in the log.
+ */
+export interface AttemptPhases {
+  /** From the process's start to the attempt's work: Node.js and faceops loaded, the attempt's lock taken. */
+  startup: number;
+  /** The training runtime opened: the backbone and the face detector loaded. */
+  runtime: number;
+  /** The run's commit read and its photos checked (the dataset's manifest). */
+  dataset: number;
+  /** Every photo's face found and cropped and its backbone vectors read from the cache or computed. */
+  features: number;
+  /** The head trained and evaluated on the test split, the open-set rule calibrated. */
+  head: number;
+  /** What the gate compares: the model in service measured on the candidate's test split and strangers. */
+  gate: number;
+  /** The candidate bundle written to the attempt's folder. */
+  bundle: number;
+}
+
+/** The names of AttemptPhases, in the order the steps run. */
+export const attemptPhaseNames = ["startup", "runtime", "dataset", "features", "head", "gate", "bundle"] as const satisfies ReadonlyArray<keyof AttemptPhases>;
 
 /**
  * Exit codes of an attempt process. The controller reads the result file; these tell a shell, a Job

@@ -20,6 +20,7 @@ import { currentProcessIdentity } from "../store/process-identity.js";
 import { attemptExit, type AttemptResult } from "../records/attempt-result.js";
 import { readRun } from "../records/runs.js";
 import type { GateOpenSet } from "../tuning/gate.js";
+import { PhaseTimer, peakRssBytes } from "./phase-timer.js";
 
 /**
  * One training attempt, the body of `faceops attempt --store S --run R --attempt N`: what a local
@@ -28,7 +29,12 @@ import type { GateOpenSet } from "../tuning/gate.js";
  * measures the model in service on the same test split, writes the candidate bundle and then its
  * result. It never touches the run record or the models: the controller decides what follows. The
  * result file and the exit codes are the contract with the controller (records/attempt-result.ts).
+ * The result says where the time went (its phases, from the process's start) and the process's peak
+ * memory, so a run record answers "why did this push take a minute" without a profiler.
  */
+
+/** How often the features phase logs how far it is: a user tailing attempt.log sees it move. */
+const featureProgressEveryMs = 10_000;
 
 export interface AttemptRequest {
   runId: string;
@@ -47,6 +53,9 @@ export class PermanentAttemptError extends Error {
 
 export async function runAttempt(request: AttemptRequest): Promise<number> {
   const { store, runId, attempt, log } = request;
+  // performance.now() counts from the process's start: the startup phase is what came before this call.
+  const timer = new PhaseTimer(() => performance.now());
+  timer.enter("startup", 0);
   const paths = store.attempt(runId, attempt);
   const identity = await currentProcessIdentity();
   const lock = await acquireLock(paths.lock, { ...identity, acquiredAt: new Date().toISOString(), run: runId, attempt });
@@ -57,7 +66,7 @@ export async function runAttempt(request: AttemptRequest): Promise<number> {
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   try {
-    const result = await trainAttempt(request, paths.bundle, seconds);
+    const result = await trainAttempt(request, paths.bundle, seconds, timer);
     await writeJsonAtomic(paths.result, result);
     log.info({ run: runId, attempt, accuracy: result.ok ? result.accuracy : null }, "attempt finished");
     return attemptExit.passed;
@@ -66,7 +75,7 @@ export async function runAttempt(request: AttemptRequest): Promise<number> {
     const permanent = !transient && error instanceof PermanentAttemptError;
     const message = error instanceof Error ? error.message : String(error);
     log.error({ err: error, run: runId, attempt, permanent, transient }, transient ? `attempt failed: the machine is out of something (${transient}); it will be run again` : "attempt failed");
-    const result: AttemptResult = { ok: false, error: message, permanent, ...(transient ? { transient: true } : {}), durationSeconds: seconds() };
+    const result: AttemptResult = { ok: false, error: message, permanent, ...(transient ? { transient: true } : {}), durationSeconds: seconds(), peakRssBytes: peakRssBytes() };
     try {
       await writeJsonAtomic(paths.result, result);
     } catch (writing) {
@@ -80,7 +89,7 @@ export async function runAttempt(request: AttemptRequest): Promise<number> {
   }
 }
 
-async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds: () => number): Promise<AttemptResult> {
+async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds: () => number, timer: PhaseTimer): Promise<AttemptResult> {
   const { store, runId, attempt, log } = request;
   const run = await readRun(store, runId);
   if (!run) throw new PermanentAttemptError(`run ${runId} does not exist in ${store.root}`);
@@ -91,8 +100,10 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
   log.info({ run: runId, attempt, commit: run.commit, ...hyperparameters, reason: record.reason }, "attempt starting");
   await rm(bundleDir, { recursive: true, force: true });
 
+  timer.enter("runtime");
   const runtime = await openTrainingRuntime({ config, store, log });
   try {
+    timer.enter("dataset");
     return await withDataset(
       { location: config.source.repo, commit: run.commit ?? undefined, dataset: config.dataset, store, log, env: request.env, credentials: request.credentials },
       async (manifest, readPhoto) => {
@@ -101,7 +112,17 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
         }
         if (!manifest.usable) throw new PermanentAttemptError(`the dataset has ${manifest.labels.length} usable label(s); training needs at least 2`);
         await recordManifest(store, manifest);
-        const outcome = await trainModel({ manifest, readPhoto, ...configuredTraining(config, runtime, store), log, name: defaultModelName });
+        timer.enter("features");
+        const outcome = await trainModel({
+          manifest,
+          readPhoto,
+          ...configuredTraining(config, runtime, store),
+          log,
+          name: defaultModelName,
+          onFeatureProgress: featureProgressLog(log, { run: runId, attempt }),
+          onFeaturesExtracted: () => timer.enter("head"),
+        });
+        timer.enter("gate");
         const faces = outcome.metadata.faces;
         if (faces) log.info({ run: runId, attempt, photos: faces.photos, facesFound: faces.facesFound, warnings: faces.warningCounts, rejected: faces.rejected.length }, "faces in the training photos");
         try {
@@ -113,7 +134,9 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
             log.info({ version: current.version, accuracy: evaluation.accuracy, via: evaluation.via }, "the deployed model on the candidate's test split");
           }
           const openSet = await openSetFigures(outcome, current?.version ?? null, current ? store.modelVersion(current.version) : null, { config, log, readPhoto });
+          timer.enter("bundle");
           const metadata = await saveBundle(bundleDir, { metadata: outcome.metadata, head: outcome.head, scaling: outcome.scaling, references: outcome.references, tf: runtime.tf });
+          timer.stop();
           return {
             ok: true,
             accuracy: metadata.metrics.accuracy,
@@ -128,6 +151,9 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
             backbone: metadata.backbone.id,
             faces: metadata.faces ?? null,
             openSet,
+            phases: timer.phases(),
+            features: outcome.featureStats,
+            peakRssBytes: peakRssBytes(),
           };
         } finally {
           outcome.head.dispose();
@@ -137,6 +163,17 @@ async function trainAttempt(request: AttemptRequest, bundleDir: string, seconds:
   } finally {
     await runtime.dispose();
   }
+}
+
+/** Logs the features' progress at most every featureProgressEveryMs, and once at the end. */
+function featureProgressLog(log: Logger, context: { run: string; attempt: number }): (done: number, total: number) => void {
+  let lastAt = performance.now();
+  return (done, total) => {
+    const now = performance.now();
+    if (done < total && now - lastAt < featureProgressEveryMs) return;
+    lastAt = now;
+    log.info({ ...context, done, total }, "computing backbone features: progress");
+  };
 }
 
 /**

@@ -20,16 +20,18 @@ export interface ListeningFaceops {
  * A faceops command (`serve` or `up`) as a real child process, run from source with tsx, with a
  * minimal environment; resolves once its log says where its server listens ("inference service
  * listening", or `listener` for another server, e.g. "controller" for `up --platform kubernetes`),
- * and fails with everything it logged when it exits first or does not listen in time.
+ * and fails with everything it logged when it exits first or does not listen in time. `entry`: node's
+ * arguments that run faceops, e.g. the built dist/cli/main.js as `npm start` does; tsx and src/ unless said.
  */
 export async function startListeningFaceops(
   args: string[],
-  options: { what: string; listener?: string; nodeOptions?: string[]; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
+  options: { what: string; listener?: string; nodeOptions?: string[]; entry?: readonly string[]; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number },
 ): Promise<ListeningFaceops> {
   // Server names are words and spaces: nothing in them a regular expression reads specially.
   const listening = new RegExp(`"url":"(http://[^"]+)"[^\\n]*"msg":"${options.listener ?? "inference service"} listening"`);
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), "--import", import.meta.resolve("tsx"), main, ...args], {
+  const entry = options.entry ?? ["--import", import.meta.resolve("tsx"), main];
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), ...entry, ...args], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
     stdio: ["ignore", "ignore", "pipe"],

@@ -38,8 +38,8 @@ export class FaceopsUp {
     child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("utf8")));
   }
 
-  static async start(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<FaceopsUp> {
-    const { child, url, output, exited } = await startListeningFaceops(["--log-format", "json", ...args, "up"], { what: "faceops up", env: options.env, cwd: options.cwd, timeoutMs: options.timeoutMs });
+  static async start(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; entry?: readonly string[] } = {}): Promise<FaceopsUp> {
+    const { child, url, output, exited } = await startListeningFaceops(["--log-format", "json", ...args, "up"], { what: "faceops up", env: options.env, cwd: options.cwd, timeoutMs: options.timeoutMs, entry: options.entry });
     return new FaceopsUp(child, url, output, exited.then(({ code }) => code));
   }
 
