@@ -21,7 +21,8 @@ const benchmarks: Record<string, (options: BenchOptions) => Promise<BenchResult>
   vgg16: benchVgg16Forward,
   "face-engines": benchFaceEmbeddingEngines,
   train: benchTrain,
-  serve: benchServe,
+  // The serve benchmark reads its own --name=value flags from the command line (serve-options.ts).
+  serve: () => benchServe(),
   push: benchPush,
 };
 
