@@ -126,8 +126,8 @@ export function bundleBackbone(reference: BackboneReference, config: FaceopsConf
 }
 
 function vgg16Engine(config: FaceopsConfig): Vgg16EngineChoice {
-  if (config.engine === "auto") return "auto";
-  return config.engine === "onnxruntime" ? "onnxruntime" : "tfjs";
+  if (config.engine.name === "auto") return "auto";
+  return config.engine.name === "onnxruntime" ? "onnxruntime" : "tfjs";
 }
 
 /** Builds the described backbone; the engine, batch size and weights cache come from the configuration. */

@@ -25,7 +25,7 @@ export interface TrainingRuntime {
 
 export async function openTrainingRuntime(options: { config: FaceopsConfig; store: StoreLayout; log: Logger }): Promise<TrainingRuntime> {
   const { config, store, log } = options;
-  const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as TfEngine) : undefined;
+  const tfEngine = config.engine.name.startsWith("tfjs-") ? (config.engine.name as TfEngine) : undefined;
   const { tf, engine, skipped } = await loadTf(tfEngine);
   log.info({ engine, skipped }, "TensorFlow.js engine");
   const { backbone, reference } = await openConfiguredBackbone(config, store, log);
