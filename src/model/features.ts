@@ -38,6 +38,8 @@ export interface CropPlan {
 
 /** What a planner may ask of the extraction while planning. */
 export interface PlanningContext {
+  /** The photo's file, for work done elsewhere (a face-path worker decodes it itself). */
+  read(photo: FeaturePhoto): Promise<Uint8Array>;
   decode(photo: FeaturePhoto): Promise<RgbImage>;
   /** The unaugmented backbone features of photos cropped as given (through the feature cache). */
   embed(crops: ReadonlyArray<{ photo: FeaturePhoto; plan: CropPlan }>): Promise<Float32Array[]>;
@@ -99,7 +101,7 @@ export async function extractFeatures(request: FeatureExtraction): Promise<Extra
   const { backbone, cache } = request;
   const decode = async (photo: FeaturePhoto) => decodeImage(await request.readPhoto(photo), { maxPixels: request.maxPixels });
   const embed = cachedCropEmbedder({ backbone, cache, batchSize: request.batchSize, decode });
-  const { plans, faces } = await request.planner.plan(request.photos, { decode, embed });
+  const { plans, faces } = await request.planner.plan(request.photos, { read: request.readPhoto, decode, embed });
   const augmentation = JSON.stringify({ ...request.augment, seed: request.seed });
   const rejected = new Set(faces?.rejected.map((photo) => photo.path));
 
