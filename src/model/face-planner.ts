@@ -8,6 +8,7 @@ import type { StoreLayout } from "../store/layout.js";
 import { cropImage, defaultCropPolicy, medianBox, planCrop, type CropPlan as SquarePlan, type CropPolicy, type RelativeBox } from "./face/crop.js";
 import { createFaceDetector, type FaceBox, type FaceDetector } from "./face/detector.js";
 import { findFaces, type PhotoFaces } from "./face-path/find-faces.js";
+import type { FacePathWorkers } from "./face-path/workers.js";
 import { surveyFaces, type FaceReport, type FaceSurvey, type SurveyedFace, type SurveyedPhoto } from "./face-survey.js";
 import type { CropPlan, CropPlanner, CropPlanning, FeaturePhoto, PlanningContext } from "./features.js";
 
@@ -81,6 +82,25 @@ export function localFaceFinder(detector: FaceDetector, policy: CropPolicy): Fac
     fingerprint: detector.fingerprint,
     concurrency: 1,
     find: async (photo, context) => findFaces(detector, policy, await context.decode(photo)),
+  };
+}
+
+/**
+ * Faces found in the face-path workers (started with the detector): the photo's file goes to a
+ * worker, which decodes it as the calling thread would (full size, `maxPixels`) and runs
+ * `findFaces`. One photo more than there are workers is in flight, so a worker that finishes finds
+ * its next photo already queued.
+ */
+export function workerFaceFinder(workers: Pick<FacePathWorkers, "size" | "info" | "findFaces">, options: { policy: CropPolicy; maxPixels: number }): FaceFinder {
+  const detector = workers.info.detector;
+  if (!detector) throw new Error("the face-path workers were started without the face detector, so they cannot find faces");
+  return {
+    kind: detector.kind,
+    fingerprint: detector.fingerprint,
+    concurrency: workers.size + 1,
+    // Copied to the worker, not handed over: a reader may keep the buffer it returned (a copy of a
+    // photo file costs microseconds beside the tens of milliseconds of detection).
+    find: async (photo, context) => workers.findFaces(await context.read(photo), options),
   };
 }
 
