@@ -1,5 +1,6 @@
 import type { Logger } from "../log.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { mapConcurrent } from "../util/concurrency.js";
 import type { RgbImage } from "../vision/image.js";
 import type { CropReference } from "./bundle.js";
 import { laplacianVariance, sharpnessCropSize } from "../vision/sharpness.js";
@@ -146,7 +147,7 @@ export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
       const unseen = photos.filter((photo) => faces.get(finder.fingerprint, photo.sha256) === undefined);
       if (unseen.length > 0) log.info({ photos: unseen.length, detector: finder.kind, concurrency: finder.concurrency }, "detecting faces");
       let done = 0;
-      await forEachConcurrently(unseen, finder.concurrency, async (photo) => {
+      await mapConcurrent(unseen, Math.max(1, finder.concurrency), async (photo) => {
         faces.set(finder.fingerprint, photo.sha256, await finder.find(photo, context));
         options.onProgress?.(++done, unseen.length);
       });
@@ -168,27 +169,6 @@ export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
     },
     reference: (): Omit<CropReference, "counts"> => ({ mode: "face", detector: finder.fingerprint, medianBox: median }),
   };
-}
-
-/**
- * Runs `work` on every item with at most `concurrency` running at once, in order of start; the
- * first failure is thrown once the work already running has settled (none is left behind).
- */
-async function forEachConcurrently<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | null = null;
-  const lane = async () => {
-    while (failure === null && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
-  if (failure) throw (failure as { error: unknown }).error;
 }
 
 /** Whether the default crop policy needs the 68 landmarks (it anchors on eyes and mouth). */
