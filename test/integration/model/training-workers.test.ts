@@ -109,4 +109,28 @@ describe("training on the face-path workers", () => {
     assert.equal(backAgain.computed, 0);
     assert.equal(runningWorkerThreads(), 0);
   });
+  test("a run that fails while its workers find faces ends them: the error names the photo's trouble, and no thread is left", async () => {
+    const store = new StoreLayout(join(folder.path, "failing"));
+    const config = await configWith({ store: store.root, ...settings, "engine.workers": "2" });
+    const log = silentLogger();
+    const runtime = await openTrainingRuntime({ config, store, log });
+    assert.equal(runtime.workers, 2);
+    try {
+      await assert.rejects(
+        withDataset({ location: repo.path, dataset: config.dataset, store, log, env: process.env }, (manifest, readPhoto) =>
+          trainModel({
+            manifest,
+            // A photo whose bytes went bad after the dataset check: its worker refuses to decode it.
+            readPhoto: async (photo) => (photo.path.endsWith("_0003.jpg") ? Buffer.from("not a photo any more") : readPhoto(photo)),
+            ...configuredTraining(config, runtime, store),
+            log,
+          }),
+        ),
+        (error: Error) => error.name === "ImageDecodeError",
+      );
+    } finally {
+      await runtime.dispose();
+    }
+    assert.equal(runningWorkerThreads(), 0);
+  });
 });
