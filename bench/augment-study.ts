@@ -125,12 +125,17 @@ const counter = (what: string) => {
 function countingPlanner(planner: CropPlanner): CropPlanner {
   return {
     plan: (photos, context) => {
-      let decoded = 0;
-      const report = counter("detecting faces: photos decoded");
+      // Photos whose faces are not kept yet are read (for the face-path workers) or decoded (on this thread) once each.
+      let seen = 0;
+      const report = counter("detecting faces: photos read");
+      const count = () => report(++seen, photos.length);
       return planner.plan(photos, {
+        read: (photo) => {
+          count();
+          return context.read(photo);
+        },
         decode: (photo) => {
-          decoded += 1;
-          report(decoded, photos.length);
+          count();
           return context.decode(photo);
         },
         embed: (crops) => {

@@ -60,6 +60,14 @@ export const renamedKeys: ReadonlyMap<string, string> = new Map([
   ["controller.maxFailedAttempts", "controller.maxCrashedAttempts"],
 ]);
 
+/**
+ * Keys that became sections, old key -> the section's key it still sets. `engine` named the engine
+ * before it held the face path's workers too: `engine: tfjs-wasm` in a file, FACEOPS_ENGINE and
+ * `--set engine=...` keep setting engine.name, without a warning (the short form is still good
+ * usage). Where the full key is given in the same place, it wins.
+ */
+export const shortFormKeys: ReadonlyMap<string, string> = new Map([["engine", "engine.name"]]);
+
 type Tree = Record<string, unknown>;
 
 function isTree(value: unknown): value is Tree {
@@ -139,6 +147,16 @@ async function readConfigFile(path: string, required: boolean): Promise<Tree | n
   return parsed;
 }
 
+/** Turns the short form of a section in a file's tree (`engine: tfjs-wasm`) into its key (engine.name). */
+function expandShortForms(tree: Tree): void {
+  for (const [short, full] of shortFormKeys) {
+    const value = tree[short];
+    if (value === undefined || isTree(value)) continue;
+    delete tree[short];
+    setPath(tree, full, value);
+  }
+}
+
 /** Moves renamed keys of a file's tree to their new names, saying so in `warnings`. */
 function renameFileKeys(tree: Tree, path: string, warnings: string[]): void {
   for (const [old, renamed] of renamedKeys) {
@@ -177,6 +195,7 @@ export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig>
   const fromFile = filePath ? await readConfigFile(filePath, input.file !== undefined) : null;
   if (fromFile) {
     const tree = structuredClone(fromFile);
+    expandShortForms(tree);
     renameFileKeys(tree, filePath as string, warnings);
     Object.assign(raw, tree);
     recordOrigins(tree, "", filePath as string, origins);
@@ -185,14 +204,24 @@ export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig>
   const keys = configKeys();
   const envNames = new Map(keys.map((key) => [envNameForKey(key), key]));
   const renamedEnv = new Map([...renamedKeys].map(([old, renamed]) => [envNameForKey(old), renamed]));
+  const shortEnv = new Map([...shortFormKeys].map(([short, full]) => [envNameForKey(short), full]));
   const env = input.env ?? {};
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("FACEOPS_") || value === undefined) continue;
     const key = envNames.get(name);
     const renamed = renamedEnv.get(name);
+    const expanded = shortEnv.get(name);
     if (key) {
       setPath(raw, key, value);
       origins.set(key, `env ${name}`);
+    } else if (expanded) {
+      const full = envNameForKey(expanded);
+      if (env[full] !== undefined) {
+        warnings.push(`environment variable ${name} was ignored: ${full} is set too, and wins`);
+        continue;
+      }
+      setPath(raw, expanded, value);
+      origins.set(expanded, `env ${name}`);
     } else if (renamed) {
       const current = envNameForKey(renamed);
       if (env[current] !== undefined) {
@@ -208,7 +237,13 @@ export async function loadConfig(input: ConfigInput = {}): Promise<LoadedConfig>
   }
 
   const overrides = input.overrides ?? [];
-  for (const override of overrides) {
+  for (const given of overrides) {
+    const expanded = shortFormKeys.get(given.key);
+    if (expanded && overrides.some((other) => other.key === expanded)) {
+      warnings.push(`${given.key} (from ${given.origin}) was ignored: ${expanded} is given too, and wins`);
+      continue;
+    }
+    const override = expanded ? { ...given, key: expanded } : given;
     const renamed = renamedKeys.get(override.key);
     if (renamed) {
       if (overrides.some((other) => other.key === renamed)) {

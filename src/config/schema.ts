@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { formatByteSize, formatDuration, maxTimerDelayMs, parseByteSize, parseDuration } from "./units.js";
 
@@ -84,6 +85,37 @@ function outOfBounds(value: number, bounds: Bounds, format: (value: number) => s
   if (value >= bounds.min && value <= bounds.max) return null;
   const side = value < bounds.min ? "below the minimum" : "above the maximum";
   return `${format(value)} is ${side}; use a value from ${format(bounds.min)} to ${format(bounds.max)}`;
+}
+
+/** The engines a configuration can name; `auto` picks the best one available. */
+export const engineNames = ["auto", "onnxruntime", "tfjs-node-gpu", "tfjs-node", "tfjs-wasm", "tfjs-cpu"] as const;
+export type EngineName = (typeof engineNames)[number];
+
+/** The most face-path workers a configuration may ask for: each holds its own copy of the nets (~150 MB). */
+export const maxEngineWorkers = 64;
+
+const engineSchema = z.strictObject({
+  /** auto, onnxruntime, or a TensorFlow.js engine: tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu. */
+  name: z.enum(engineNames).default("auto"),
+  /**
+   * Worker threads of the face path (decoding, face detection and landmarks, the face-embedding
+   * network), used by training, `faceops predict` and the service: auto (one per core,
+   * os.availableParallelism()) or 0..64; 0 runs everything on the calling thread (for debugging).
+   */
+  workers: z.preprocess(fromNumericString, z.union([z.literal("auto"), z.number().int().min(0).max(maxEngineWorkers)])).default("auto" as const),
+});
+
+/**
+ * `engine` was a plain engine name before it held the workers too; that form (`engine: tfjs-wasm`
+ * in a file or an object given to the schema) still names the engine.
+ */
+function engineShortForm(value: unknown): unknown {
+  return typeof value === "string" ? { name: value } : value;
+}
+
+/** engine.workers as a number of threads: "auto" is one per core (`cores`, the machine's by default). */
+export function resolveEngineWorkers(setting: number | "auto", cores = availableParallelism()): number {
+  return setting === "auto" ? Math.max(1, Math.min(cores, maxEngineWorkers)) : setting;
 }
 
 const logSchema = z.strictObject({
@@ -268,7 +300,8 @@ const serveSchema = z.strictObject({
   maxPixels: integer(1, 100_000_000).default(25_000_000),
   /**
    * Photos decoded and cropped at once across all requests (the memory of decoding scales with it);
-   * auto: one per core, at most 4.
+   * auto: as many as the face path has workers (engine.workers, at least 1), so every photo admitted
+   * to decoding finds a worker free.
    */
   decodeConcurrency: z.preprocess(fromNumericString, z.union([z.literal("auto"), z.number().int().min(1).max(64)])).default("auto" as const),
   /** After SIGTERM, how long in-flight requests may take before connections are cut: 0 (cut at once) to 1 h. */
@@ -402,8 +435,8 @@ export const configSchema = z.strictObject({
   store: z.string().min(1).default(".faceops"),
   /** Where downloaded model weights are kept, shared by every store of this user. */
   cache: z.string().min(1).default("~/.cache/faceops"),
-  /** auto, onnxruntime, or a TensorFlow.js engine: tfjs-node-gpu, tfjs-node, tfjs-wasm, tfjs-cpu. */
-  engine: z.enum(["auto", "onnxruntime", "tfjs-node-gpu", "tfjs-node", "tfjs-wasm", "tfjs-cpu"]).default("auto"),
+  /** The engine the networks run on, and the worker threads of the face path (see engineSchema). */
+  engine: z.preprocess(engineShortForm, engineSchema).default(engineSchema.parse({})),
   log: logSchema.default(logSchema.parse({})),
   source: sourceSchema.default(sourceSchema.parse({})),
   dataset: datasetSchema.default(datasetSchema.parse({})),
@@ -430,6 +463,7 @@ export type OpenSetConfig = FaceopsConfig["openSet"];
 export type GateConfig = FaceopsConfig["gate"];
 export type ControllerConfig = FaceopsConfig["controller"];
 export type KubernetesConfig = FaceopsConfig["kubernetes"];
+export type EngineConfig = FaceopsConfig["engine"];
 
 /**
  * `duration()` and `byteSize()` are exported for sections that later issues add. Give each key the

@@ -125,10 +125,10 @@ export function bundleBackbone(reference: BackboneReference, config: FaceopsConf
   };
 }
 
-/** The engine `engine` asks the backbones for: VGG16 and face-api's network both run on either. */
+/** The engine `engine.name` asks the backbones for: VGG16 and face-api's network both run on either. */
 function backboneEngine(config: FaceopsConfig): Vgg16EngineChoice & FaceEmbeddingEngineChoice {
-  if (config.engine === "auto") return "auto";
-  return config.engine === "onnxruntime" ? "onnxruntime" : "tfjs";
+  if (config.engine.name === "auto") return "auto";
+  return config.engine.name === "onnxruntime" ? "onnxruntime" : "tfjs";
 }
 
 /** Builds the described backbone; the engine, batch size and weights cache come from the configuration. */
@@ -140,7 +140,7 @@ export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, 
       mirror: spec.id === "face-embedding-mirrored",
       engine: backboneEngine(config),
     });
-    return { backbone, reference: { id: spec.id, weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence } };
+    return { backbone, reference: faceEmbeddingReference(spec.id) };
   }
   if (spec.id === "faceres") {
     const backbone = await createFaceresBackbone({ log, batchSize: config.model.batchSize });
@@ -168,13 +168,23 @@ export async function createBackbone(spec: BackboneSpec, config: FaceopsConfig, 
   return { backbone, reference: { id: "vgg16", weightsSource, pooling: spec.pooling, precision: spec.precision } };
 }
 
-/** The backbone a training run on this store uses: chosen (`auto`), announced, and built. */
-export async function openConfiguredBackbone(config: FaceopsConfig, store: StoreLayout, log: Logger): Promise<BuiltBackbone> {
+/** What a bundle records of the face-embedding backbone, wherever it runs (this thread or the face-path workers). */
+export function faceEmbeddingReference(id: "face-embedding" | "face-embedding-mirrored"): BuiltBackbone["reference"] {
+  return { id, weightsSource: `npm:${faceApiPackage}`, pooling: "none", precision: "fp32", licence: faceEmbeddingLicence };
+}
+
+/** The backbone a training run on this store uses: chosen (`auto`) and announced, not yet built. */
+export async function configuredBackboneSpec(config: FaceopsConfig, store: StoreLayout, log: Logger): Promise<BackboneSpec> {
   const spec = configuredBackbone(config, await chooseBackbone(config, store, log));
   if (spec.id === "vgg16" && spec.weights.kind === "random") {
     log.warn({ seed: spec.weights.seed }, "VGG16 with RANDOM weights: only for tests and benchmarks; the model will not recognise anyone");
   }
-  return createBackbone(spec, config, log);
+  return spec;
+}
+
+/** The backbone a training run on this store uses: chosen (`auto`), announced, and built. */
+export async function openConfiguredBackbone(config: FaceopsConfig, store: StoreLayout, log: Logger): Promise<BuiltBackbone> {
+  return createBackbone(await configuredBackboneSpec(config, store, log), config, log);
 }
 
 /**

@@ -38,10 +38,10 @@ export async function surveyDatasetFaces(request: DatasetFacesRequest): Promise<
       opened ??= await openConfiguredBackbone(config, store, log);
       return cachedCropEmbedder({ backbone: opened.backbone, cache: new FeatureCache(store.features), batchSize: config.model.batchSize, decode })(crops);
     };
-    const { faces } = await planner.plan(request.manifest.images, { decode, embed });
+    const { faces } = await planner.plan(request.manifest.images, { read: request.readPhoto, decode, embed });
     return faces;
   } finally {
     await (opened as BuiltBackbone | null)?.backbone.dispose();
-    await detector.dispose();
+    await detector?.dispose();
   }
 }

@@ -1,13 +1,14 @@
 import type { Logger } from "../log.js";
 import { readJsonOr, writeJsonAtomic } from "../store/files.js";
+import { mapConcurrent } from "../util/concurrency.js";
 import type { RgbImage } from "../vision/image.js";
 import type { CropReference } from "./bundle.js";
-import { laplacianVariance, sharpnessCropSize } from "../vision/sharpness.js";
 import type { FaceopsConfig } from "../config/schema.js";
 import type { StoreLayout } from "../store/layout.js";
 import { cropImage, defaultCropPolicy, medianBox, planCrop, type CropPlan as SquarePlan, type CropPolicy, type RelativeBox } from "./face/crop.js";
-import { createFaceDetector, type FaceBox, type FaceDetector } from "./face/detector.js";
-import { defaultMaxFaces } from "./face-path/prepare.js";
+import { createFaceDetector, type FaceDetector } from "./face/detector.js";
+import { findFaces, type PhotoFaces } from "./face-path/find-faces.js";
+import type { FacePathWorkers } from "./face-path/workers.js";
 import { surveyFaces, type FaceReport, type FaceSurvey, type SurveyedFace, type SurveyedPhoto } from "./face-survey.js";
 import type { CropPlan, CropPlanner, CropPlanning, FeaturePhoto, PlanningContext } from "./features.js";
 
@@ -18,13 +19,6 @@ import type { CropPlan, CropPlanner, CropPlanning, FeaturePhoto, PlanningContext
  * (face-survey.ts); the dataset's median box, the fallback for photos without a face, is computed
  * from the faces chosen. A photo whose faces are known is neither decoded nor detected again.
  */
-
-/** The faces of one photo as kept: every face found (the largest `defaultMaxFaces`), each with its crop's sharpness. */
-export interface PhotoFaces {
-  /** Faces the detector found in all, also those beyond the ones kept. */
-  found: number;
-  faces: Array<{ box: FaceBox; sharpness: number }>;
-}
 
 type FaceEntries = Record<string, Record<string, PhotoFaces>>;
 
@@ -65,12 +59,48 @@ export class FaceBoxCache {
 
 const facesKey = (detector: string) => `faces:${detector}`;
 
-/** Every face of a decoded photo, largest first, each with the sharpness of its crop. */
-export async function findFaces(detector: FaceDetector, policy: CropPolicy, image: RgbImage): Promise<PhotoFaces> {
-  const { faces, found } = await detector.detectAll(image, { maxFaces: defaultMaxFaces });
+export { findFaces, type PhotoFaces };
+
+/**
+ * Where the faces of the photos not seen before are found: on the calling thread (`localFaceFinder`)
+ * or in the face-path workers (FacePathWorkers.faceFinder). Both run `findFaces` on the photo
+ * decoded the same way, so the box cache gets the same entries from either.
+ */
+export interface FaceFinder {
+  readonly kind: string;
+  /** The detector's fingerprint: the box cache's key. */
+  readonly fingerprint: string;
+  /** Photos searched at once: 1 on the calling thread; in workers, one more than there are, so none waits for its next photo. */
+  readonly concurrency: number;
+  find(photo: FeaturePhoto, context: PlanningContext): Promise<PhotoFaces>;
+}
+
+/** Faces found on the calling thread, one photo at a time, decoded by the extraction. */
+export function localFaceFinder(detector: FaceDetector, policy: CropPolicy): FaceFinder {
   return {
-    found,
-    faces: faces.map((box) => ({ box, sharpness: laplacianVariance(cropImage(image, planCrop(image, box, null, policy), sharpnessCropSize)) })),
+    kind: detector.kind,
+    fingerprint: detector.fingerprint,
+    concurrency: 1,
+    find: async (photo, context) => findFaces(detector, policy, await context.decode(photo)),
+  };
+}
+
+/**
+ * Faces found in the face-path workers (started with the detector): the photo's file goes to a
+ * worker, which decodes it as the calling thread would (full size, `maxPixels`) and runs
+ * `findFaces`. One photo more than there are workers is in flight, so a worker that finishes finds
+ * its next photo already queued.
+ */
+export function workerFaceFinder(workers: Pick<FacePathWorkers, "size" | "info" | "findFaces">, options: { policy: CropPolicy; maxPixels: number }): FaceFinder {
+  const detector = workers.info.detector;
+  if (!detector) throw new Error("the face-path workers were started without the face detector, so they cannot find faces");
+  return {
+    kind: detector.kind,
+    fingerprint: detector.fingerprint,
+    concurrency: workers.size + 1,
+    // Copied to the worker, not handed over: a reader may keep the buffer it returned (a copy of a
+    // photo file costs microseconds beside the tens of milliseconds of detection).
+    find: async (photo, context) => workers.findFaces(await context.read(photo), options),
   };
 }
 
@@ -98,7 +128,7 @@ export function toCropPlan(plan: SquarePlan): CropPlan {
 }
 
 export interface FaceCropPlannerOptions {
-  detector: FaceDetector;
+  finder: FaceFinder;
   policy: CropPolicy;
   faces: FaceBoxCache;
   /** dataset.requireFace: a photo without a face is rejected rather than cropped at the median box. */
@@ -109,18 +139,19 @@ export interface FaceCropPlannerOptions {
 }
 
 export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
-  const { detector, policy, faces, log } = options;
+  const { finder, policy, faces, log } = options;
   let median: RelativeBox | null = null;
   return {
     async plan(photos: readonly FeaturePhoto[], context: PlanningContext): Promise<CropPlanning> {
-      const unseen = photos.filter((photo) => faces.get(detector.fingerprint, photo.sha256) === undefined);
-      if (unseen.length > 0) log.info({ photos: unseen.length, detector: detector.kind }, "detecting faces");
-      for (const [index, photo] of unseen.entries()) {
-        faces.set(detector.fingerprint, photo.sha256, await findFaces(detector, policy, await context.decode(photo)));
-        options.onProgress?.(index + 1, unseen.length);
-      }
+      const unseen = photos.filter((photo) => faces.get(finder.fingerprint, photo.sha256) === undefined);
+      if (unseen.length > 0) log.info({ photos: unseen.length, detector: finder.kind, concurrency: finder.concurrency }, "detecting faces");
+      let done = 0;
+      await mapConcurrent(unseen, Math.max(1, finder.concurrency), async (photo) => {
+        faces.set(finder.fingerprint, photo.sha256, await finder.find(photo, context));
+        options.onProgress?.(++done, unseen.length);
+      });
       await faces.save();
-      const found = photos.map((photo) => faces.get(detector.fingerprint, photo.sha256) as PhotoFaces);
+      const found = photos.map((photo) => faces.get(finder.fingerprint, photo.sha256) as PhotoFaces);
       const survey = await surveyDataset(photos, found, { policy, requireFace: options.requireFace, embed: (crops) => context.embed(crops) });
       const chosen = photos.map((photo, index) => {
         const choice = survey.chosen.get(photo.path);
@@ -135,28 +166,34 @@ export function faceCropPlanner(options: FaceCropPlannerOptions): CropPlanner {
       };
       return { plans, faces: report };
     },
-    reference: (): Omit<CropReference, "counts"> => ({ mode: "face", detector: detector.fingerprint, medianBox: median }),
+    reference: (): Omit<CropReference, "counts"> => ({ mode: "face", detector: finder.fingerprint, medianBox: median }),
   };
 }
 
+/** Whether the default crop policy needs the 68 landmarks (it anchors on eyes and mouth). */
+export const defaultPolicyNeedsLandmarks = defaultCropPolicy.anchor !== "box";
+
 /**
- * The face planner a configuration trains with: the default crop policy, its detector (with
- * landmarks when the policy anchors on them) and the store's kept faces. The caller disposes the
- * detector once the planner is done.
+ * The face planner a configuration trains with: the default crop policy, the store's kept faces,
+ * and `finder` (the face-path workers' when there are some) or, without one, a detector on this
+ * thread (with landmarks when the policy anchors on them). The caller disposes `detector`, when
+ * one was made, once the planner is done.
  */
 export async function configuredFacePlanner(options: {
   config: FaceopsConfig;
   store: StoreLayout;
   log: Logger;
+  finder?: FaceFinder;
   onProgress?: FaceCropPlannerOptions["onProgress"];
-}): Promise<{ detector: FaceDetector; planner: CropPlanner }> {
+}): Promise<{ detector: FaceDetector | null; planner: CropPlanner }> {
   const { config, store, log } = options;
-  const detector = await createFaceDetector({ log, landmarks: defaultCropPolicy.anchor !== "box" });
+  const detector = options.finder ? null : await createFaceDetector({ log, landmarks: defaultPolicyNeedsLandmarks });
   try {
     const faces = await FaceBoxCache.load(store.faceBoxes);
-    return { detector, planner: faceCropPlanner({ detector, policy: defaultCropPolicy, faces, requireFace: config.dataset.requireFace, log, onProgress: options.onProgress }) };
+    const finder = options.finder ?? localFaceFinder(detector as FaceDetector, defaultCropPolicy);
+    return { detector, planner: faceCropPlanner({ finder, policy: defaultCropPolicy, faces, requireFace: config.dataset.requireFace, log, onProgress: options.onProgress }) };
   } catch (error) {
-    await detector.dispose();
+    await detector?.dispose();
     throw error;
   }
 }

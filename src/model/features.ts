@@ -15,7 +15,8 @@ import { featureKey } from "./feature-cache.js";
  * Features for every photo of a dataset, computed once in their life. For each photo and variant
  * (0 = the photo, 1..K = augmented copies, training photos only) the cache is asked first; only
  * what is missing is decoded, cropped, augmented and sent through the backbone, in batches, with
- * the next batch prepared while the backbone works on the current one.
+ * the next batch prepared while the backbone works on the current ones (as many at once as it
+ * computes: one per face-path worker when it runs in a pool).
  */
 
 export interface FeaturePhoto {
@@ -38,6 +39,8 @@ export interface CropPlan {
 
 /** What a planner may ask of the extraction while planning. */
 export interface PlanningContext {
+  /** The photo's file, for work done elsewhere (a face-path worker decodes it itself). */
+  read(photo: FeaturePhoto): Promise<Uint8Array>;
   decode(photo: FeaturePhoto): Promise<RgbImage>;
   /** The unaugmented backbone features of photos cropped as given (through the feature cache). */
   embed(crops: ReadonlyArray<{ photo: FeaturePhoto; plan: CropPlan }>): Promise<Float32Array[]>;
@@ -99,7 +102,7 @@ export async function extractFeatures(request: FeatureExtraction): Promise<Extra
   const { backbone, cache } = request;
   const decode = async (photo: FeaturePhoto) => decodeImage(await request.readPhoto(photo), { maxPixels: request.maxPixels });
   const embed = cachedCropEmbedder({ backbone, cache, batchSize: request.batchSize, decode });
-  const { plans, faces } = await request.planner.plan(request.photos, { decode, embed });
+  const { plans, faces } = await request.planner.plan(request.photos, { read: request.readPhoto, decode, embed });
   const augmentation = JSON.stringify({ ...request.augment, seed: request.seed });
   const rejected = new Set(faces?.rejected.map((photo) => photo.path));
 
@@ -148,19 +151,24 @@ export function cachedCropEmbedder(options: {
     const vectors: Array<Float32Array | null> = [];
     for (const [index, crop] of crops.entries()) vectors.push(await cache.get(crop.photo.sha256, keys[index] as string, backbone.featureLength));
     const missing = vectors.flatMap((vector, index) => (vector ? [] : [index]));
-    for (let start = 0; start < missing.length; start += options.batchSize) {
-      const batch = missing.slice(start, start + options.batchSize);
-      const images = await Promise.all(batch.map(async (index) => {
-        const crop = crops[index] as (typeof crops)[number];
-        return crop.plan.apply(await options.decode(crop.photo), backbone.inputSize);
-      }));
-      const computed = await backbone.embed(images);
-      for (const [position, index] of batch.entries()) {
-        const vector = computed[position] as Float32Array;
-        vectors[index] = vector;
-        await cache.put((crops[index] as (typeof crops)[number]).photo.sha256, keys[index] as string, vector);
-      }
-    }
+    const batches: number[][] = [];
+    for (let start = 0; start < missing.length; start += options.batchSize) batches.push(missing.slice(start, start + options.batchSize));
+    await embedBatches(backbone, batches, {
+      prepare: (batch) =>
+        Promise.all(
+          batch.map(async (index) => {
+            const crop = crops[index] as (typeof crops)[number];
+            return crop.plan.apply(await options.decode(crop.photo), backbone.inputSize);
+          }),
+        ),
+      keep: async (batch, computed) => {
+        for (const [position, index] of batch.entries()) {
+          const vector = computed[position] as Float32Array;
+          vectors[index] = vector;
+          await cache.put((crops[index] as (typeof crops)[number]).photo.sha256, keys[index] as string, vector);
+        }
+      },
+    });
     return vectors as Float32Array[];
   };
 }
@@ -190,23 +198,55 @@ async function computePending(
   for (let start = 0; start < pending.length; start += request.batchSize) batches.push(pending.slice(start, start + request.batchSize));
 
   let done = 0;
-  let next = batches.length > 0 ? prepare(batches[0] as Pending[]) : null;
-  for (let index = 0; index < batches.length; index++) {
-    const batch = batches[index] as Pending[];
-    const images = await (next as Promise<RgbImage[]>);
-    const embedding = backbone.embed(images);
-    // Decode and crop the next batch while the backbone runs on this one.
-    next = index + 1 < batches.length ? prepare(batches[index + 1] as Pending[]) : null;
-    const vectors = await embedding;
-    await Promise.all(
-      batch.map(async (item, position) => {
-        const vector = vectors[position] as Float32Array;
-        (features.get(item.photo.sha256) as Float32Array[])[item.variant] = vector;
-        await request.cache.put(item.photo.sha256, item.key, vector);
-      }),
-    );
-    done += batch.length;
-    request.onProgress?.(done, pending.length);
+  await embedBatches(backbone, batches, {
+    prepare,
+    keep: async (batch, vectors) => {
+      await Promise.all(
+        batch.map(async (item, position) => {
+          const vector = vectors[position] as Float32Array;
+          (features.get(item.photo.sha256) as Float32Array[])[item.variant] = vector;
+          await request.cache.put(item.photo.sha256, item.key, vector);
+        }),
+      );
+      done += batch.length;
+      request.onProgress?.(done, pending.length);
+    },
+  });
+}
+
+/**
+ * Sends batches through the backbone, keeping it busy: each batch is prepared (decoded, cropped,
+ * augmented) on this thread while the backbone computes the ones before it, and as many batches
+ * are in flight as the backbone computes at once (`Backbone.concurrency`: one per worker of a
+ * pool), plus one queued when there are several, so a worker that finishes finds its next batch
+ * waiting. Results are kept in batch order. On a failure, the batches in flight are awaited (no
+ * work is left running) and the first error is thrown.
+ */
+async function embedBatches<T>(
+  backbone: Backbone,
+  batches: readonly T[],
+  steps: { prepare: (batch: T) => Promise<RgbImage[]>; keep: (batch: T, vectors: Float32Array[]) => Promise<void> },
+): Promise<void> {
+  const parallel = Math.max(1, backbone.concurrency ?? 1);
+  const limit = parallel > 1 ? parallel + 1 : 1;
+  const inFlight: Array<{ batch: T; vectors: Promise<Float32Array[]> }> = [];
+  const settleOldest = async () => {
+    const { batch, vectors } = inFlight.shift() as (typeof inFlight)[number];
+    await steps.keep(batch, await vectors);
+  };
+  try {
+    for (const batch of batches) {
+      const images = await steps.prepare(batch);
+      while (inFlight.length >= limit) await settleOldest();
+      const vectors = backbone.embed(images);
+      // Observed at once, so a failure while older batches are awaited is not an unhandled rejection.
+      vectors.catch(() => undefined);
+      inFlight.push({ batch, vectors });
+    }
+    while (inFlight.length > 0) await settleOldest();
+  } catch (error) {
+    await Promise.allSettled(inFlight.splice(0).map((entry) => entry.vectors));
+    throw error;
   }
 }
 

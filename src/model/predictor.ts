@@ -181,7 +181,7 @@ export class Predictor {
     const bundle = await loadBundle(directory);
     const { config, log } = options;
     const { metadata } = bundle;
-    const tfEngine = config.engine.startsWith("tfjs-") ? (config.engine as TfEngine) : undefined;
+    const tfEngine = config.engine.name.startsWith("tfjs-") ? (config.engine.name as TfEngine) : undefined;
     const { tf } = await loadTf(tfEngine);
     const faceCrop = metadata.crop.mode === "face";
     const landmarks = defaultCropPolicy.anchor !== "box";

@@ -1,4 +1,4 @@
-import { availableParallelism } from "node:os";
+import { resolveEngineWorkers } from "../config/schema.js";
 import { recordPhotoPrediction, type ServeMetrics } from "../metrics/serve-metrics.js";
 import { croppedFaces, defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, predictionDecodeSide, type PhotoPrediction } from "../model/predictor.js";
 import { Semaphore } from "../util/semaphore.js";
@@ -36,15 +36,18 @@ export interface DecodeAdmission {
  */
 const permitBytes = 96 * 1024 * 1024;
 
-/** serve.decodeConcurrency "auto": one decode per core, at most 4 (beyond that memory, not CPU, is the limit). */
-const autoDecodeConcurrencyCap = 4;
-
-export function resolveDecodeConcurrency(setting: number | "auto", cores = availableParallelism()): number {
-  return setting === "auto" ? Math.max(1, Math.min(cores, autoDecodeConcurrencyCap)) : setting;
+/**
+ * serve.decodeConcurrency "auto": one decode per face-path worker (engine.workers, resolved), so
+ * every photo admitted to decoding finds a worker free and none waits for a permit while a worker
+ * idles; at least 1, for a server with no worker threads (engine.workers 0). `workers` defaults to
+ * engine.workers "auto": one per core.
+ */
+export function resolveDecodeConcurrency(setting: number | "auto", workers = resolveEngineWorkers("auto")): number {
+  return setting === "auto" ? Math.max(1, workers) : setting;
 }
 
-export function createDecodeAdmission(settings: { maxPixels: number; decodeConcurrency: number | "auto" }): DecodeAdmission {
-  return { maxPixels: settings.maxPixels, decodes: new Semaphore(resolveDecodeConcurrency(settings.decodeConcurrency)) };
+export function createDecodeAdmission(settings: { maxPixels: number; decodeConcurrency: number | "auto" }, workers?: number): DecodeAdmission {
+  return { maxPixels: settings.maxPixels, decodes: new Semaphore(resolveDecodeConcurrency(settings.decodeConcurrency, workers)) };
 }
 
 /** The permits decoding a photo with this header takes (1..all). */

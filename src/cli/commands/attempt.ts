@@ -30,6 +30,7 @@ async function runConfiguration(runId: string, context: CommandContext): Promise
   if (!existsSync(recorded)) return context.loaded.config;
   const { config } = await loadConfig({ file: recorded });
   context.log.info({ run: runId, config: recorded }, "training with the run's recorded configuration");
-  // The store is wherever this process sees it (a Job mounts it at its own path).
-  return { ...config, store: context.store.root };
+  // The store is wherever this process sees it (a Job mounts it at its own path), and the face
+  // path's threads are this machine's: a Job sets FACEOPS_ENGINE_WORKERS from its CPU request.
+  return { ...config, store: context.store.root, engine: { ...config.engine, workers: context.loaded.config.engine.workers } };
 }

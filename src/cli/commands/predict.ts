@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { defaultMaxFaces, defaultMinFaceSize, maxFacesLimit, minFaceSizeLimit, Predictor, publicPhotoPrediction, type PhotoPrediction, type PublicFace, type PublicPhotoPrediction } from "../../model/predictor.js";
 import { predictRemote, serviceUrl } from "../../serve/client.js";
+import { resolveEngineWorkers } from "../../config/schema.js";
+import { mapConcurrent } from "../../util/concurrency.js";
 import { wholeNumberIn } from "../../util/whole-number.js";
 import type { CommandContext } from "../context.js";
 import { printableLines } from "../printable.js";
@@ -86,18 +88,24 @@ export function renderPredictions(results: readonly PhotoResult[], topk: number)
   return printableLines(renderTable(["IMAGE", "FACE", "BOX", "ANSWER", `TOP ${topk}`], rows));
 }
 
+/**
+ * The photos through a bundle, with the face path in engine.workers threads (0: on this thread):
+ * one photo more in flight than there are workers, so none waits for its next photo; the answers
+ * are printed in the order the photos were given.
+ */
 async function predictWithBundle(directory: string, images: string[], asked: Asked, context: CommandContext) {
-  const predictor = await Predictor.load(directory, { config: context.loaded.config, log: context.log });
+  const { config } = context.loaded;
+  const workers = resolveEngineWorkers(config.engine.workers);
+  const predictor = await Predictor.load(directory, { config, log: context.log, workers });
   try {
-    const results: PhotoResult[] = [];
-    for (const image of images) {
+    const results = await mapConcurrent(images, workers + 1, async (image): Promise<PhotoResult> => {
       try {
         const [prediction] = (await predictor.predict([await readFile(image)], asked.topk, asked)) as [PhotoPrediction];
-        results.push({ image, prediction: { ...publicPhotoPrediction(prediction), probabilities: Array.from(prediction.probabilities) } });
+        return { image, prediction: { ...publicPhotoPrediction(prediction), probabilities: Array.from(prediction.probabilities) } };
       } catch (error) {
-        results.push({ image, error: (error as Error).message });
+        return { image, error: (error as Error).message };
       }
-    }
+    });
     return { model: { name: predictor.metadata.name, createdAt: predictor.metadata.createdAt, directory: predictor.directory }, results };
   } finally {
     await predictor.dispose();

@@ -4,7 +4,8 @@ import { createServeMetrics, type ServeMetrics } from "../../metrics/serve-metri
 import { createApp } from "../../serve/app.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower, type LoadOptions } from "../../serve/model-source.js";
-import { createDecodeAdmission, resolveDecodeConcurrency } from "../../serve/predict.js";
+import { resolveEngineWorkers } from "../../config/schema.js";
+import { createDecodeAdmission } from "../../serve/predict.js";
 import { FaceCapture } from "../../review/capture.js";
 import type { Inbox } from "../../review/inbox.js";
 import { ServeCapture } from "../../serve/capture.js";
@@ -33,12 +34,12 @@ export interface Inference {
 }
 
 /**
- * The face-path worker threads of every model the server loads: as many as photos may be decoded
- * at once (serve.decodeConcurrency, "auto": the cores, at most 4), so each decode permit has a
- * worker and no admitted photo waits for a thread.
+ * The face-path worker threads of every model the server loads: engine.workers ("auto": one per
+ * core; 0: the face path on the main thread, for debugging). serve.decodeConcurrency "auto"
+ * admits as many photos to decoding as there are workers, so no admitted photo waits for a thread.
  */
 export function inferenceWorkers(context: CommandContext): number {
-  return resolveDecodeConcurrency(context.loaded.config.serve.decodeConcurrency);
+  return resolveEngineWorkers(context.loaded.config.engine.workers);
 }
 
 /** An empty slot and the service's metrics on `registry`. */
@@ -70,7 +71,7 @@ export function inferenceApp(context: CommandContext, inference: Inference, rout
     log: context.log,
     limits: { maxBytes: serve.maxBodyBytes, maxFiles: serve.maxImagesPerRequest },
     maxBufferedBytes: serve.maxBufferedBytes,
-    decoding: createDecodeAdmission(serve),
+    decoding: createDecodeAdmission(serve, inferenceWorkers(context)),
     serverVersion: faceopsVersion(),
     routers: [...routers, reviewApi(context, inference, hooks.onReviewDecision)],
     capture: inference.capture?.serving ?? null,

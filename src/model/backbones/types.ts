@@ -27,6 +27,11 @@ export interface Backbone {
   /** Forward passes performed so far, one per image (tests and benchmarks count them). */
   readonly forwardPasses: number;
   /**
+   * Batches this backbone computes at once, e.g. one per worker thread of a pool; callers with many
+   * batches keep that many `embed` calls in flight. Absent: 1, one batch at a time.
+   */
+  readonly concurrency?: number;
+  /**
    * Features for a batch of images, each already inputSize x inputSize. Normalisation happens
    * inside, because it belongs to the backbone. One Float32Array of featureLength per image.
    */

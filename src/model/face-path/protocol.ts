@@ -2,7 +2,9 @@ import type { FaceEmbeddingEngineChoice } from "../backbones/face-embedding.js";
 import type { BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
 import { createRgbImage, type RgbImage } from "../../vision/image.js";
+import type { CropPolicy } from "../face/crop.js";
 import type { TfEngine } from "../tfjs-engine.js";
+import type { PhotoFaces } from "./find-faces.js";
 import type { PixelBox } from "./prepare.js";
 
 /**
@@ -15,13 +17,16 @@ import type { PixelBox } from "./prepare.js";
 export interface FacePathInit {
   /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
   tfEngine: TfEngine | undefined;
-  /** How photos are cropped for the bundle's backbone (prepare.ts). */
+  /**
+   * How photos are cropped for the bundle's backbone (prepare.ts); null for workers that run no
+   * prepare tasks (training's, which find faces and embed crops cut on the main thread).
+   */
   preparation: {
     crop: Pick<CropReference, "mode" | "medianBox">;
     inputSize: number;
     /** The default pixel limit of a decode (dataset.maxPixels); a task may set its own. */
     maxPixels: number;
-  };
+  } | null;
   /** Load the face detector (for crop mode "face"), with the landmark net or without. */
   detector: { landmarks: boolean } | null;
   /**
@@ -65,6 +70,15 @@ export type FacePathTasks = {
       side: number;
       pixels: Uint8Array;
     };
+  };
+  /**
+   * Training's search for faces (find-faces.ts): decode one photo at full size (as training
+   * decodes it), find every face and the sharpness of each one's crop under `policy`; `bytes` is
+   * transferred. Boxes are in the decoded photo's pixels, as the box cache keeps them.
+   */
+  findFaces: {
+    request: { bytes: Uint8Array; maxPixels: number; policy: CropPolicy };
+    result: PhotoFaces;
   };
   /** The face-embedding backbone on `count` crops of side x side RGB, packed one after another in `pixels` (transferred). */
   embed: {

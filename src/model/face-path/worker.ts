@@ -4,12 +4,14 @@ import { createFaceDetector, type FaceDetector } from "../face/detector.js";
 import { loadTf } from "../tfjs-engine.js";
 import { hostTasks } from "../workers/task-host.js";
 import { createRgbImage } from "../../vision/image.js";
+import { findFacesInFile } from "./find-faces.js";
 import { croppedFaces, prepareFaces, type Preparation } from "./prepare.js";
 import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
 
 /**
  * One face-path worker thread: its own TensorFlow.js (and so its own WebAssembly instance), face
- * detector and face-embedding backbone, loaded once, then prepare and embed tasks one at a time.
+ * detector and face-embedding backbone, loaded once, then prepare, findFaces and embed tasks one at
+ * a time.
  * Decoding runs here too, with the same codec policy (vision/codecs.ts, applied when decode.ts
  * loads in this thread). Started by FacePathWorkers (workers.ts) through a WorkerPool.
  */
@@ -37,7 +39,7 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     await embedding?.dispose();
     throw error;
   }
-  const preparation: Preparation = { ...init.preparation, detector };
+  const preparation: Preparation | null = init.preparation ? { ...init.preparation, detector } : null;
   const info: FacePathInfo = {
     tfEngine: engine,
     skipped,
@@ -50,6 +52,7 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     info,
     handlers: {
       async prepare(request) {
+        if (!preparation) throw new Error("this face-path worker was started without a crop for prepare tasks (a training pool)");
         const { bytes, ...options } = request;
         const prepared = await prepareFaces(bytes, preparation, options);
         const side = preparation.inputSize;
@@ -57,6 +60,10 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
         const faces = prepared.faces.map(({ box, detectionScore, image }) => ({ box, detectionScore, cropped: image !== null }));
         const { width, height, facesFound, crop } = prepared;
         return { result: { width, height, facesFound, crop, faces, side, pixels }, transfer: [pixels.buffer] };
+      },
+      async findFaces(request) {
+        if (!detector) throw new Error("this face-path worker was started without the face detector");
+        return { result: await findFacesInFile(detector, request.policy, request.bytes, request.maxPixels) };
       },
       async embed(request) {
         if (!embedding) throw new Error("this face-path worker was started without the face-embedding backbone");

@@ -4,9 +4,11 @@ import type { RgbImage } from "../../vision/image.js";
 import type { FaceEmbeddingEngineChoice } from "../backbones/face-embedding.js";
 import type { Backbone, BackboneId } from "../backbones/types.js";
 import type { CropReference } from "../bundle.js";
+import type { CropPolicy } from "../face/crop.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
 import { WorkerPool } from "../workers/pool.js";
+import type { PhotoFaces } from "./find-faces.js";
 import type { PrepareOptions, PreparedFace, PreparedFaces } from "./prepare.js";
 import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
 
@@ -25,18 +27,21 @@ import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type Face
  * ImageDecodeError with its code, as on the main thread. A worker that dies is replaced, and the
  * task it ran fails with WorkerExitedError (pool.ts).
  *
- * The serving tasks are the first; training can run on the same workers by adding its own task
- * kinds (detection for the box cache, augmented crops) to protocol.ts and worker.ts and a method
- * for each here: the pool, the messages and the error handling stay as they are.
+ * Training runs on the same workers (training-runtime.ts): `findFaces` for the box cache, and the
+ * backbone for crops cut and augmented on the main thread, one batch per worker at a time.
  */
 
 export interface FacePathWorkersOptions {
   size: number;
   /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
   tfEngine?: TfEngine;
-  crop: Pick<CropReference, "mode" | "medianBox">;
-  /** The backbone's input side. */
-  inputSize: number;
+  /**
+   * How a bundle's photos are cropped for prepare tasks, and its backbone's input side: both for
+   * serving and `predict`, neither for training (whose workers find faces and embed crops cut on the
+   * main thread, and refuse prepare tasks).
+   */
+  crop?: Pick<CropReference, "mode" | "medianBox">;
+  inputSize?: number;
   /** Default pixel limit of a decode (dataset.maxPixels). */
   maxPixels: number;
   /** Load the face detector, for crop mode "face". */
@@ -78,10 +83,11 @@ export class FacePathWorkers {
   }
 
   static async start(options: FacePathWorkersOptions): Promise<FacePathWorkers> {
-    const { log } = options;
+    const { log, crop, inputSize } = options;
+    if ((crop === undefined) !== (inputSize === undefined)) throw new TypeError("the face-path workers need both a crop and an input size for prepare tasks, or neither");
     const init: FacePathInit = {
       tfEngine: options.tfEngine,
-      preparation: { crop: { mode: options.crop.mode, medianBox: options.crop.medianBox }, inputSize: options.inputSize, maxPixels: options.maxPixels },
+      preparation: crop && inputSize !== undefined ? { crop: { mode: crop.mode, medianBox: crop.medianBox }, inputSize, maxPixels: options.maxPixels } : null,
       detector: options.detector,
       embedding: options.embedding
         ? { batchSize: options.embedding.batchSize, mirror: options.embedding.mirror ?? false, engine: options.embedding.engine, intraOpThreads: options.embedding.intraOpThreads }
@@ -124,6 +130,17 @@ export class FacePathWorkers {
     return { width: result.width, height: result.height, facesFound: result.facesFound, faces, crop: result.crop };
   }
 
+  /**
+   * Training's search for the faces of one photo (find-faces.ts) in a worker: decoded at full size
+   * with `maxPixels`, every face with its crop's sharpness under `policy`. The bytes are copied
+   * unless handed over. Throws ImageDecodeError on bad input.
+   */
+  async findFaces(bytes: Uint8Array, options: { maxPixels: number; policy: CropPolicy; handOver?: boolean }): Promise<PhotoFaces> {
+    const sent = options.handOver ? transferable(bytes) : { view: new Uint8Array(bytes) };
+    const transfer = "transfer" in sent ? sent.transfer : sent.view.buffer;
+    return this.pool.run("findFaces", { bytes: sent.view, maxPixels: options.maxPixels, policy: options.policy }, [transfer]);
+  }
+
   /** Ends every worker; tasks still waiting fail (pool.ts). */
   dispose(): Promise<void> {
     return this.pool.terminate();
@@ -154,6 +171,8 @@ function pooledBackbone(pool: WorkerPool<FacePathInit, FacePathInfo, FacePathTas
     get forwardPasses() {
       return forwardPasses;
     },
+    // One batch per worker: a caller with many batches keeps every worker busy.
+    concurrency: pool.size,
     async embed(images: readonly RgbImage[]) {
       if (images.length === 0) return [];
       const pixels = packCrops(images, inputSize, `the ${description.id} backbone`);

@@ -94,6 +94,9 @@ export function jobFor(input: AttemptJobInput): Record<string, unknown> {
               args: ["--log-format", "json", "attempt", "--store", kubernetes.storeMountPath, "--run", input.runId, "--attempt", String(input.attempt)],
               env: [
                 { name: "HOME", value: "/tmp" },
+                // One face-path worker per CPU the pod asks for (rounded up). The request, not the
+                // limit: a training pod has no CPU limit, and limits.cpu would then be the node's cores.
+                { name: "FACEOPS_ENGINE_WORKERS", valueFrom: { resourceFieldRef: { resource: "requests.cpu", divisor: "1" } } },
                 ...gitEnv,
                 ...(gitVolume ? [{ name: "FACEOPS_GIT_SSH_KEY_FILE", value: "/etc/faceops/git/ssh-privatekey" }] : []),
               ],

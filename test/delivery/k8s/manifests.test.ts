@@ -253,7 +253,7 @@ describe("k8s manifests", () => {
       for (const template of podTemplates(renders[render])) {
         for (const entry of containersOf(template.spec)) {
           // Every FACEOPS_ variable a pod gets must be a setting or one the CLI reads (no warning).
-          const env = Object.fromEntries((entry.env ?? []).map((variable) => [variable.name, variable.value ?? "secret"]));
+          const env = podEnvironment(entry.env);
           const withEnv = await loadConfig({ file: env.FACEOPS_CONFIG === "/etc/faceops/faceops.yaml" ? file : "(missing FACEOPS_CONFIG)", env });
           assert.deepEqual(withEnv.warnings, [], `${render}: ${template.owner} ${entry.name}`);
           assert.equal(withEnv.config.serve.port, entry.ports?.find((port) => port.name === "http")?.containerPort, "serve.port is the http port");
@@ -298,6 +298,17 @@ describe("k8s manifests", () => {
     assert.equal(controller?.serviceAccountName, "faceops-controller");
     assert.notEqual(controller?.automountServiceAccountToken, false, "the controller gets its token");
     assert.notEqual(serviceAccount("faceops-controller").automountServiceAccountToken, false);
+  });
+
+  test("the inference pods and the training Job size the face path's workers from their CPUs (the downward API), which are set", async () => {
+    const inference = find<IDeployment>(renders.gpu, "Deployment", "faceops-inference").spec?.template.spec;
+    const server = containersOf(inference as NonNullable<typeof inference>).find((entry) => entry.name === "faceops");
+    assert.deepEqual(server?.env?.find((variable) => variable.name === "FACEOPS_ENGINE_WORKERS")?.valueFrom, { resourceFieldRef: { resource: "limits.cpu", divisor: "1" } });
+    assert.ok(server?.resources?.limits?.cpu, "the inference container has a CPU limit to count");
+    const job = jobTemplate(await trainingJob(renders.gpu), "the training Job");
+    const attempt = containersOf(job.spec).find((entry) => entry.name === "attempt");
+    assert.deepEqual(attempt?.env?.find((variable) => variable.name === "FACEOPS_ENGINE_WORKERS")?.valueFrom, { resourceFieldRef: { resource: "requests.cpu", divisor: "1" } });
+    assert.ok(attempt?.resources?.requests?.cpu, "the training container has a CPU request to count");
   });
 
   test("every container requests and limits ephemeral storage, and every emptyDir is bounded below that limit (the training Job too)", async () => {
@@ -348,7 +359,7 @@ describe("k8s manifests", () => {
         for (const entry of containersOf(template.spec)) {
           if ((entry.ports ?? []).length === 0) continue;
           listening += 1;
-          const env = Object.fromEntries((entry.env ?? []).map((variable) => [variable.name, variable.value ?? "secret"]));
+          const env = podEnvironment(entry.env);
           assert.equal(env.FACEOPS_CONFIG, "/etc/faceops/faceops.yaml", `${template.owner}: reads the mounted faceops.yaml`);
           const loaded = await loadConfig({ file, env });
           // A pod reached through a Service must listen on every interface; the program's own default is for a laptop.
@@ -460,7 +471,7 @@ describe("k8s manifests", () => {
     assert.deepEqual(server.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
     assert.deepEqual(envVar(server, "FACEOPS_MODEL_VERSION"), { name: "FACEOPS_MODEL_VERSION", value: "" });
     assert.deepEqual(envVar(server, "FACEOPS_CONFIG"), { name: "FACEOPS_CONFIG", value: "/etc/faceops/faceops.yaml" });
-    assert.equal(server.env?.some((variable) => variable.valueFrom !== undefined), false, "the inference pods get no secrets");
+    assert.equal(server.env?.some((variable) => variable.valueFrom?.secretKeyRef !== undefined || variable.valueFrom?.configMapKeyRef !== undefined), false, "the inference pods get no secrets");
     const mounts = Object.fromEntries((server.volumeMounts ?? []).map((mount) => [mount.mountPath, mount]));
     assert.deepEqual(Object.keys(mounts).sort(), ["/etc/faceops", "/store", "/tmp"]);
     assert.equal(mounts["/store"]?.readOnly, true, "the inference pods only read the store");
@@ -802,3 +813,12 @@ describe("k8s monitoring", () => {
     assert.match(await promtoolCheckRules([{ name: "dashboard", rules }], "dashboard"), /SUCCESS/);
   });
 });
+
+/**
+ * A container's environment as its process would see it: a secret's value stands in as "secret",
+ * and a CPU count from the downward API (resourceFieldRef, divisor 1) as "2", what the kubelet
+ * gives for a limit or request of 2 (or 1.5).
+ */
+function podEnvironment(env: ReadonlyArray<{ name: string; value?: string; valueFrom?: { resourceFieldRef?: unknown } }> | undefined): Record<string, string> {
+  return Object.fromEntries((env ?? []).map((variable) => [variable.name, variable.value ?? (variable.valueFrom?.resourceFieldRef ? "2" : "secret")]));
+}

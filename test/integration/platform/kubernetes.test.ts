@@ -240,6 +240,11 @@ describe("the Kubernetes platform", { timeout: 600_000 }, () => {
     assert.deepEqual(container?.securityContext?.capabilities?.drop, ["ALL"]);
     assert.equal(job.spec?.activeDeadlineSeconds, 7200);
     assert.equal(job.spec?.ttlSecondsAfterFinished, 86_400);
+    assert.deepEqual(
+      container?.env?.find((variable) => variable.name === "FACEOPS_ENGINE_WORKERS")?.valueFrom,
+      { resourceFieldRef: { resource: "requests.cpu", divisor: "1" } },
+      "one face-path worker per CPU the pod asks for (it has no CPU limit)",
+    );
   });
 
   test("the training pods' settings are checked when the configuration loads, naming the key and the value", async () => {

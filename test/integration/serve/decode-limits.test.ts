@@ -7,6 +7,7 @@ import { silentLogger } from "../../../src/log.js";
 import { predictionDecodeSide, type Predictor } from "../../../src/model/predictor.js";
 import { loadPredictor } from "../../../src/serve/model-source.js";
 import { createDecodeAdmission, decodePermits, resolveDecodeConcurrency } from "../../../src/serve/predict.js";
+import { resolveEngineWorkers } from "../../../src/config/schema.js";
 import { StoreLayout } from "../../../src/store/layout.js";
 import { temporaryFolder } from "../../helpers/git-repo.js";
 import { startService, type TestService } from "../../helpers/http.js";
@@ -226,7 +227,7 @@ describe("serving limits in the configuration", () => {
   const serveWith = async (settings: Record<string, string>) =>
     (await loadConfig({ overrides: Object.entries(settings).map(([key, value]) => ({ key, value, origin: "test" })) })).config.serve;
 
-  test("serve.maxPixels and serve.decodeConcurrency are bounded, and auto means one per core up to 4", async () => {
+  test("serve.maxPixels and serve.decodeConcurrency are bounded, and auto means one per face-path worker (engine.workers), at least 1", async () => {
     assert.deepEqual(await serveWith({ "serve.maxPixels": "12000000", "serve.decodeConcurrency": "3" }).then((serve) => [serve.maxPixels, serve.decodeConcurrency]), [12_000_000, 3]);
     for (const [key, value] of [
       ["serve.maxPixels", "0"],
@@ -239,7 +240,10 @@ describe("serving limits in the configuration", () => {
     }
     assert.equal(resolveDecodeConcurrency("auto", 1), 1);
     assert.equal(resolveDecodeConcurrency("auto", 2), 2);
-    assert.equal(resolveDecodeConcurrency("auto", 64), 4);
+    assert.equal(resolveDecodeConcurrency("auto", 12), 12);
+    // No worker threads (engine.workers 0): photos are still decoded, one at a time, on the main thread.
+    assert.equal(resolveDecodeConcurrency("auto", 0), 1);
     assert.equal(resolveDecodeConcurrency(9, 2), 9);
+    assert.equal(resolveDecodeConcurrency("auto"), resolveEngineWorkers("auto"));
   });
 });

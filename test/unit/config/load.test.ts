@@ -13,7 +13,7 @@ import {
   renamedKeys,
   type ConfigInput,
 } from "../../../src/config/load.js";
-import { booleanValue, byteSize, configSchema, duration } from "../../../src/config/schema.js";
+import { booleanValue, byteSize, configSchema, duration, resolveEngineWorkers } from "../../../src/config/schema.js";
 import { formatByteSize, formatDuration, maxTimerDelayMs, parseByteSize, parseDuration } from "../../../src/config/units.js";
 
 let dir: string;
@@ -51,7 +51,7 @@ async function configErrorOf(input: ConfigInput): Promise<string> {
 const defaults = {
   store: ".faceops",
   cache: "~/.cache/faceops",
-  engine: "auto",
+  engine: { name: "auto", workers: "auto" },
   log: { level: "info", format: "auto" },
   source: { repo: "./faces", branch: "main", username: "", passwordFile: "", sshKeyFile: "" },
   dataset: { minImagesPerLabel: 5, testFraction: 0.2, minSide: 32, maxPixels: 40_000_000, maxBytes: 20_000_000, concurrency: 8, requireFace: false },
@@ -130,7 +130,8 @@ const defaults = {
 const allKeys = [
   "store",
   "cache",
-  "engine",
+  "engine.name",
+  "engine.workers",
   "log.level",
   "log.format",
   "source.repo",
@@ -788,7 +789,8 @@ describe("keys and environment names", () => {
       "vision.size": "96",
       "vision.fit": "pad",
       cache: "/c",
-      engine: "tfjs-wasm",
+      "engine.name": "tfjs-wasm",
+      "engine.workers": "3",
       "model.backbone": "vgg16",
       "model.vgg16Weights": "/w.h5",
       "model.pooling": "flatten",
@@ -880,7 +882,7 @@ describe("keys and environment names", () => {
       dataset: { minImagesPerLabel: 2, testFraction: 0.5, minSide: 16, maxPixels: 123, maxBytes: 2000, concurrency: 3, requireFace: true },
       vision: { size: 96, fit: "pad" },
       cache: "/c",
-      engine: "tfjs-wasm",
+      engine: { name: "tfjs-wasm", workers: 3 },
       model: { backbone: "vgg16", vgg16Weights: "/w.h5", pooling: "flatten", crop: "center", batchSize: 4, precision: "int8" },
       train: {
         epochs: 7,
@@ -1064,5 +1066,60 @@ describe("loadConfig renamed keys (configuration is a contract)", () => {
     await writeFile(recorded, JSON.stringify({ controller: { maxAttempts: 4, maxFailedAttempts: 2 } }));
     const loaded = await loadConfig({ file: recorded });
     assert.equal(loaded.config.controller.maxCrashedAttempts, 2);
+  });
+});
+
+describe("engine: the engine's name and the face path's workers (engine was a plain name before)", () => {
+  test("the old forms still name the engine, without a warning: a file's engine: <name>, FACEOPS_ENGINE, --set engine=<name>", async () => {
+    const file = await yamlFile("engine: tfjs-wasm\n");
+    const fromFile = await loadConfig({ file });
+    assert.deepEqual(fromFile.config.engine, { name: "tfjs-wasm", workers: "auto" });
+    assert.equal(fromFile.origins.get("engine.name"), file);
+    assert.deepEqual(fromFile.warnings, []);
+    const fromEnv = await loadConfig({ env: { FACEOPS_ENGINE: "onnxruntime" } });
+    assert.deepEqual(fromEnv.config.engine, { name: "onnxruntime", workers: "auto" });
+    assert.equal(fromEnv.origins.get("engine.name"), "env FACEOPS_ENGINE");
+    assert.deepEqual(fromEnv.warnings, []);
+    const fromSet = await loadConfig({ overrides: [parseSetArgument("engine=tfjs-cpu")] });
+    assert.deepEqual(fromSet.config.engine, { name: "tfjs-cpu", workers: "auto" });
+    assert.deepEqual(fromSet.warnings, []);
+    assert.deepEqual(configSchema.parse({ engine: "tfjs-node" }).engine, { name: "tfjs-node", workers: "auto" });
+  });
+
+  test("the old form in a file combines with FACEOPS_ENGINE_WORKERS, and the full forms work as any key", async () => {
+    const file = await yamlFile("engine: tfjs-wasm\n");
+    const combined = await loadConfig({ file, env: { FACEOPS_ENGINE_WORKERS: "2" } });
+    assert.deepEqual(combined.config.engine, { name: "tfjs-wasm", workers: 2 });
+    const full = await loadConfig({ file: await yamlFile("engine:\n  name: tfjs-cpu\n  workers: 0\n") });
+    assert.deepEqual(full.config.engine, { name: "tfjs-cpu", workers: 0 });
+    const set = await loadConfig({ overrides: [parseSetArgument("engine=tfjs-wasm"), parseSetArgument("engine.workers=auto")] });
+    assert.deepEqual(set.config.engine, { name: "tfjs-wasm", workers: "auto" });
+  });
+
+  test("given in both forms in one place, the full key wins and the warning says the short one was ignored", async () => {
+    const fromEnv = await loadConfig({ env: { FACEOPS_ENGINE: "tfjs-wasm", FACEOPS_ENGINE_NAME: "tfjs-cpu" } });
+    assert.equal(fromEnv.config.engine.name, "tfjs-cpu");
+    assert.deepEqual(fromEnv.warnings, ["environment variable FACEOPS_ENGINE was ignored: FACEOPS_ENGINE_NAME is set too, and wins"]);
+    const fromSet = await loadConfig({ overrides: [parseSetArgument("engine=tfjs-wasm"), parseSetArgument("engine.name=tfjs-cpu")] });
+    assert.equal(fromSet.config.engine.name, "tfjs-cpu");
+    assert.deepEqual(fromSet.warnings, ["engine (from --set engine) was ignored: engine.name is given too, and wins"]);
+  });
+
+  test("a bad engine name or worker count is refused naming where it came from", async () => {
+    assert.match(await configErrorOf({ env: { FACEOPS_ENGINE: "cuda" } }), /engine\.name = "cuda" \(from env FACEOPS_ENGINE\)/);
+    const file = await yamlFile("engine: cuda\n");
+    assert.match(await configErrorOf({ file }), new RegExp(`engine\\.name = "cuda" \\(from ${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\)`));
+    for (const workers of ["-1", "65", "1.5", "many"]) {
+      assert.match(await configErrorOf({ env: { FACEOPS_ENGINE_WORKERS: workers } }), /engine\.workers = .* \(from env FACEOPS_ENGINE_WORKERS\)/, workers);
+    }
+  });
+
+  test("engine.workers auto is one per core, at least 1 and at most 64; a number is taken as it is, 0 included", () => {
+    assert.equal(resolveEngineWorkers("auto", 1), 1);
+    assert.equal(resolveEngineWorkers("auto", 2), 2);
+    assert.equal(resolveEngineWorkers("auto", 0), 1);
+    assert.equal(resolveEngineWorkers("auto", 256), 64);
+    assert.equal(resolveEngineWorkers(0, 8), 0);
+    assert.equal(resolveEngineWorkers(3, 8), 3);
   });
 });
