@@ -65,7 +65,7 @@ const defaults = {
     dropout: 0.5,
     classWeights: "balanced",
     earlyStoppingPatience: 0,
-    augmentVariants: 4,
+    augmentVariants: 0,
     seed: 42,
   },
   augment: {
