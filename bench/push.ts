@@ -312,7 +312,11 @@ class UpSession {
         const run = await this.runOf(wait.commit ?? null);
         if (run) {
           status = this.describe(run).slice(0, 200);
-          if (run.state === "failed" || run.state === "superseded") throw new Error(`${wait.what}: run ${run.id} ${run.state}: ${run.reason ?? "no reason recorded"}`);
+          if (run.state === "failed" || run.state === "superseded") {
+            // Each attempt's verdict, so a failed benchmark says why the gate refused (or what crashed).
+            const attempts = run.attempts.map((attempt) => `attempt ${attempt.number} ${attempt.state}: ${attempt.gate?.reason ?? attempt.error ?? "no verdict"}`);
+            throw new Error(`${wait.what}: run ${run.id} ${run.state}: ${run.reason ?? "no reason recorded"}\n  ${attempts.join("\n  ")}`);
+          }
         }
       }
       const version = await this.servedVersion();
