@@ -76,6 +76,15 @@ describe("gate: no one person lost", () => {
     ],
     ["a drop within the limit passes", { ...deployedV3, personRecalls: recalls(0.75) }, true, "passed", /^test accuracy 96\.0%/],
     ["the worst of several drops is the one named", { ...deployedV3, personRecalls: [...recalls(0.6), { person: "Dan", photos: 4, candidate: 0.25, deployed: 1 }] }, false, "person-regression", /^Dan's recall 25\.0% on 4 photos of theirs/],
+    [
+      "one photo of three answered wrong is not a person lost (one photo is the noise of a retrained head at this size)",
+      { ...deployedV3, personRecalls: [...recalls(1), { person: "Erin", photos: 3, candidate: 2 / 3, deployed: 1 }] },
+      true,
+      "passed",
+      /^test accuracy 96\.0%/,
+    ],
+    ["two photos of three are", { ...deployedV3, personRecalls: [...recalls(1), { person: "Erin", photos: 3, candidate: 1 / 3, deployed: 1 }] }, false, "person-regression", /^Erin's recall 33\.3% on 3 photos of theirs/],
+    ["both photos of two are", { ...deployedV3, personRecalls: [...recalls(1), { person: "Fred", photos: 2, candidate: 0, deployed: 1 }] }, false, "person-regression", /^Fred's recall 0\.0% on 2 photos of theirs/],
     ["nothing deployed: nobody to compare with", { ...accurate, personRecalls: null }, true, "passed", /nothing is deployed yet/],
     ["people the deployed model never had are not compared", { ...deployedV3, personRecalls: [] }, true, "passed", /v3 scores 95\.0%/],
   ];
