@@ -28,7 +28,7 @@ import { serveBenchOptions, type ServeBenchOptions } from "./serve-options.js";
  *
  * Then the default face backbone (face-embedding-mirrored, face crops), every face of a photo
  * detected, cropped, embedded and named: 1-face photos with one face-path worker
- * (serve.decodeConcurrency 1) and with the default (one per core), at each level, and the ratio of
+ * (engine.workers 1, which serve.decodeConcurrency auto follows) and with the default (one per core), at each level, and the ratio of
  * the two; 4-face photos (2x2 grids of LFW photos) with the default; and what keeping faces for
  * review costs (serve.capture off, then on).
  *
@@ -176,11 +176,11 @@ class ServeBench {
     const served: Record<"single" | "default", Map<number, number>> = { single: new Map(), default: new Map() };
     let defaultWorkers: number | null = null;
     for (const setting of ["single", "default"] as const) {
-      const server = await startServer(bundle, store, maxBatch, setting === "single" ? ["--set", "serve.decodeConcurrency=1"] : []);
+      const server = await startServer(bundle, store, maxBatch, setting === "single" ? ["--set", "engine.workers=1"] : []);
       try {
         // The ratio means nothing unless the single setting really ran one worker: say so loudly if
-        // decodeConcurrency stops deciding the workers' number.
-        if (setting === "single" && server.workers !== 1) throw new Error(`serve bench: serve.decodeConcurrency=1 should start one face-path worker; the service reported ${String(server.workers)}`);
+        // engine.workers stops deciding the workers' number.
+        if (setting === "single" && server.workers !== 1) throw new Error(`serve bench: engine.workers=1 should start one face-path worker; the service reported ${String(server.workers)}`);
         if (setting === "default") defaultWorkers = server.workers;
         const workers = `${String(server.workers)} worker${server.workers === 1 ? "" : "s"}`;
         this.workers[`${faceBackbone}, ${setting === "single" ? "single worker" : "default"}`] = server.workers;
