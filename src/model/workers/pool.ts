@@ -17,7 +17,8 @@ import { reviveError, type ErrorRevivers, type SerialisedError, type TaskMap, ty
  *   task it was running with WorkerExitedError and is replaced; the tasks waiting are not lost. A
  *   replacement that cannot start leaves its place empty; when no worker is left, every waiting
  *   and later task fails with WorkerPoolBrokenError. Nothing ever waits forever on a dead thread.
- * - terminate() fails what is waiting with WorkerPoolClosedError and ends every thread.
+ * - terminate() fails what is waiting with WorkerPoolClosedError and ends every thread, each once
+ *   its running task has returned (a native engine must not be cut off mid-run).
  */
 
 export interface WorkerPoolOptions<Init> {
@@ -171,19 +172,30 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
     });
   }
 
-  /** Fails what waits or runs, and ends every thread; later calls do nothing more. */
+  /**
+   * Fails what waits or runs, and ends every thread; later calls do nothing more. The callers of
+   * running tasks are answered at once, but a thread in the middle of a task is ended only once
+   * that task has returned (or after terminateGraceMs): onnxruntime aborts the whole process
+   * ("terminate called after throwing an instance of 'Napi::Error'", exit 134) when the thread
+   * running one of its sessions is terminated mid-run, which a service shutting down under load did.
+   */
   async terminate(): Promise<void> {
     this.closed ??= new WorkerPoolClosedError(`the ${this.options.name} workers were shut down`);
     this.failWaiting(this.closed);
-    const workers: Worker[] = [];
+    const workers: Array<{ worker: Worker; busy: boolean }> = [];
     for (const place of this.places) {
       place.task?.reject(this.closed);
       place.task = null;
-      if (place.worker) workers.push(place.worker);
+      if (place.worker) workers.push({ worker: place.worker, busy: place.state === "busy" });
       place.worker = null;
       place.state = "empty";
     }
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    await Promise.all(
+      workers.map(async ({ worker, busy }) => {
+        if (busy) await taskReturned(worker, terminateGraceMs);
+        await worker.terminate();
+      }),
+    );
   }
 
   private dispatch(): void {
@@ -289,6 +301,27 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
   private revive(error: SerialisedError): Error {
     return reviveError(error, this.options.revivers);
   }
+}
+
+/** The longest a terminating pool waits for a running task to return before ending its thread anyway. */
+export const terminateGraceMs = 10_000;
+
+/** Resolves when the worker answers its running task, exits, or `graceMs` pass. */
+function taskReturned(worker: Worker, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const finish = () => {
+      clearTimeout(timer);
+      worker.off("message", onMessage);
+      worker.off("exit", finish);
+      resolve();
+    };
+    const onMessage = (reply: WorkerReply) => {
+      if (reply.type === "done" || reply.type === "failed") finish();
+    };
+    const timer = setTimeout(finish, graceMs);
+    worker.on("message", onMessage);
+    worker.once("exit", finish);
+  });
 }
 
 /** Writes a line of a worker's pino logger through the main thread's logger, at its level. */
