@@ -1,4 +1,5 @@
 import type * as tfjs from "@tensorflow/tfjs";
+import { installWasmConcat } from "./wasm-concat.js";
 
 /**
  * Which TensorFlow.js engine runs here. The GPU trainer image installs @tensorflow/tfjs-node-gpu
@@ -56,6 +57,7 @@ async function tryEngine(engine: TfEngine): Promise<Omit<TfRuntime, "skipped">> 
     case "tfjs-wasm": {
       const tf = await import("@tensorflow/tfjs");
       await import("@tensorflow/tfjs-backend-wasm");
+      installWasmConcat(tf);
       if (!(await tf.setBackend("wasm"))) throw new Error("the wasm backend did not initialise");
       await tf.ready();
       return { tf, engine };
