@@ -115,6 +115,7 @@ export class FacePathRegistry<Pool extends RegisteredPool> {
       this.current.delete(key);
       shared = undefined;
     }
+    if (shared) this.options.log.info({ workers: load.size, models: shared.leases + 1 }, "the model shares the running face-path workers");
     shared ??= this.startShared(key, load);
     shared.leases++;
     let workers: Pool;
