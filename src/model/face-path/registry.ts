@@ -86,13 +86,13 @@ export class FacePathRegistry<Pool extends RegisteredPool> {
   /** Every pool not yet ended, handed out or not, so that close() ends them all. */
   private readonly open = new Set<Shared<Pool>>();
   private closed = false;
-  private started = 0;
+  private startCount = 0;
 
   constructor(private readonly options: FacePathRegistryOptions<Pool>) {}
 
   /** Pools started so far, also ended ones (tests check a hot swap starts none). */
   get starts(): number {
-    return this.started;
+    return this.startCount;
   }
 
   /** Pools running or starting now. */
@@ -152,11 +152,11 @@ export class FacePathRegistry<Pool extends RegisteredPool> {
   }
 
   private startShared(key: string, load: FacePathLoad): Shared<Pool> {
-    this.started++;
-    const shared: Shared<Pool> = { key, starting: this.start({ ...load, log: this.options.log }), started: null, leases: 0 };
+    this.startCount++;
+    const shared: Shared<Pool> = { key, starting: this.options.start({ ...load, log: this.options.log }), started: null, leases: 0 };
     this.current.set(key, shared);
     this.open.add(shared);
-    shared.starting.then(
+    void shared.starting.then(
       (pool) => {
         shared.started = pool;
       },

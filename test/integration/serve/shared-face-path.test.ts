@@ -84,20 +84,20 @@ describe("versions sharing their face-path workers", () => {
   test("a swap to a version of the same backbone starts no worker and answers with the new version's head and references", async () => {
     assert.equal(service.slot.model?.version, "v1");
     assert.equal(readyWorkers(), workers);
-    const before = await answer(onlyInV2);
-    assert.equal(before.version, "v1");
-    assert.notEqual(before.result.label, onlyInV2, "v1 cannot name someone it never saw");
+    const byV1 = await answer(onlyInV2);
+    assert.equal(byV1.version, "v1");
+    assert.notEqual(byV1.result.label, onlyInV2, "v1 cannot name someone it never saw");
     assert.equal((await answer(onlyInV1)).result.label, onlyInV1);
 
     await pointCurrentModel(store, "v2", "same backbone");
     await waitUntil("v2 in service", () => service.slot.model?.version === "v2", { timeoutMs: 60_000, everyMs: 20 });
-    const after = await answer(onlyInV2);
-    assert.equal(after.version, "v2");
-    assert.equal(after.result.label, onlyInV2, "v2's head names the person only it was trained on");
-    assert.ok(after.result.known && after.result.distance !== null, "v2's references place the photo near a known face");
+    const byV2 = await answer(onlyInV2);
+    assert.equal(byV2.version, "v2");
+    assert.equal(byV2.result.label, onlyInV2, "v2's head names the person only it was trained on");
+    assert.ok(byV2.result.known && byV2.result.distance !== null, "v2's references place the photo near a known face");
     assert.ok(
-      after.result.topk.every((entry) => [...known, onlyInV2].includes(entry.label)),
-      `v2's labels only: ${after.result.topk.map((entry) => entry.label).join(", ")}`,
+      byV2.result.topk.every((entry) => [...known, onlyInV2].includes(entry.label)),
+      `v2's labels only: ${byV2.result.topk.map((entry) => entry.label).join(", ")}`,
     );
     assert.equal(readyWorkers(), workers, "no face-path worker started for v2");
     assert.equal(facePaths.starts, 1, "one pool started in all");

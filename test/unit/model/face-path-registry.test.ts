@@ -126,7 +126,7 @@ describe("FacePathRegistry", () => {
   test("loads asked for while a pool starts share that start", async () => {
     const { registry, started, control } = fakeRegistry();
     let open = () => {};
-    control.gate = new Promise((resolve) => (open = resolve));
+    control.gate = new Promise<void>((resolve) => (open = () => resolve()));
     const both = Promise.all([registry.acquire(faceEmbedding), registry.acquire(faceEmbedding)]);
     open();
     const [a, b] = await both;
@@ -137,7 +137,7 @@ describe("FacePathRegistry", () => {
   test("a pool that cannot start fails every caller waiting for it, and the next acquire starts another", async () => {
     const { registry, control } = fakeRegistry();
     let open = () => {};
-    control.gate = new Promise((resolve) => (open = resolve));
+    control.gate = new Promise<void>((resolve) => (open = () => resolve()));
     control.failNext = true;
     const waiting = [registry.acquire(faceEmbedding), registry.acquire(faceEmbedding)];
     open();
@@ -180,7 +180,7 @@ describe("FacePathRegistry", () => {
   test("a pool still starting when the registry closes is ended, and its caller told", async () => {
     const { registry, started, control } = fakeRegistry();
     let open = () => {};
-    control.gate = new Promise((resolve) => (open = resolve));
+    control.gate = new Promise<void>((resolve) => (open = () => resolve()));
     const waiting = registry.acquire(faceEmbedding);
     const closing = registry.close();
     open();
