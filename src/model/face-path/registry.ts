@@ -34,8 +34,8 @@ export interface RegisteredPool {
 
 export interface FacePathLease<Pool = FacePathWorkers> {
   readonly workers: Pool;
-  /** Gives the lease back; the pool's last one ends its threads. A second call does nothing. */
-  release(): Promise<void>;
+  /** Gives the lease back; the pool's last one ends its threads. A second call does nothing. A plain function: it can be passed on alone. */
+  readonly release: () => Promise<void>;
 }
 
 export interface FacePathRegistryOptions<Pool extends RegisteredPool> {

@@ -143,7 +143,7 @@ describe("FacePathRegistry", () => {
     open();
     for (const outcome of await Promise.allSettled(waiting)) {
       assert.equal(outcome.status, "rejected");
-      assert.match(String((outcome as PromiseRejectedResult).reason), /could not load its nets/);
+      assert.match(String(outcome.reason), /could not load its nets/);
     }
     assert.equal(registry.pools, 0, "the failed pool is forgotten");
     control.gate = null;
