@@ -8,6 +8,7 @@ import { rankLabels } from "./evaluate.js";
 import { defaultCropPolicy } from "./face/crop.js";
 import { createFaceDetector } from "./face/detector.js";
 import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
+import type { FacePathLease, FacePathLoad, FacePathRegistry } from "./face-path/registry.js";
 import { facePathEmbedding, FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
 import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
@@ -148,6 +149,19 @@ export interface PredictorOptions {
    * parses requests, runs the small head and looks up the nearest reference.
    */
   workers?: number;
+  /**
+   * Where the workers come from: the inference service's registry, which lends every version it
+   * loads the running pool that loads the same things (face-path/registry.ts), so a hot swap starts
+   * no thread. Absent: the predictor starts its own pool and ends it on dispose (`faceops predict`,
+   * one-off loads).
+   */
+  facePaths?: FacePathRegistry<FacePathWorkers>;
+}
+
+/** A pool of the predictor's own, ended with it: a lease nobody shares. */
+async function ownPool(load: FacePathLoad, log: Logger): Promise<FacePathLease> {
+  const workers = await FacePathWorkers.start({ ...load, log });
+  return { workers, release: () => workers.dispose() };
 }
 
 /** Where photos are prepared for the backbone: on this thread, or in the face-path workers. */
@@ -192,18 +206,17 @@ export class Predictor {
       let preparer: PhotoPreparer;
       let detectorFingerprint: string | null;
       if ((options.workers ?? 0) > 0) {
-        const workers = await FacePathWorkers.start({
+        const load: FacePathLoad = {
           size: options.workers as number,
           tfEngine,
-          crop: metadata.crop,
-          inputSize: metadata.backbone.inputSize,
           maxPixels: config.dataset.maxPixels,
           detector: faceCrop ? { landmarks } : null,
           embedding: facePathEmbedding(metadata.backbone.id, config.model.batchSize),
-          log,
-        });
-        built.push(workers);
-        preparer = workers;
+        };
+        const { workers, release } = options.facePaths ? await options.facePaths.acquire(load) : await ownPool(load, log);
+        built.push({ dispose: release });
+        const crop = { crop: metadata.crop, inputSize: metadata.backbone.inputSize };
+        preparer = { prepare: (bytes, prepareOptions) => workers.prepare(bytes, crop, prepareOptions), dispose: release };
         detectorFingerprint = workers.info.detector?.fingerprint ?? null;
         if (workers.backbone) {
           assertBundleBackbone(metadata.backbone, workers.backbone.fingerprint);

@@ -8,8 +8,10 @@ import { MicroBatcher } from "./batcher.js";
  * The model in service, swappable under load. A request takes a reference to the current model
  * when it starts and returns it when it ends; a swap replaces the reference atomically, and the old
  * model is disposed only once its last request has finished, so no request ever changes model
- * midway or loses its backbone under it. Disposing a model ends its worker threads (the face path's
- * and onnxruntime's), so a retired model leaves nothing running.
+ * midway or loses its backbone under it. Disposing a model ends the threads it owns alone (VGG16's
+ * onnxruntime thread) and gives back its lease on the face-path workers, which the versions of one
+ * backbone share (the last lease ends them, face-path/registry.ts), so a retired model leaves
+ * nothing running that no model uses.
  */
 
 export interface ServedModel {

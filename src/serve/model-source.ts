@@ -4,6 +4,8 @@ import type { FaceopsConfig } from "../config/schema.js";
 import type { Logger } from "../log.js";
 import type { ServeMetrics } from "../metrics/serve-metrics.js";
 import { defaultModelName } from "../model/bundle.js";
+import type { FacePathRegistry } from "../model/face-path/registry.js";
+import type { FacePathWorkers } from "../model/face-path/workers.js";
 import { Predictor } from "../model/predictor.js";
 import type { StoreLayout } from "../store/layout.js";
 import { readCurrentModel } from "../store/models.js";
@@ -14,16 +16,21 @@ import type { ModelSlot } from "./model-slot.js";
  * Where the served model comes from: one bundle (`--model`), or the store's current-version
  * pointer (`--store`), followed with a file watch plus a periodic check (watches miss events on
  * network file systems such as a PVC). A new version is loaded completely, its checksums verified,
- * its face-path workers started (`workers`: the server's decode concurrency) and warmed with one
- * inference before it is swapped in; one that fails keeps the old one serving, and ends the threads
- * it had started.
+ * its face-path workers found (`workers`: the server's decode concurrency; with `facePaths`, the
+ * pool the serving version already uses when the new one loads the same nets, else new threads)
+ * and warmed with one inference before it is swapped in; one that fails keeps the old one serving,
+ * and ends the threads it had started.
  */
 
-/** What loading a model needs; `workers` as in PredictorOptions (0 or absent: the face path on this thread). */
+/**
+ * What loading a model needs; `workers` and `facePaths` as in PredictorOptions (workers 0 or absent:
+ * the face path on this thread; no facePaths: each model starts its own workers).
+ */
 export interface LoadOptions {
   config: FaceopsConfig;
   log: Logger;
   workers?: number;
+  facePaths?: FacePathRegistry<FacePathWorkers>;
 }
 
 export async function loadPredictor(directory: string, options: LoadOptions): Promise<Predictor> {

@@ -5,6 +5,8 @@ import { createApp } from "../../serve/app.js";
 import { ModelSlot } from "../../serve/model-slot.js";
 import { StoreFollower, type LoadOptions } from "../../serve/model-source.js";
 import { resolveEngineWorkers } from "../../config/schema.js";
+import { facePathRegistry, type FacePathRegistry } from "../../model/face-path/registry.js";
+import type { FacePathWorkers } from "../../model/face-path/workers.js";
 import { createDecodeAdmission } from "../../serve/predict.js";
 import { FaceCapture } from "../../review/capture.js";
 import type { Inbox } from "../../review/inbox.js";
@@ -31,12 +33,15 @@ export interface Inference {
   capture: { writer: FaceCapture; serving: ServeCapture } | null;
   /** The store's inbox, shared by capture, the review API and (in `up`) the review committer. */
   inbox: Inbox;
+  /** The face-path worker pools the loaded versions share (face-path/registry.ts), ended last at shutdown. */
+  facePaths: FacePathRegistry<FacePathWorkers>;
 }
 
 /**
- * The face-path worker threads of every model the server loads: engine.workers ("auto": one per
- * core; 0: the face path on the main thread, for debugging). serve.decodeConcurrency "auto"
- * admits as many photos to decoding as there are workers, so no admitted photo waits for a thread.
+ * The face-path worker threads the server's models run on: engine.workers ("auto": one per core;
+ * 0: the face path on the main thread, for debugging), one pool shared by the versions that load
+ * the same nets. serve.decodeConcurrency "auto" admits as many photos to decoding as there are
+ * workers, so no admitted photo waits for a thread.
  */
 export function inferenceWorkers(context: CommandContext): number {
   return resolveEngineWorkers(context.loaded.config.engine.workers);
@@ -47,12 +52,15 @@ export function buildInference(context: CommandContext, registry: Registry): Inf
   const { config } = context.loaded;
   const metrics = createServeMetrics(registry);
   const inbox = storeInbox(context);
+  // One registry for every version this server loads: a hot swap to a version of the same backbone keeps the running threads.
+  const facePaths = facePathRegistry(context.log);
   return {
     slot: new ModelSlot({ maxBatch: config.serve.maxBatch, maxDelayMs: config.serve.maxDelayMs }, metrics, context.log),
     metrics,
-    loading: { config, log: context.log, workers: inferenceWorkers(context) },
+    loading: { config, log: context.log, workers: inferenceWorkers(context), facePaths },
     capture: buildCapture(context, metrics, inbox),
     inbox,
+    facePaths,
   };
 }
 
@@ -101,6 +109,8 @@ export function stopInference(inference: Inference, follower: StoreFollower | nu
     ...(follower ? [{ what: "the store follower", stop: () => follower.stop() }] : []),
     ...(inference.capture ? [{ what: "the faces still being kept for review", stop: () => (inference.capture as { writer: FaceCapture }).writer.drain() }] : []),
     { what: "the models and their worker threads", stop: () => inference.slot.close() },
+    // Every model has given its lease back by now; this ends a pool a load still held when the follower stopped.
+    { what: "the face-path worker threads", stop: () => inference.facePaths.close() },
   ];
 }
 

@@ -17,16 +17,8 @@ import type { PixelBox } from "./prepare.js";
 export interface FacePathInit {
   /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
   tfEngine: TfEngine | undefined;
-  /**
-   * How photos are cropped for the bundle's backbone (prepare.ts); null for workers that run no
-   * prepare tasks (training's, which find faces and embed crops cut on the main thread).
-   */
-  preparation: {
-    crop: Pick<CropReference, "mode" | "medianBox">;
-    inputSize: number;
-    /** The default pixel limit of a decode (dataset.maxPixels); a task may set its own. */
-    maxPixels: number;
-  } | null;
+  /** The default pixel limit of a prepare task's decode (dataset.maxPixels); a task may set its own. */
+  maxPixels: number;
   /** Load the face detector (for crop mode "face"), with the landmark net or without. */
   detector: { landmarks: boolean } | null;
   /**
@@ -35,6 +27,18 @@ export interface FacePathInit {
    * intraOpThreads: onnxruntime's threads in this worker (default 1: the pool supplies the parallelism).
    */
   embedding: { batchSize: number | undefined; mirror?: boolean; engine?: FaceEmbeddingEngineChoice; intraOpThreads?: number } | null;
+}
+
+/**
+ * How one bundle's photos are cropped for its backbone (prepare.ts), sent with each prepare task
+ * rather than at start-up: what a worker loads (the init) is the same for every version of a
+ * repository, while the crop's median box comes with each trained version, so one pool serves
+ * them all (registry.ts).
+ */
+export interface FacePathCrop {
+  crop: Pick<CropReference, "mode" | "medianBox">;
+  /** The backbone's input side. */
+  inputSize: number;
 }
 
 /** What a worker loaded, reported once when it is ready. */
@@ -56,11 +60,11 @@ export interface FacePathInfo {
 
 export type FacePathTasks = {
   /**
-   * Decode one photo, detect and crop its faces (prepare.ts); `bytes` is transferred. The crops
+   * Decode one photo, detect and crop its faces as `preparation` says (prepare.ts); `bytes` is transferred. The crops
    * (side x side RGB each, for the faces with `cropped`) come back packed in order in `pixels`.
    */
   prepare: {
-    request: { bytes: Uint8Array; maxPixels: number | undefined; maxSide: number | null | undefined; maxFaces: number | undefined; minFaceSize: number | undefined };
+    request: { bytes: Uint8Array; preparation: FacePathCrop; maxPixels: number | undefined; maxSide: number | null | undefined; maxFaces: number | undefined; minFaceSize: number | undefined };
     result: {
       width: number;
       height: number;

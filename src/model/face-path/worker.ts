@@ -11,7 +11,8 @@ import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type Face
 /**
  * One face-path worker thread: its own TensorFlow.js (and so its own WebAssembly instance), face
  * detector and face-embedding backbone, loaded once, then prepare, findFaces and embed tasks one at
- * a time.
+ * a time. Nothing in it belongs to one model version: each prepare task brings its bundle's crop,
+ * so the service's versions share these threads (registry.ts).
  * Decoding runs here too, with the same codec policy (vision/codecs.ts, applied when decode.ts
  * loads in this thread). Started by FacePathWorkers (workers.ts) through a WorkerPool.
  */
@@ -39,7 +40,6 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     await embedding?.dispose();
     throw error;
   }
-  const preparation: Preparation | null = init.preparation ? { ...init.preparation, detector } : null;
   const info: FacePathInfo = {
     tfEngine: engine,
     skipped,
@@ -52,8 +52,10 @@ hostTasks<FacePathInit, FacePathInfo, FacePathTasks>(async (init, log) => {
     info,
     handlers: {
       async prepare(request) {
-        if (!preparation) throw new Error("this face-path worker was started without a crop for prepare tasks (a training pool)");
-        const { bytes, ...options } = request;
+        const { bytes, preparation: asked, ...options } = request;
+        // Without a detector every photo would be answered "no face": a pool for face crops loads one (registry.ts keys on it).
+        if (asked.crop.mode === "face" && !detector) throw new Error('this face-path worker was started without the face detector, which crop mode "face" needs');
+        const preparation: Preparation = { crop: asked.crop, inputSize: asked.inputSize, detector, maxPixels: init.maxPixels };
         const prepared = await prepareFaces(bytes, preparation, options);
         const side = preparation.inputSize;
         const pixels = packCrops(croppedFaces(prepared), side, "the face-path worker's answer");

@@ -3,23 +3,24 @@ import { ImageDecodeError, type DecodeFailure } from "../../vision/decode.js";
 import type { RgbImage } from "../../vision/image.js";
 import type { FaceEmbeddingEngineChoice } from "../backbones/face-embedding.js";
 import type { Backbone, BackboneId } from "../backbones/types.js";
-import type { CropReference } from "../bundle.js";
 import type { CropPolicy } from "../face/crop.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { transferable } from "../workers/messages.js";
 import { WorkerPool } from "../workers/pool.js";
 import type { PhotoFaces } from "./find-faces.js";
 import type { PrepareOptions, PreparedFace, PreparedFaces } from "./prepare.js";
-import { packCrops, unpackCrops, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
+import { packCrops, unpackCrops, type FacePathCrop, type FacePathInfo, type FacePathInit, type FacePathTasks } from "./protocol.js";
 
 /**
  * The face path in worker threads: decoding, face detection and cropping (prepare.ts) and the
  * face-embedding backbone, each worker with its own copy of the nets, so the thread that serves
  * HTTP never runs a network or a decoder. The service sizes the pool like its decode permits
- * (serve.decodeConcurrency), so every photo admitted to decoding finds a worker.
+ * (serve.decodeConcurrency), so every photo admitted to decoding finds a worker. What a pool loads
+ * does not depend on a model version: each prepare call names its bundle's crop, so the service's
+ * versions share one pool through the registry (registry.ts).
  *
- *   const workers = await FacePathWorkers.start({ size: 2, crop, inputSize: 150, maxPixels, detector: { landmarks: true }, embedding: {}, log });
- *   const prepared = await workers.prepare(bytes, { handOver: true });
+ *   const workers = await FacePathWorkers.start({ size: 2, maxPixels, detector: { landmarks: true }, embedding: {}, log });
+ *   const prepared = await workers.prepare(bytes, { crop: metadata.crop, inputSize: 150 }, { handOver: true });
  *   const features = await workers.backbone.embed(croppedFaces(prepared));
  *   await workers.dispose();
  *
@@ -35,16 +36,9 @@ export interface FacePathWorkersOptions {
   size: number;
   /** The TensorFlow.js engine the configuration names, or undefined for the best one available. */
   tfEngine?: TfEngine;
-  /**
-   * How a bundle's photos are cropped for prepare tasks, and its backbone's input side: both for
-   * serving and `predict`, neither for training (whose workers find faces and embed crops cut on the
-   * main thread, and refuse prepare tasks).
-   */
-  crop?: Pick<CropReference, "mode" | "medianBox">;
-  inputSize?: number;
-  /** Default pixel limit of a decode (dataset.maxPixels). */
+  /** Default pixel limit of a prepare task's decode (dataset.maxPixels). */
   maxPixels: number;
-  /** Load the face detector, for crop mode "face". */
+  /** Load the face detector, for crop mode "face" (a prepare task with that crop is refused without it). */
   detector: { landmarks: boolean } | null;
   /** Load the face-embedding backbone and run it here; mirror: the face-embedding-mirrored variant; engine and intraOpThreads: see FacePathInit. */
   embedding: { batchSize?: number; mirror?: boolean; engine?: FaceEmbeddingEngineChoice; intraOpThreads?: number } | null;
@@ -83,11 +77,10 @@ export class FacePathWorkers {
   }
 
   static async start(options: FacePathWorkersOptions): Promise<FacePathWorkers> {
-    const { log, crop, inputSize } = options;
-    if ((crop === undefined) !== (inputSize === undefined)) throw new TypeError("the face-path workers need both a crop and an input size for prepare tasks, or neither");
+    const { log } = options;
     const init: FacePathInit = {
       tfEngine: options.tfEngine,
-      preparation: crop && inputSize !== undefined ? { crop: { mode: crop.mode, medianBox: crop.medianBox }, inputSize, maxPixels: options.maxPixels } : null,
+      maxPixels: options.maxPixels,
       detector: options.detector,
       embedding: options.embedding
         ? { batchSize: options.embedding.batchSize, mirror: options.embedding.mirror ?? false, engine: options.embedding.engine, intraOpThreads: options.embedding.intraOpThreads }
@@ -117,13 +110,27 @@ export class FacePathWorkers {
     return this.pool.size;
   }
 
-  /** Decodes one photo, detects and crops its faces in a worker. Throws ImageDecodeError on bad input. */
-  async prepare(bytes: Uint8Array, options: HandOverOptions = {}): Promise<PreparedFaces> {
+  /**
+   * Workers running or starting: 0 once every one has died and none could be replaced (the pool
+   * is broken, every task fails), or once the pool was disposed.
+   */
+  get alive(): number {
+    return this.pool.alive;
+  }
+
+  /**
+   * Decodes one photo, detects and crops its faces in a worker, the way `preparation` (the
+   * bundle's crop and its backbone's input side) says. Throws ImageDecodeError on bad input.
+   */
+  async prepare(bytes: Uint8Array, preparation: FacePathCrop, options: HandOverOptions = {}): Promise<PreparedFaces> {
     // The typed-array constructor copies (a Buffer's slice() would share the caller's memory).
     const sent = options.handOver ? transferable(bytes) : { view: new Uint8Array(bytes) };
     const transfer = "transfer" in sent ? sent.transfer : sent.view.buffer;
     const { maxPixels, maxSide, maxFaces, minFaceSize } = options;
-    const result = await this.pool.run("prepare", { bytes: sent.view, maxPixels, maxSide, maxFaces, minFaceSize }, [transfer]);
+    // Only the two fields cross the thread, not whatever else the caller's object holds (a bundle's crop counts).
+    const crop = { mode: preparation.crop.mode, medianBox: preparation.crop.medianBox };
+    const request = { bytes: sent.view, preparation: { crop, inputSize: preparation.inputSize }, maxPixels, maxSide, maxFaces, minFaceSize };
+    const result = await this.pool.run("prepare", request, [transfer]);
     const crops = unpackCrops(result.pixels, result.faces.filter((face) => face.cropped).length, result.side);
     let next = 0;
     const faces = result.faces.map(({ box, detectionScore, cropped }): PreparedFace => ({ box, detectionScore, image: cropped ? (crops[next++] as RgbImage) : null }));

@@ -158,8 +158,6 @@ describe("face-api's backbones in the face-path workers (serving)", () => {
     const workers = await FacePathWorkers.start({
       size: 1,
       tfEngine: undefined,
-      crop: { mode: "face", medianBox: null },
-      inputSize: inThread.inputSize,
       maxPixels: 10_000_000,
       detector: null,
       embedding: facePathEmbedding("face-embedding-mirrored", 8),

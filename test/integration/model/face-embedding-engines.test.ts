@@ -108,8 +108,6 @@ describe("the face embedding in a face-path worker", () => {
       const workers = await FacePathWorkers.start({
         size: 1,
         tfEngine,
-        crop: { mode: "face", medianBox: null },
-        inputSize: 150,
         maxPixels: 10_000_000,
         detector: null,
         embedding: facePathEmbedding("face-embedding-mirrored", 4),

@@ -46,7 +46,7 @@ describe("face-path workers", () => {
   test("the same crops and the same answers as on the calling thread; one engine line per worker; every thread ended on dispose", async () => {
     const photos = [
       ...people.flatMap((person) => lfwPhotos(person).slice(20, 23)).map((path) => readFileSync(path)),
-      // No face to find: the median box is used, in both.
+      // No face to find: answered "no_face" in both (the median box is a fallback of training only).
       await sharp({ create: { width: 300, height: 200, channels: 3, background: "#6a8" } }).jpeg().toBuffer(),
       // A PGM, decoded by faceops' own reader, in the worker too.
       await sharp(readFileSync(lfwPhotos("Serena_Williams")[24] as string)).grayscale().raw().toBuffer({ resolveWithObject: true }).then(({ data, info }) => Buffer.concat([Buffer.from(`P5\n${info.width} ${info.height}\n255\n`), data])),

@@ -18,8 +18,9 @@ import { waitUntil } from "../../helpers/wait.js";
 /**
  * The server follows the store's current-version pointer while clients keep sending requests:
  * no request fails, each is answered by a version that was in service while it ran, and a corrupt
- * bundle is refused while the old version keeps serving. Each version runs its face path in its own
- * worker threads, as `faceops serve` does: a retired version's threads end, and closing ends them all.
+ * bundle is refused while the old version keeps serving. Here each version runs its face path in its
+ * own worker threads (a follower given no registry): a retired version's threads end, and closing
+ * ends them all. The service's versions share their workers; shared-face-path.test.ts tests that.
  */
 
 const people = ["Hugo_Chavez", "Junichiro_Koizumi", "Serena_Williams"];
