@@ -311,22 +311,33 @@ export interface OpenSetSettings extends StrangerCalibrationSettings {
   confidentDistance: MaxDistanceSetting;
 }
 
-export type OpenSetChoice = Omit<OpenSetReference, "rule" | "references" | "featureLength">;
+export type OpenSetChoice = Omit<OpenSetReference, "rule" | "references" | "featureLength"> & {
+  /** The known people as the chosen rule measures them: what the bundle records (its rule) and serves. */
+  known: KnownFaces;
+};
 
 /**
  * The thresholds a training run records: the configured ones, or calibrated on strangers, or with
  * no stranger to calibrate on, today's quantile rule and a stricter quantile for the confident one.
- * `references` are every training photo as served, by the rule the bundle will record; `photos`
- * every photo with its split.
+ * `references` are every training photo as served; `photos` every photo with its split; `rule` the
+ * open-set rule asked for (openSet.rule).
+ *
+ * The class-mean rule was measured with a threshold calibrated on strangers; the quantile rule
+ * (no stranger to calibrate on: fewer than 3 people and no `_not/` photo) was measured with the
+ * nearest photo, and a quantile of a dozen leave-one-out distances to a mean is tighter than one to
+ * the nearest photo: a two-person model of 6 training photos each called new photos of its own
+ * people unknown. So without strangers, an automatic threshold keeps the nearest-photo rule, and the
+ * bundle records that rule.
  */
-export function chooseOpenSet(settings: OpenSetSettings, references: KnownFaces, photos: readonly CalibrationPhoto[]): OpenSetChoice {
+export function chooseOpenSet(settings: OpenSetSettings, references: ReferenceSet, photos: readonly CalibrationPhoto[], rule: OpenSetRule = defaultOpenSetRule): OpenSetChoice {
   const wantsCalibration = settings.maxDistance === "auto" || settings.confidentDistance === "auto";
-  const calibration = wantsCalibration ? calibrateOnStrangers(photos, references.featureLength, settings, references.rule) : null;
+  const calibration = wantsCalibration ? calibrateOnStrangers(photos, references.featureLength, settings, rule) : null;
+  const known = knownFaces(references, settings.maxDistance === "auto" && !calibration ? "nearest-reference-distance" : rule);
   const threshold: Pick<OpenSetReference, "maxDistance" | "source" | "quantile"> =
-    settings.maxDistance === "auto" && calibration ? { maxDistance: calibration.maxDistance, source: "calibrated-on-strangers" } : chooseMaxDistance(settings.maxDistance, references);
-  const confident = chooseConfident(settings.confidentDistance, threshold.maxDistance, calibration, references);
-  const test = measureOnTest(photos, references, references.featureLength, { maxDistance: threshold.maxDistance, confidentDistance: confident.confidentDistance }, calibration);
-  return { ...threshold, ...confident, ...(calibration ? { calibration } : {}), test };
+    settings.maxDistance === "auto" && calibration ? { maxDistance: calibration.maxDistance, source: "calibrated-on-strangers" } : chooseMaxDistance(settings.maxDistance, known);
+  const confident = chooseConfident(settings.confidentDistance, threshold.maxDistance, calibration, known);
+  const test = measureOnTest(photos, known, references.featureLength, { maxDistance: threshold.maxDistance, confidentDistance: confident.confidentDistance }, calibration);
+  return { ...threshold, ...confident, ...(calibration ? { calibration } : {}), test, known };
 }
 
 function chooseConfident(

@@ -12,7 +12,7 @@ import { FeatureCache } from "./feature-cache.js";
 import { summarizeFaces } from "./face-survey.js";
 import { extractFeatures, type CropPlanner } from "./features.js";
 import type { TrainingRuntime } from "./training-runtime.js";
-import { defaultOpenSetRule, knownFaces, openSetRule, ReferenceSet, type KnownFaces } from "./open-set.js";
+import { defaultOpenSetRule, openSetRule, ReferenceSet, type KnownFaces } from "./open-set.js";
 import { chooseOpenSet, defaultStrangerCalibration, type CalibrationPhoto, type OpenSetSettings } from "./stranger-calibration.js";
 import { applyScaling, createHead, fitScaling, predictHead, trainHead, type FeatureScaling, type LabelledFeatures } from "./head.js";
 import type { EpochCurve } from "./learning-curve.js";
@@ -204,8 +204,7 @@ export async function trainModel(request: TrainRequest): Promise<TrainOutcome> {
 
   const referenceSet = ReferenceSet.fromVectors(references.vectors, references.labels, request.backbone.featureLength);
   const openSetSettings: OpenSetSettings = request.openSet ?? { ...defaultStrangerCalibration, maxDistance: "auto", confidentDistance: "auto" };
-  const known = knownFaces(referenceSet, request.openSet ? openSetRule(request.openSet.rule) : defaultOpenSetRule);
-  const openSet = chooseOpenSet(openSetSettings, known, calibrationPhotos);
+  const { known, ...openSet } = chooseOpenSet(openSetSettings, referenceSet, calibrationPhotos, request.openSet ? openSetRule(request.openSet.rule) : defaultOpenSetRule);
   const knownRejected = testRaw.filter((vector) => known.nearest(vector).distance > openSet.maxDistance).length;
 
   const backbone = request.backbone;

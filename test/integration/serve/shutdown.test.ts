@@ -31,10 +31,8 @@ describe("faceops serve shuts down gracefully", () => {
     folder.dispose();
   });
 
-  // The open set is off: a model of two people with 6 training photos each has too few photos to
-  // calibrate "unknown" on, and this test is about the request in flight being answered, not about who.
   test("SIGTERM: the request in flight is answered, new connections are refused, the process exits 0", async () => {
-    const server = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--set", "openSet.maxDistance=off", "--log-format", "json"], {
+    const server = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), main, "serve", "--model", bundle, "--port", "0", "--store", store.root, "--set", "serve.host=127.0.0.1", "--log-format", "json"], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -112,6 +112,18 @@ describe("stranger calibration on vectors", () => {
     assert.equal(choice.calibration, undefined);
     assert.equal(choice.test?.strangerPhotos, 0);
     assert.equal(choice.test?.strangerRejection, null);
+    // The quantile rule was measured with the nearest photo, so without strangers the bundle keeps that rule.
+    assert.equal(choice.known.rule, "nearest-reference-distance");
+  });
+
+  test("calibrated on strangers, the bundle measures by the rule asked for: class means by default, the nearest photo when asked", () => {
+    const train = photos.filter((photo) => photo.split === "train");
+    const references = ReferenceSet.fromVectors(train.map((photo) => photo.vector), train.map((photo) => people.indexOf(photo.label as string)), 4);
+    const settings = { ...defaultStrangerCalibration, maxDistance: "auto" as const, confidentDistance: "auto" as const };
+    const choice = chooseOpenSet(settings, references, [...photos, outsider("train")]);
+    assert.equal(choice.source, "calibrated-on-strangers");
+    assert.equal(choice.known.rule, "nearest-class-mean-distance");
+    assert.equal(chooseOpenSet(settings, references, [...photos, outsider("train")], "nearest-reference-distance").known.rule, "nearest-reference-distance");
   });
 
   test("configured thresholds win; the test split is measured at them", () => {
@@ -119,6 +131,7 @@ describe("stranger calibration on vectors", () => {
     const references = ReferenceSet.fromVectors(train.map((photo) => photo.vector), train.map((photo) => people.indexOf(photo.label as string)), 4);
     const choice = chooseOpenSet({ ...defaultStrangerCalibration, maxDistance: 0.3, confidentDistance: 0.5 }, references, [...photos, outsider("test")]);
     assert.deepEqual([choice.maxDistance, choice.source, choice.confidentDistance, choice.confidentSource], [0.3, "configured", 0.3, "configured"]);
+    assert.equal(choice.known.rule, "nearest-class-mean-distance", "a configured threshold is measured by the rule asked for");
     assert.equal(choice.test?.knownPhotos, 8);
     assert.equal(choice.test?.strangerPhotos, 1, "no pseudo-strangers without calibration: only the _not/ test photo");
     assert.equal(choice.test?.strangerRejection, 1);
