@@ -90,7 +90,8 @@ export async function benchFaceEmbeddingEngines(): Promise<BenchResult> {
   const faceApi = await loadFaceApi();
   const tfjs = new Map<number, Timed>();
   for (const batch of [1, 8]) {
-    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: batch });
+    // TensorFlow.js asked for by name: the backbone runs on onnxruntime by default.
+    const backbone = await createFaceEmbeddingBackbone({ log, batchSize: batch, engine: "tfjs" });
     try {
       const timed = await timeRun(crops, batch, (images) => backbone.embed(images));
       tfjs.set(batch, timed);
