@@ -182,9 +182,7 @@ export class ReferenceSet implements KnownFaces {
     let bestDot = -Infinity;
     for (let reference = 0; reference < this.size; reference++) {
       if (reference === exclude) continue;
-      let dot = 0;
-      const offset = reference * length;
-      for (let feature = 0; feature < length; feature++) dot += (query[feature] as number) * (this.vectors[offset + feature] as number);
+      const dot = dotAt(query, this.vectors, reference * length, length);
       if (dot > bestDot) {
         bestDot = dot;
         best = reference;
@@ -203,11 +201,11 @@ export class ReferenceSet implements KnownFaces {
     const distances: number[] = [];
     const length = this.featureLength;
     for (let reference = 0; reference < this.size; reference++) {
+      const vector = this.vectors.subarray(reference * length, (reference + 1) * length);
       let bestDot = -Infinity;
       for (let other = 0; other < this.size; other++) {
         if (other === reference || this.labels[other] !== this.labels[reference]) continue;
-        let dot = 0;
-        for (let feature = 0; feature < length; feature++) dot += (this.vectors[reference * length + feature] as number) * (this.vectors[other * length + feature] as number);
+        const dot = dotAt(vector, this.vectors, other * length, length);
         if (dot > bestDot) bestDot = dot;
       }
       if (bestDot > -Infinity) distances.push(Math.sqrt(Math.max(0, 2 - 2 * bestDot)));
@@ -303,6 +301,7 @@ export function knownFaces(references: ReferenceSet, rule: OpenSetRule): KnownFa
   return rule === "nearest-class-mean-distance" ? new ClassMeans(references) : references;
 }
 
+/** The dot product of `query` with the `length` values of `vectors` from `offset`. */
 function dotAt(query: Float32Array, vectors: Float32Array, offset: number, length: number): number {
   let dot = 0;
   for (let feature = 0; feature < length; feature++) dot += (query[feature] as number) * (vectors[offset + feature] as number);
