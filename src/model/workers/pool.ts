@@ -34,6 +34,15 @@ export interface WorkerPoolOptions<Init> {
   revivers?: ErrorRevivers;
   /** Told once per worker that became ready, replacements included, with what it loaded. */
   onReady?: (worker: number, info: unknown) => void;
+  /**
+   * The most each worker's young generation (V8's new space) may grow to, in MB; V8's default
+   * when absent. A worker with a small live heap and a high allocation rate wants it small: V8
+   * starts a full (marking) collection whenever the old generation's room left is below the new
+   * space's capacity, and a new space grown to its default maximum is larger than the room a small
+   * heap is given, so such a worker marks its whole heap several times a second (see
+   * face-path/workers.ts for what it cost there).
+   */
+  youngGenerationMb?: number;
 }
 
 /** The worker running a task stopped before answering it. */
@@ -123,6 +132,9 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
   static async start<Init, Info, Tasks extends TaskMap>(options: WorkerPoolOptions<Init>): Promise<WorkerPool<Init, Info, Tasks>> {
     if (!Number.isInteger(options.size) || options.size < 1 || options.size > 256) {
       throw new RangeError(`a ${options.name} worker pool needs 1..256 workers, received ${String(options.size)}`);
+    }
+    if (options.youngGenerationMb !== undefined && !(options.youngGenerationMb >= 1 && options.youngGenerationMb <= 1024)) {
+      throw new RangeError(`a ${options.name} worker pool's young generation takes 1..1024 MB, received ${String(options.youngGenerationMb)}`);
     }
     const pool = new WorkerPool<Init, Info, Tasks>(options);
     const started = await Promise.allSettled(pool.places.map((place) => pool.startWorker(place)));
@@ -220,7 +232,8 @@ export class WorkerPool<Init, Info, Tasks extends TaskMap> {
   private startWorker(place: Place): Promise<Info> {
     const { name, entry, init, log } = this.options;
     const workerData: WorkerData<Init> & { typescriptLoader?: string } = { entry: entry.href, init, logLevel: log.level, typescriptLoader: this.typescriptLoader };
-    const worker = new Worker(bootstrapSource, { eval: true, workerData });
+    const resourceLimits = this.options.youngGenerationMb === undefined ? undefined : { maxYoungGenerationSizeMb: this.options.youngGenerationMb };
+    const worker = new Worker(bootstrapSource, { eval: true, workerData, resourceLimits });
     place.worker = worker;
     place.state = "starting";
     place.lastError = null;

@@ -80,24 +80,32 @@ export async function createOnnxFaceNet(options: OnnxFaceNetOptions): Promise<On
   };
 }
 
-/** NHWC float32 of the raw 0..255 values (the graph normalises); mirrors after the originals. */
+/**
+ * NHWC float32 of the raw 0..255 values (the graph normalises); mirrors after the originals.
+ * Plain loops in top-level functions: a closure made per call (an arrow passed to forEach) was
+ * compiled again by V8 for every batch, ~70 times in 15 s of serving.
+ */
 function toInput(images: readonly RgbImage[], mirror: boolean): Float32Array {
-  const size = faceNetInputSize;
-  const perImage = size * size * 3;
+  const perImage = faceNetInputSize * faceNetInputSize * 3;
   const input = new Float32Array(perImage * images.length * (mirror ? 2 : 1));
-  images.forEach((image, index) => {
-    input.set(image.data, index * perImage);
-    if (!mirror) return;
-    const base = (images.length + index) * perImage;
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const from = (y * size + (size - 1 - x)) * 3;
-        const to = base + (y * size + x) * 3;
-        input[to] = image.data[from] as number;
-        input[to + 1] = image.data[from + 1] as number;
-        input[to + 2] = image.data[from + 2] as number;
-      }
-    }
-  });
+  for (let index = 0; index < images.length; index++) {
+    const pixels = (images[index] as RgbImage).data;
+    input.set(pixels, index * perImage);
+    if (mirror) mirrorInto(input, (images.length + index) * perImage, pixels, faceNetInputSize);
+  }
   return input;
+}
+
+/** Writes the left-right mirror of a side x side RGB image into `target` from `offset`. */
+function mirrorInto(target: Float32Array, offset: number, pixels: Uint8Array, side: number): void {
+  for (let y = 0; y < side; y++) {
+    const row = y * side;
+    for (let x = 0; x < side; x++) {
+      const from = (row + (side - 1 - x)) * 3;
+      const to = offset + (row + x) * 3;
+      target[to] = pixels[from] as number;
+      target[to + 1] = pixels[from + 1] as number;
+      target[to + 2] = pixels[from + 2] as number;
+    }
+  }
 }

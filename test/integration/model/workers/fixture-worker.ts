@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { threadId } from "node:worker_threads";
+import { resourceLimits, threadId } from "node:worker_threads";
 import { hostTasks } from "../../../../src/model/workers/task-host.js";
 import { ImageDecodeError } from "../../../../src/vision/decode.js";
 
@@ -17,6 +17,8 @@ export interface FixtureInit {
 
 export interface FixtureInfo {
   threadId: number;
+  /** The thread's young-generation limit as V8 applies it, in MB. */
+  youngGenerationMb: number | undefined;
 }
 
 export type FixtureTasks = {
@@ -25,6 +27,7 @@ export type FixtureTasks = {
   decodeError: { request: { code: "too_large" | "corrupt" }; result: never };
   crash: { request: { how: "throw" | "exit" }; result: never };
   wait: { request: { ms: number; value: string }; result: { value: string; threadId: number } };
+  youngGeneration: { request: { ms: number }; result: { youngGenerationMb: number | undefined; threadId: number } };
 };
 
 hostTasks<FixtureInit, FixtureInfo, FixtureTasks>((init, log) => {
@@ -32,7 +35,7 @@ hostTasks<FixtureInit, FixtureInfo, FixtureTasks>((init, log) => {
   if (init.failWhileExists && existsSync(init.failWhileExists)) return Promise.reject(new Error(`${init.failWhileExists} exists`));
   log.info({ threadId }, "fixture worker ready");
   return Promise.resolve({
-    info: { threadId },
+    info: { threadId, youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb },
     handlers: {
       echo: (request) => Promise.resolve({ result: { value: request.value, threadId } }),
       double: (request) => {
@@ -48,6 +51,8 @@ hostTasks<FixtureInit, FixtureInfo, FixtureTasks>((init, log) => {
         });
         return new Promise<never>(() => {});
       },
+      // After a pause, so that tasks sent together land on different workers.
+      youngGeneration: (request) => new Promise((resolve) => setTimeout(() => resolve({ result: { youngGenerationMb: resourceLimits.maxYoungGenerationSizeMb, threadId } }), request.ms)),
       wait: (request) => new Promise((resolve) => setTimeout(() => resolve({ result: { value: request.value, threadId } }), request.ms)),
     },
   });

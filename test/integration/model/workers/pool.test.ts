@@ -20,8 +20,8 @@ import type { FixtureInfo, FixtureInit, FixtureTasks } from "./fixture-worker.js
 const entry = new URL("./fixture-worker.ts", import.meta.url);
 const revivers = { ImageDecodeError: (error: { code?: string | number; message: string }, options: ErrorOptions) => new ImageDecodeError(error.code as "corrupt", error.message, options) };
 
-function startPool(size: number, init: FixtureInit = {}, log = silentLogger()) {
-  return WorkerPool.start<FixtureInit, FixtureInfo, FixtureTasks>({ name: "fixture", entry, size, init, log, revivers });
+function startPool(size: number, init: FixtureInit = {}, log = silentLogger(), youngGenerationMb?: number) {
+  return WorkerPool.start<FixtureInit, FixtureInfo, FixtureTasks>({ name: "fixture", entry, size, init, log, revivers, youngGenerationMb });
 }
 
 /** The promise's error (or a failure if it resolves), with the handler attached at once so no rejection goes unhandled. */
@@ -157,6 +157,33 @@ describe("worker pool", () => {
     assert.equal(pool.threadIds.length, 4);
     assert.equal(runningWorkerThreads(), 0, "every thread started has exited");
     assert.equal(threadCount(), baseline, "no thread is left");
+  });
+
+  test("a young-generation limit reaches every worker, replacements included; none leaves V8's default; a limit out of range is refused", async () => {
+    const limited = await startPool(2, {}, silentLogger(), 8);
+    try {
+      assert.equal(limited.info.youngGenerationMb, 8);
+      const before = await Promise.all([limited.run("youngGeneration", { ms: 50 }), limited.run("youngGeneration", { ms: 50 })]);
+      await failureOf(limited.run("crash", { how: "exit" }));
+      // The replacement starts in the background: ask in pairs until a thread not seen before answers.
+      const seen = new Set(before.map((answer) => answer.threadId));
+      const after: Array<(typeof before)[number]> = [];
+      for (let round = 0; round < 100 && !after.some((answer) => !seen.has(answer.threadId)); round++) {
+        after.push(...(await Promise.all([limited.run("youngGeneration", { ms: 50 }), limited.run("youngGeneration", { ms: 50 })])));
+      }
+      assert.ok(after.some((answer) => !seen.has(answer.threadId)), "a replacement worker answered");
+      assert.ok([...before, ...after].every((answer) => answer.youngGenerationMb === 8));
+    } finally {
+      await limited.terminate();
+    }
+    const unlimited = await startPool(1);
+    try {
+      assert.notEqual(unlimited.info.youngGenerationMb, 8, "without the option, V8 sizes the young generation itself");
+    } finally {
+      await unlimited.terminate();
+    }
+    await assert.rejects(startPool(1, {}, silentLogger(), 0), /young generation takes 1\.\.1024 MB, received 0/);
+    assert.equal(runningWorkerThreads(), 0);
   });
 
   test("errors as data: class name, code and cause survive; unknown classes keep their name", () => {
