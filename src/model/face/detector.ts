@@ -2,6 +2,7 @@ import sharp from "sharp";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Logger } from "../../log.js";
 import type { RgbImage } from "../../vision/image.js";
+import type { TfEngine } from "../tfjs-engine.js";
 import { acquireNet, loadFaceApi, releaseNet, type FaceApi, type FaceApiBox, type FaceApiDetection, type NetName } from "./face-api.js";
 
 /**
@@ -284,12 +285,28 @@ async function withDetectionInput<T>(
   use: (input: DetectionInput, tensor: tfjs.Tensor3D) => Promise<T>,
 ): Promise<T> {
   const input = await buildDetectionInput(image, settings);
-  const tensor = faceApi.runtime.tf.tensor3d(input.data, [input.height, input.width, 3], "int32");
+  const tensor = faceApi.runtime.tf.tensor3d(int32Pixels(input.data, faceApi.runtime.engine), [input.height, input.width, 3], "int32");
   try {
     return await use(input, tensor);
   } finally {
     tensor.dispose();
   }
+}
+
+/**
+ * The detection input's pixels as the int32 values TensorFlow.js takes. The WebAssembly backend
+ * copies a new tensor's values into its own memory at once, so on it one array per thread is
+ * reused: a fresh one (1.5 MB for an LFW photo with its border) for every photo was most of a
+ * face-path worker's ArrayBuffer churn, and each 64 MB of that made V8 mark the worker's whole heap
+ * ("external memory pressure"). The other backends may keep the array they are given, so they get
+ * a fresh one.
+ */
+let reusedPixels = new Int32Array(0);
+
+export function int32Pixels(data: Uint8Array, engine: TfEngine): Int32Array {
+  const pixels = engine !== "tfjs-wasm" ? new Int32Array(data.length) : reusedPixels.length >= data.length ? reusedPixels.subarray(0, data.length) : (reusedPixels = new Int32Array(data.length));
+  for (let index = 0; index < data.length; index++) pixels[index] = data[index] as number;
+  return pixels;
 }
 
 /** Acquires every net or none: a failure releases the ones already loaded. */

@@ -17,7 +17,7 @@ import {
   planCrop,
   type CropPolicy,
 } from "../../../src/model/face/crop.js";
-import { boxInImage, createFaceDetector, detectionLayout, facesInImage, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
+import { boxInImage, createFaceDetector, detectionLayout, facesInImage, int32Pixels, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
 import { loadFaceApi } from "../../../src/model/face/face-api.js";
 import { loadTf } from "../../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../../src/vision/decode.js";
@@ -187,6 +187,23 @@ describe("crop policy (pure)", () => {
     assert.equal(crop.height, 150);
     assert.equal(crop.data[0], 200, "top-left is inside the photo");
     assert.equal(crop.data[crop.data.length - 1], 0, "bottom-right is outside, so black");
+  });
+
+  test("detection pixels: one array reused on the wasm backend (which copies at once), a fresh one elsewhere; the values always the photo's", () => {
+    const first = int32Pixels(Uint8Array.of(1, 2, 3, 250), "tfjs-wasm");
+    assert.deepEqual(Array.from(first), [1, 2, 3, 250]);
+    const smaller = int32Pixels(Uint8Array.of(9, 8), "tfjs-wasm");
+    assert.deepEqual(Array.from(smaller), [9, 8]);
+    assert.equal(smaller.buffer, first.buffer, "the same memory, not a new array");
+    const larger = int32Pixels(new Uint8Array(4096).fill(7), "tfjs-wasm");
+    assert.equal(larger.length, 4096);
+    assert.ok(larger.every((value) => value === 7));
+    for (const engine of ["tfjs-node", "tfjs-node-gpu", "tfjs-cpu"] as const) {
+      const one = int32Pixels(Uint8Array.of(5, 6), engine);
+      const two = int32Pixels(Uint8Array.of(5, 6), engine);
+      assert.deepEqual(Array.from(one), [5, 6]);
+      assert.notEqual(one.buffer, two.buffer, `${engine} may keep the array it is given`);
+    }
   });
 
   test("detection geometry: border layout, mapping back, clamping, largest visible face", () => {
