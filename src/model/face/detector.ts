@@ -1,7 +1,7 @@
 import sharp from "sharp";
 import type * as tfjs from "@tensorflow/tfjs";
 import type { Logger } from "../../log.js";
-import type { RgbImage } from "../../vision/image.js";
+import { createRgbImage, type RgbImage } from "../../vision/image.js";
 import type { TfEngine } from "../tfjs-engine.js";
 import { acquireNet, loadFaceApi, releaseNet, type FaceApi, type FaceApiBox, type FaceApiDetection, type NetName } from "./face-api.js";
 
@@ -230,7 +230,8 @@ function detectorFingerprint(settings: Settings, faceApiVersion: string): string
  * Input coordinate = photo coordinate * scale + offset.
  */
 export interface DetectionInput {
-  data: Uint8Array;
+  /** RGB values, row by row, as int32: what the detector's tensor is made of. */
+  data: Int32Array;
   width: number;
   height: number;
   scale: number;
@@ -248,12 +249,14 @@ export function detectionLayout(imageWidth: number, imageHeight: number, borderF
   return { scale, left, top, width: scaledWidth + 2 * left, height: scaledHeight + 2 * top };
 }
 
-async function buildDetectionInput(image: RgbImage, settings: Settings): Promise<DetectionInput> {
+/**
+ * The detection input: the photo shrunk to maxDetectionSide if larger (sharp), then surrounded by
+ * the border, written straight into the int32 values TensorFlow.js takes (`detectionPixels`).
+ */
+async function buildDetectionInput(image: RgbImage, settings: Settings, engine: TfEngine): Promise<DetectionInput> {
   const layout = detectionLayout(image.width, image.height, settings.borderFraction);
-  if (layout.scale === 1 && layout.left === 0 && layout.top === 0) return { ...layout, data: image.data };
   const scaledWidth = layout.width - 2 * layout.left;
   const scaledHeight = layout.height - 2 * layout.top;
-  // Resizing and extending are separate sharp pipelines so the border is added to the shrunk photo.
   let pixels = image.data;
   if (layout.scale < 1) {
     pixels = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
@@ -261,21 +264,7 @@ async function buildDetectionInput(image: RgbImage, settings: Settings): Promise
       .raw()
       .toBuffer();
   }
-  const { data, info } = await sharp(pixels, { raw: { width: scaledWidth, height: scaledHeight, channels: 3 } })
-    .extend({
-      top: layout.top,
-      bottom: layout.top,
-      left: layout.left,
-      right: layout.left,
-      extendWith: settings.borderFill === "edge" ? "copy" : "background",
-      background: { r: 0, g: 0, b: 0 },
-    })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== layout.width || info.height !== layout.height || info.channels !== 3) {
-    throw new Error(`detection input came out ${info.width}x${info.height}x${info.channels}, expected ${layout.width}x${layout.height}x3`);
-  }
-  return { ...layout, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return { ...layout, data: detectionPixels(createRgbImage(scaledWidth, scaledHeight, pixels), layout, settings.borderFill, engine) };
 }
 
 async function withDetectionInput<T>(
@@ -284,8 +273,8 @@ async function withDetectionInput<T>(
   settings: Settings,
   use: (input: DetectionInput, tensor: tfjs.Tensor3D) => Promise<T>,
 ): Promise<T> {
-  const input = await buildDetectionInput(image, settings);
-  const tensor = faceApi.runtime.tf.tensor3d(int32Pixels(input.data, faceApi.runtime.engine), [input.height, input.width, 3], "int32");
+  const input = await buildDetectionInput(image, settings, faceApi.runtime.engine);
+  const tensor = faceApi.runtime.tf.tensor3d(input.data, [input.height, input.width, 3], "int32");
   try {
     return await use(input, tensor);
   } finally {
@@ -293,19 +282,52 @@ async function withDetectionInput<T>(
   }
 }
 
-/**
- * The detection input's pixels as the int32 values TensorFlow.js takes. The WebAssembly backend
- * copies a new tensor's values into its own memory at once, so on it one array per thread is
- * reused: a fresh one (1.5 MB for an LFW photo with its border) for every photo was most of a
- * face-path worker's ArrayBuffer churn, and each 64 MB of that made V8 mark the worker's whole heap
- * ("external memory pressure"). The other backends may keep the array they are given, so they get
- * a fresh one.
+/*
+ * On the WebAssembly backend one array per thread holds every photo's values: it copies a new
+ * tensor's values into its own memory at once. A fresh array per photo (1.5 MB for an LFW photo
+ * with its border) was most of a face-path worker's ArrayBuffer churn, and each 64 MB of that made
+ * V8 mark the worker's whole heap ("external memory pressure"). The other backends may keep the
+ * array they are given, so they get a fresh one.
  */
 let reusedPixels = new Int32Array(0);
 
-export function int32Pixels(data: Uint8Array, engine: TfEngine): Int32Array {
-  const pixels = engine !== "tfjs-wasm" ? new Int32Array(data.length) : reusedPixels.length >= data.length ? reusedPixels.subarray(0, data.length) : (reusedPixels = new Int32Array(data.length));
-  for (let index = 0; index < data.length; index++) pixels[index] = data[index] as number;
+/**
+ * The photo (already at its detection scale) inside `layout`'s border, as int32 RGB values, the
+ * border black or copied from the nearest edge pixel (libvips' "background" and "copy" extends,
+ * which this replaced, value for value: sharp did it as a separate pass over a new buffer).
+ */
+export function detectionPixels(photo: RgbImage, layout: Pick<DetectionInput, "width" | "height" | "left" | "top">, fill: BorderFill, engine: TfEngine): Int32Array {
+  const { width, height, left, top } = layout;
+  if (photo.width + 2 * left !== width || photo.height + 2 * top !== height) {
+    throw new RangeError(`a ${photo.width}x${photo.height} photo does not fit a ${width}x${height} detection input with a border of ${left}x${top}`);
+  }
+  const length = width * height * 3;
+  const pixels = engine !== "tfjs-wasm" ? new Int32Array(length) : reusedPixels.length >= length ? reusedPixels.subarray(0, length) : (reusedPixels = new Int32Array(length));
+  const source = photo.data;
+  for (let y = 0; y < height; y++) {
+    const row = y - top;
+    const inside = row >= 0 && row < photo.height;
+    if (!inside && fill === "black") {
+      pixels.fill(0, y * width * 3, (y + 1) * width * 3);
+      continue;
+    }
+    const sourceRow = Math.min(photo.height - 1, Math.max(0, row)) * photo.width * 3;
+    let to = y * width * 3;
+    for (let x = 0; x < width; x++) {
+      const column = x - left;
+      if (fill === "black" && (column < 0 || column >= photo.width)) {
+        pixels[to] = 0;
+        pixels[to + 1] = 0;
+        pixels[to + 2] = 0;
+      } else {
+        const from = sourceRow + Math.min(photo.width - 1, Math.max(0, column)) * 3;
+        pixels[to] = source[from] as number;
+        pixels[to + 1] = source[from + 1] as number;
+        pixels[to + 2] = source[from + 2] as number;
+      }
+      to += 3;
+    }
+  }
   return pixels;
 }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import sharp from "sharp";
 import { silentLogger } from "../../../src/log.js";
 import { createFaceEmbeddingBackbone } from "../../../src/model/backbones/face-embedding.js";
 import type { Backbone } from "../../../src/model/backbones/types.js";
@@ -17,7 +18,7 @@ import {
   planCrop,
   type CropPolicy,
 } from "../../../src/model/face/crop.js";
-import { boxInImage, createFaceDetector, detectionLayout, facesInImage, int32Pixels, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
+import { boxInImage, createFaceDetector, detectionLayout, detectionPixels, facesInImage, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
 import { loadFaceApi } from "../../../src/model/face/face-api.js";
 import { loadTf } from "../../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../../src/vision/decode.js";
@@ -189,21 +190,28 @@ describe("crop policy (pure)", () => {
     assert.equal(crop.data[crop.data.length - 1], 0, "bottom-right is outside, so black");
   });
 
-  test("detection pixels: one array reused on the wasm backend (which copies at once), a fresh one elsewhere; the values always the photo's", () => {
-    const first = int32Pixels(Uint8Array.of(1, 2, 3, 250), "tfjs-wasm");
-    assert.deepEqual(Array.from(first), [1, 2, 3, 250]);
-    const smaller = int32Pixels(Uint8Array.of(9, 8), "tfjs-wasm");
-    assert.deepEqual(Array.from(smaller), [9, 8]);
-    assert.equal(smaller.buffer, first.buffer, "the same memory, not a new array");
-    const larger = int32Pixels(new Uint8Array(4096).fill(7), "tfjs-wasm");
-    assert.equal(larger.length, 4096);
-    assert.ok(larger.every((value) => value === 7));
-    for (const engine of ["tfjs-node", "tfjs-node-gpu", "tfjs-cpu"] as const) {
-      const one = int32Pixels(Uint8Array.of(5, 6), engine);
-      const two = int32Pixels(Uint8Array.of(5, 6), engine);
-      assert.deepEqual(Array.from(one), [5, 6]);
-      assert.notEqual(one.buffer, two.buffer, `${engine} may keep the array it is given`);
+  test("detection pixels: the border as libvips' extend made it, value for value; one array reused on wasm, a fresh one elsewhere", async () => {
+    const photo = createRgbImage(23, 17, Uint8Array.from({ length: 23 * 17 * 3 }, (_, index) => (index * 37 + 11) % 256));
+    for (const fill of ["black", "edge"] as const) {
+      for (const borderFraction of [0.25, 0.1, 0]) {
+        const layout = detectionLayout(photo.width, photo.height, borderFraction);
+        const expected = await sharp(photo.data, { raw: { width: photo.width, height: photo.height, channels: 3 } })
+          .extend({ top: layout.top, bottom: layout.top, left: layout.left, right: layout.left, extendWith: fill === "edge" ? "copy" : "background", background: { r: 0, g: 0, b: 0 } })
+          .raw()
+          .toBuffer();
+        const values = detectionPixels(photo, layout, fill, "tfjs-wasm");
+        assert.equal(values.length, layout.width * layout.height * 3);
+        assert.deepEqual(Array.from(values), Array.from(expected), `${fill} border, fraction ${borderFraction}`);
+      }
     }
+    const layout = detectionLayout(photo.width, photo.height, 0.25);
+    const first = detectionPixels(photo, layout, "black", "tfjs-wasm");
+    const again = detectionPixels(photo, detectionLayout(photo.width, photo.height, 0), "black", "tfjs-wasm");
+    assert.equal(again.buffer, first.buffer, "the wasm backend's values share one array");
+    for (const engine of ["tfjs-node", "tfjs-node-gpu", "tfjs-cpu"] as const) {
+      assert.notEqual(detectionPixels(photo, layout, "black", engine).buffer, detectionPixels(photo, layout, "black", engine).buffer, `${engine} may keep the array it is given`);
+    }
+    assert.throws(() => detectionPixels(photo, { width: 30, height: 17, left: 2, top: 0 }, "black", "tfjs-wasm"), /a 23x17 photo does not fit a 30x17 detection input/);
   });
 
   test("detection geometry: border layout, mapping back, clamping, largest visible face", () => {
