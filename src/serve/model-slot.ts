@@ -26,7 +26,15 @@ interface Entry {
   model: ServedModel;
   inFlight: number;
   retired: boolean;
+  /** Told when the last request of a retired entry has ended (set while close() waits). */
+  drained: (() => void) | null;
 }
+
+/**
+ * How long close() waits for requests still running before disposing their models under them. The
+ * server is closed by then, so these are requests whose clients have gone; each ends within a batch.
+ */
+export const closeWaitMs = 10_000;
 
 export interface BatchingOptions {
   maxBatch: number;
@@ -58,7 +66,10 @@ export class ModelSlot {
     const entry = this.entries.get(model);
     if (!entry) return;
     entry.inFlight--;
-    if (entry.retired && entry.inFlight === 0) void this.dispose(entry);
+    if (entry.retired && entry.inFlight === 0) {
+      if (entry.drained) entry.drained();
+      else void this.dispose(entry);
+    }
   }
 
   /** Puts a loaded, verified and warmed predictor in service. */
@@ -70,7 +81,7 @@ export class ModelSlot {
       onBatch: (size) => this.metrics.batchSize.observe({ model_name: name }, size),
     });
     const model: ServedModel = { predictor, name, version, loadedAt: new Date(), batcher };
-    const entry: Entry = { model, inFlight: 0, retired: false };
+    const entry: Entry = { model, inFlight: 0, retired: false, drained: null };
     this.entries.set(model, entry);
     const previous = this.current;
     this.current = entry;
@@ -89,11 +100,30 @@ export class ModelSlot {
     return model;
   }
 
-  /** Disposes every model; for shutdown, after in-flight requests have finished. */
-  async close(): Promise<void> {
+  /**
+   * Disposes every model, for shutdown behind a closed server: each once its requests still running
+   * have ended (clients that left do not end them sooner), or after `waitMs`, when those fail.
+   */
+  async close(waitMs = closeWaitMs): Promise<void> {
     const entries = [...this.entries.values()];
     this.current = null;
-    await Promise.all(entries.map((entry) => this.dispose(entry)));
+    await Promise.all(entries.map((entry) => this.closeEntry(entry, waitMs)));
+  }
+
+  private async closeEntry(entry: Entry, waitMs: number): Promise<void> {
+    entry.retired = true;
+    if (entry.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((drained) => {
+        entry.drained = drained;
+        timer = setTimeout(() => {
+          this.log.warn({ version: entry.model.version, requests: entry.inFlight }, "requests still running at shutdown; their model is disposed under them");
+          drained();
+        }, waitMs);
+      });
+      clearTimeout(timer);
+    }
+    await this.dispose(entry);
   }
 
   private async dispose(entry: Entry): Promise<void> {
