@@ -46,7 +46,3 @@ for (const name of selected.length > 0 ? selected : Object.keys(benchmarks)) {
   const stamped = { ...result, measuredAt: new Date().toISOString(), node: process.version };
   await writeFile(join(outputDir, `${name}.json`), `${JSON.stringify(stamped, null, 2)}\n`);
 }
-// Every result is written. Some benchmark leaves a handle open after its last row (the full run of
-// 2026-12-05 sat idle after the push rows until it was stopped), so the runner ends here rather than
-// wait for it; which handle it is, is not known yet (noted in the issue).
-process.exit(0);
