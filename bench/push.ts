@@ -8,6 +8,7 @@ import type { RunRecord } from "../src/records/runs.js";
 import { FaceopsUp } from "../test/helpers/faceops-up.js";
 import { TestRepo } from "../test/helpers/git-repo.js";
 import { lfwPeople, lfwPhotos, lfwRoot } from "../test/helpers/lfw.js";
+import { resolvesWithin } from "../test/helpers/wait.js";
 import { chooseHeldOut, pushBreakdown, pushPlan, type DatasetPerson, type PushBreakdown } from "./push-phases.js";
 import type { BenchResult } from "./result.js";
 
@@ -224,8 +225,7 @@ class UpSession {
     const up = this.up;
     if (!up) return;
     this.up = null;
-    const stopped = await Promise.race([up.stop().then(() => true), delay(60_000).then(() => false)]);
-    if (stopped) return;
+    if (await resolvesWithin(up.stop(), 60_000)) return;
     say("faceops up did not stop within 60 s of SIGTERM: killing it and its last attempt");
     await up.kill9();
     if (this.attemptPid !== null) {

@@ -47,3 +47,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 export async function waitUntil(what: string, condition: () => Promise<boolean> | boolean, options: WaitOptions | number = {}): Promise<void> {
   await waitFor(what, async () => ((await condition()) ? true : undefined), options);
 }
+
+/**
+ * Whether `promise` resolves within `ms`: true once it has, false when the time is up first; its
+ * rejection is passed on. The timer ends as soon as the promise settles: a plain race against a sleep
+ * keeps that sleep's timer, and so the process, alive for its whole length after the race is won
+ * (bench/push.ts raced the stop of `faceops up` against 60 s this way, and `npm run bench` sat idle
+ * after its last row).
+ */
+export async function resolvesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true as const), timeUp]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

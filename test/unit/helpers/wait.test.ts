@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { StopWaiting, waitFor, waitUntil } from "../../helpers/wait.js";
+import { resolvesWithin, StopWaiting, waitFor, waitUntil } from "../../helpers/wait.js";
 
 /** The one polling helper the tests share (test/helpers/wait.ts). */
 describe("waitFor", () => {
@@ -51,5 +51,28 @@ describe("waitFor", () => {
       (error: Error) => error instanceof StopWaiting && error.message === "it exited with 1",
     );
     assert.equal(tries, 1);
+  });
+});
+
+describe("resolvesWithin", () => {
+  const timers = () => process.getActiveResourcesInfo().filter((resource) => resource === "Timeout").length;
+
+  test("true when the promise resolves in time, and its timer does not outlive it", async () => {
+    const before = timers();
+    assert.equal(await resolvesWithin(Promise.resolve("stopped"), 60_000), true);
+    // The 60 s timer would keep the process alive for a minute after the answer (npm run bench did).
+    assert.equal(timers(), before);
+  });
+
+  test("false when the time is up first", async () => {
+    const before = timers();
+    assert.equal(await resolvesWithin(new Promise(() => undefined), 5), false);
+    assert.equal(timers(), before);
+  });
+
+  test("a rejection is passed on, and ends the timer too", async () => {
+    const before = timers();
+    await assert.rejects(resolvesWithin(Promise.reject(new Error("no such process")), 60_000), /^Error: no such process$/);
+    assert.equal(timers(), before);
   });
 });
