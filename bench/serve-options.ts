@@ -1,7 +1,8 @@
 /**
  * The options of `npm run bench -- serve`, for short development runs:
  *
- *   --duration=<s>        measured seconds per level (default 12; VGG16's levels at least 30, see serve.ts)
+ *   --duration=<s>        measured seconds per level (default 12; VGG16's levels and the face backbone's
+ *                         1-face levels at least 30, see serve.ts)
  *   --warmup=<s>          seconds of load before each measured window, not measured (default 3)
  *   --levels=<c,...>      concurrency levels for every part (default 1,8,32 for VGG16, 8,32 for the face backbone)
  *   --parts=<part,...>    which parts run: fp32, int8 (VGG16), faces (the face backbone, one worker
