@@ -100,18 +100,13 @@ export interface DecodeOptions {
    * the photo's own size, as training decodes.
    */
   maxSide?: number;
-  /**
-   * The header of these same bytes, when the caller has already read it (readImageHeader), so
-   * it is not read twice; a header of other bytes gives wrong sizes or formats, not an error.
-   */
-  header?: ImageHeader;
 }
 
 /** Decodes any accepted format to 8-bit RGB, EXIF orientation applied, alpha flattened onto black. */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<RgbImage> {
   // The header first: it refuses what is not a photo (SVG, PDF, text) with the same codes the
   // dataset check uses, before sharp would render or decode any of it.
-  const header = options.header ?? (await readImageHeader(bytes));
+  const header = await readImageHeader(bytes);
   if (header.width * header.height > options.maxPixels) {
     throw new ImageDecodeError("too_large", `the image declares ${header.width}x${header.height} pixels, over the pixel limit of ${options.maxPixels}`);
   }

@@ -1,5 +1,5 @@
 import { setImmediate } from "node:timers/promises";
-import { decodeImage, readImageHeader, type ImageHeader } from "../../vision/decode.js";
+import { decodeImage, readImageHeader } from "../../vision/decode.js";
 import type { RgbImage } from "../../vision/image.js";
 import { fitSquare } from "../../vision/preprocess.js";
 import type { CropReference } from "../bundle.js";
@@ -97,11 +97,11 @@ export interface PreparedFaces {
 /**
  * Decodes one photo for prediction: RGB, EXIF orientation applied, shrunk while decoding to at
  * most `predictionDecodeSide` pixels on its longer side unless `maxSide` says otherwise.
- * `header`: the bytes' header, when the caller has read it. Throws ImageDecodeError on bad input.
+ * Throws ImageDecodeError on bad input.
  */
-export function decodeForPrediction(bytes: Uint8Array, defaultMaxPixels: number, options: PrepareOptions = {}, header?: ImageHeader): Promise<RgbImage> {
+export function decodeForPrediction(bytes: Uint8Array, defaultMaxPixels: number, options: PrepareOptions = {}): Promise<RgbImage> {
   const maxSide = options.maxSide === undefined ? predictionDecodeSide : options.maxSide;
-  return decodeImage(bytes, { maxPixels: options.maxPixels ?? defaultMaxPixels, header, ...(maxSide === null ? {} : { maxSide }) });
+  return decodeImage(bytes, { maxPixels: options.maxPixels ?? defaultMaxPixels, ...(maxSide === null ? {} : { maxSide }) });
 }
 
 /**
@@ -114,7 +114,7 @@ export async function prepareFaces(bytes: Uint8Array, preparation: Preparation, 
   const maxFaces = options.maxFaces ?? defaultMaxFaces;
   const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
   const header = await readImageHeader(bytes);
-  const image = await decodeForPrediction(bytes, preparation.maxPixels, options, header);
+  const image = await decodeForPrediction(bytes, preparation.maxPixels, options);
   const { crop, inputSize, detector } = preparation;
   const upright = { width: header.width, height: header.height };
   if (crop.mode !== "face") {
