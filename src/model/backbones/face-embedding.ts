@@ -201,8 +201,7 @@ async function describeOnTfjs(faceApi: FaceApi, images: readonly RgbImage[], mir
 /**
  * Each face's descriptor scaled to unit length; with `mirror` (the mirrors' descriptors following
  * the originals'), the mean of its two unit descriptors, scaled to unit length again.
- */
-/*
+ *
  * Plain loops, no closures made per call: V8 compiled the arrows these functions once passed to map
  * again for nearly every batch while serving.
  */

@@ -55,14 +55,14 @@ export interface HandOverOptions extends PrepareOptions {
 
 /**
  * Each face-path worker's young generation, in MB (WorkerPool's youngGenerationMb). A worker holds
- * ~47 MB of live heap (TensorFlow.js, face-api, onnxruntime's bindings) and allocates ~3 MB a photo
- * (detector outputs, boxes, decoded pixels' wrappers). With V8's default young generation (up to
- * 48 MB) the room it leaves the old generation stays below the new space's size, so each worker
- * ran a full marking collection every 100-200 ms: V8's helper threads took ~20% of both cores at c=8
- * and 2 workers served 28 photos/s, 1.59x one worker. Measured on the serve benchmark's 1-face photos
- * at c=8 (2026-12-05, photos/s with 2 workers / 1 worker): default 28.1 / 17.3, 16 MB 29.5 / 16.1,
- * 12 MB 33.4 / 18.1, 8 MB 34.7 / 19.3, 6 MB 32.0 / 19.0, 4 MB 33.9 / 18.9; full collections during a
- * 15 s window fell from ~200 to none at 8 MB, and scavenges stay cheap (the survivors are few).
+ * ~47 MB of live heap (TensorFlow.js, face-api, onnxruntime's bindings) and allocates ~2-3 MB a
+ * photo. With V8's default young generation the new space grew beyond the room the old generation's
+ * limit left, so each worker ran a full marking collection every 100-200 ms: V8's helper threads
+ * took ~20% of both cores at c=8 and 2 workers served 28 photos/s, 1.59x one worker. Measured on the
+ * serve benchmark's 1-face photos at c=8 (2026-12-05, photos/s with 2 workers / 1 worker): default
+ * 28.1 / 17.3, 16 MB 29.5 / 16.1, 12 MB 33.4 / 18.1, 8 MB 34.7 / 19.3, 6 MB 32.0 / 19.0, 4 MB
+ * 33.9 / 18.9; full collections during a 15 s window fell from ~200 to ~35 at 8 MB (~20 once the
+ * detection input stopped allocating, detector.ts), and scavenges stay cheap (few survivors).
  */
 export const facePathYoungGenerationMb = 8;
 
