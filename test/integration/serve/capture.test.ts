@@ -173,8 +173,11 @@ describe("review over HTTP", () => {
       // A photo may show a bystander too: one group per face not alike.
       const groups = await page.locator(".group").count();
       assert.ok(groups >= 1);
-      // Every crop fetched with the token and shown (the page's own code, run in the page).
-      await page.waitForFunction("[...document.querySelectorAll('.group img')].every((image) => image.naturalWidth > 0)");
+      // Every crop fetched with the token and shown (the page's own code, run in the page). Not
+      // page.waitForFunction: it polls with the page's eval, which the page's CSP rightly forbids (the
+      // test tsconfig has no DOM types, hence the shape given to the image).
+      const cropsShown = (): Promise<boolean> => page.$$eval(".group img", (images) => images.every((image) => (image as unknown as { naturalWidth: number }).naturalWidth > 0));
+      await waitFor("every crop to be shown", async () => ((await cropsShown()) ? true : undefined), 15_000);
       await page.screenshot({ path: screenshotPath("review-page-inbox"), fullPage: true });
       await page.fill(".group >> nth=0 >> input", "Tony Blair");
       await page.click(".group >> nth=0 >> button[data-action='assign']");
