@@ -18,7 +18,7 @@ import {
   planCrop,
   type CropPolicy,
 } from "../../../src/model/face/crop.js";
-import { boxInImage, createFaceDetector, detectionLayout, detectionPixels, facesInImage, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
+import { boxInImage, createFaceDetector, detectionLayout, detectionPixels, facesInImage, pixelRegion, type FaceBox, type FaceDetector, type Point } from "../../../src/model/face/detector.js";
 import { loadFaceApi } from "../../../src/model/face/face-api.js";
 import { loadTf } from "../../../src/model/tfjs-engine.js";
 import { decodeImage } from "../../../src/vision/decode.js";
@@ -212,6 +212,29 @@ describe("crop policy (pure)", () => {
       assert.notEqual(detectionPixels(photo, layout, "black", engine).buffer, detectionPixels(photo, layout, "black", engine).buffer, `${engine} may keep the array it is given`);
     }
     assert.throws(() => detectionPixels(photo, { width: 30, height: 17, left: 2, top: 0 }, "black", "tfjs-wasm"), /a 23x17 photo does not fit a 30x17 detection input/);
+  });
+
+  test("the landmark net's face region: what a 3-D slice gives, value for value, at the edges too", async () => {
+    const { tf } = await loadTf();
+    const height = 37;
+    const width = 53;
+    const tensor = tf.tensor3d(Int32Array.from({ length: height * width * 3 }, (_, index) => (index * 7919) % 256), [height, width, 3], "int32");
+    const regions = [
+      { x: 0, y: 0, width, height },
+      { x: 0, y: 0, width: 1, height: 1 },
+      { x: width - 1, y: height - 1, width: 1, height: 1 },
+      { x: 11, y: 5, width: 20, height: 30 },
+      { x: 40, y: 0, width: 13, height: 37 },
+    ];
+    for (const region of regions) {
+      const cut = pixelRegion(tf, tensor, region);
+      const sliced = tf.slice3d(tensor, [region.y, region.x, 0], [region.height, region.width, 3]);
+      assert.deepEqual(cut.shape, [region.height, region.width, 3], JSON.stringify(region));
+      assert.deepEqual(Array.from(cut.dataSync()), Array.from(sliced.dataSync()), JSON.stringify(region));
+      cut.dispose();
+      sliced.dispose();
+    }
+    tensor.dispose();
   });
 
   test("detection geometry: border layout, mapping back, clamping, largest visible face", () => {
