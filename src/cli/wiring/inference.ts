@@ -17,6 +17,7 @@ import { reviewRouter } from "../../serve/review-api.js";
 import { readSecret, storeInbox, type CommandContext } from "../context.js";
 import { faceopsVersion } from "../commands/version.js";
 import type { StopStep } from "./run-until-signal.js";
+import { tuneHeapGrowth } from "./heap-growth.js";
 
 /**
  * The inference service as `serve` and `up` both run it, from the configuration: the model slot and
@@ -47,8 +48,13 @@ export function inferenceWorkers(context: CommandContext): number {
   return resolveEngineWorkers(context.loaded.config.engine.workers);
 }
 
-/** An empty slot and the service's metrics on `registry`. */
+/**
+ * An empty slot and the service's metrics on `registry`. First, before any face-path worker starts,
+ * V8's heap growth for a long-running service (heap-growth.ts).
+ */
 export function buildInference(context: CommandContext, registry: Registry): Inference {
+  const heapGrowth = tuneHeapGrowth();
+  context.log.debug({ heapGrowingPercent: heapGrowth ?? "set on the command line" }, "V8 heap growing factor");
   const { config } = context.loaded;
   const metrics = createServeMetrics(registry);
   const inbox = storeInbox(context);
