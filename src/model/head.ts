@@ -1,7 +1,6 @@
 import type * as tfjs from "@tensorflow/tfjs";
 import { seededPermutation } from "../util/random.js";
 import { probabilityFloor } from "./evaluate.js";
-import { headProbabilities, readHeadWeights } from "./head-forward.js";
 import type { EpochCurve } from "./learning-curve.js";
 
 type Tf = typeof tfjs;
@@ -215,20 +214,8 @@ function score(tf: Tf, model: tfjs.LayersModel, data: LabelledFeatures, classes:
   return { loss: loss / data.labels.length, accuracy: correct / data.labels.length };
 }
 
-/**
- * Class probabilities for each feature vector, in inference mode (no dropout): in plain loops when
- * the head is one `head-forward.ts` runs (every head `createHead` builds), else through TensorFlow.js.
- * The weights are read on every call, so training can score the head between epochs; a caller that
- * predicts often with fixed weights keeps `readHeadWeights` and calls `headProbabilities` itself.
- */
+/** Class probabilities for each feature vector, in inference mode (no dropout). */
 export function predictHead(tf: Tf, model: tfjs.LayersModel, features: readonly Float32Array[]): Float32Array[] {
-  if (features.length === 0) return [];
-  const weights = readHeadWeights(model);
-  return weights ? headProbabilities(weights, features) : predictThroughTf(tf, model, features);
-}
-
-/** The same through `model.predict`, for heads with layers head-forward.ts does not run. */
-export function predictThroughTf(tf: Tf, model: tfjs.LayersModel, features: readonly Float32Array[]): Float32Array[] {
   if (features.length === 0) return [];
   const length = features[0]?.length ?? 0;
   const flat = new Float32Array(features.length * length);

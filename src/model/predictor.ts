@@ -10,8 +10,7 @@ import { createFaceDetector } from "./face/detector.js";
 import { croppedFaces, decodeForPrediction, prepareFaces, type PixelBox, type PreparedFaces, type PrepareOptions } from "./face-path/prepare.js";
 import type { FacePathLease, FacePathLoad, FacePathRegistry } from "./face-path/registry.js";
 import { facePathEmbedding, FacePathWorkers, type HandOverOptions } from "./face-path/workers.js";
-import { headProbabilities, readHeadWeights, type HeadWeights } from "./head-forward.js";
-import { applyScaling, predictThroughTf, type FeatureScaling } from "./head.js";
+import { applyScaling, predictHead, type FeatureScaling } from "./head.js";
 import { assertBundleBackbone, backboneForBundle } from "./backbone-factory.js";
 import { effectiveConfidentDistance, effectiveMaxDistance, type KnownFaces } from "./open-set.js";
 import { loadTf, type TfEngine } from "./tfjs-engine.js";
@@ -186,12 +185,7 @@ export class Predictor {
     readonly maxDistance: number | null,
     /** Beyond this distance (and within maxDistance) a named answer is not confident; null: no open-set rule. */
     readonly confidentDistance: number | null,
-  ) {
-    this.headWeights = readHeadWeights(head);
-  }
-
-  /** The head's weights for its plain forward pass (head-forward.ts), read once; null: run it through TensorFlow.js. */
-  private readonly headWeights: HeadWeights | null;
+  ) {}
 
   /**
    * Loads and verifies the bundle, rebuilds its backbone and checks it is the same one, and the
@@ -280,8 +274,7 @@ export class Predictor {
   /** Probabilities per label and open-set distances for prepared photos: one backbone call for the whole batch. */
   async scores(images: readonly RgbImage[]): Promise<Scored[]> {
     const features = await this.backbone.embed(images);
-    const scaled = features.map((vector) => applyScaling(vector, this.scaling));
-    const probabilities = this.headWeights ? headProbabilities(this.headWeights, scaled) : predictThroughTf(this.tf, this.head, scaled);
+    const probabilities = predictHead(this.tf, this.head, features.map((vector) => applyScaling(vector, this.scaling)));
     return probabilities.map((row, index) => {
       const vector = features[index] as Float32Array;
       const nearest = this.references?.nearest(vector) ?? null;
