@@ -16,7 +16,7 @@ import { postImage, startService, type TestService } from "../../helpers/http.js
 import { lfwPhotos } from "../../helpers/lfw.js";
 import { launchChromium, screenshotPath } from "../../helpers/browser.js";
 import { servedBundle } from "../../helpers/served-bundle.js";
-import { waitFor } from "../../helpers/wait.js";
+import { waitUntil } from "../../helpers/wait.js";
 import { chromium, requires } from "../../helpers/tools.js";
 
 /**
@@ -176,14 +176,13 @@ describe("review over HTTP", () => {
       // Every crop fetched with the token and shown (the page's own code, run in the page). Not
       // page.waitForFunction: it polls with the page's eval, which the page's CSP rightly forbids (the
       // test tsconfig has no DOM types, hence the shape given to the image).
-      const cropsShown = (): Promise<boolean> => page.$$eval(".group img", (images) => images.every((image) => (image as unknown as { naturalWidth: number }).naturalWidth > 0));
-      await waitFor("every crop to be shown", async () => ((await cropsShown()) ? true : undefined), 15_000);
+      await waitUntil("every crop to be shown", () => page.$$eval(".group img", (images) => images.every((image) => (image as unknown as { naturalWidth: number }).naturalWidth > 0)), 15_000);
       await page.screenshot({ path: screenshotPath("review-page-inbox"), fullPage: true });
       await page.fill(".group >> nth=0 >> input", "Tony Blair");
       await page.click(".group >> nth=0 >> button[data-action='assign']");
       await page.waitForSelector("#review-status[data-decision]");
       assert.match((await page.textContent("#review-status")) ?? "", /^\d+ faces? recorded as Tony Blair: faceops commits them/);
-      await waitFor("the named group to leave the list", async () => ((await page.locator(".group").count()) === groups - 1 ? true : undefined), 15_000);
+      await waitUntil("the named group to leave the list", async () => (await page.locator(".group").count()) === groups - 1, 15_000);
       const decision = await decisions.read((await page.getAttribute("#review-status", "data-decision")) ?? "");
       assert.deepEqual([decision?.action, decision?.person, decision?.state, decision?.reviewer?.name], ["assign", "Tony Blair", "pending", "Grace Hopper"]);
     } finally {
